@@ -1,0 +1,441 @@
+"""Similar-paper quality on CSFCube (query by example), for lexical, semantic and hybrid.
+
+The corpus is imported through paperlens's own JSONL ingest path into a throwaway data
+dir and indexed with ``PaperLens.index()``, once per ``max_seq_length``. For each query
+paper the **whole corpus less the query paper** is ranked three ways:
+
+* lexical: BM25 with the paper's title + abstract as the query
+  (``LexicalIndex.terms_query``, its default term cap);
+* semantic: dense nearest neighbours of the paper's stored embedding
+  (``Retriever.similar`` over the HNSW index, asked for every paper);
+* hybrid: reciprocal-rank fusion of the two full lists
+  (``paperlens.search.fusion.reciprocal_rank_fusion``).
+
+and scored with nDCG@10, nDCG@20 (graded) and MAP (relevance >= 2), overall and per
+facet. See bench/README.md.
+
+    .venv/bin/python bench/quality.py --seq-lengths 128,256
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import os
+import statistics
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.table import Table
+
+from common import (
+    RESULTS_DIR,
+    SHARED_DIR,
+    console,
+    go_offline,
+    int_list,
+    machine_info,
+    make_settings,
+    peak_rss_mb,
+    read_jsonl,
+    rounded,
+    scratch_dir,
+    write_json,
+    write_jsonl,
+)
+from metrics import RELEVANT, average_precision, mean, ndcg_at_k, paired_difference
+
+FACETS = ("background", "method", "result")
+METHODS = ("lexical", "semantic", "hybrid")
+#: Brute-force cosine over the same stored vectors: shows what HNSW costs, if anything.
+EXACT = "semantic_exact"
+METRICS = ("ndcg@10", "ndcg@20", "map")
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    qid: str
+    paper_id: str
+    facet: str
+
+
+@dataclass(frozen=True, slots=True)
+class Bench:
+    corpus: list[dict[str, Any]]
+    queries: list[Query]
+    qrels: dict[str, dict[str, int]]  # qid -> paper id -> grade (query paper removed)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Similar-paper quality (nDCG@10/20, MAP) on CSFCube for lexical, "
+        "semantic and hybrid ranking, at one or more embedding max_seq_length values.",
+    )
+    parser.add_argument(
+        "--csfcube",
+        type=Path,
+        default=SHARED_DIR / "bench" / "csfcube-dev",
+        help="directory with corpus.jsonl, queries.jsonl and qrels.tsv "
+        "(default: ../shared/bench/csfcube-dev from the repo root)",
+    )
+    parser.add_argument(
+        "--seq-lengths",
+        type=int_list,
+        default=[128, 256],
+        help="comma-separated max_seq_length values to embed with (default: 128,256)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS_DIR / "quality.json",
+        help="where to write the JSON results (default: bench/results/quality.json)",
+    )
+    parser.add_argument(
+        "--tmp-dir",
+        type=Path,
+        default=None,
+        help="parent of the throwaway data dir (default: the system temp dir)",
+    )
+    parser.add_argument("--keep-tmp", action="store_true", help="keep the throwaway data dir")
+    return parser.parse_args()
+
+
+# -- loading ------------------------------------------------------------------------------
+
+
+def load_bench(path: Path) -> Bench:
+    corpus = read_jsonl(path / "corpus.jsonl")
+    queries = [
+        Query(q["qid"], q["paper_id"], q["facet"]) for q in read_jsonl(path / "queries.jsonl")
+    ]
+    own_paper = {q.qid: q.paper_id for q in queries}
+    qrels: dict[str, dict[str, int]] = defaultdict(dict)
+    with (path / "qrels.tsv").open(encoding="utf-8") as fh:
+        for row in csv.DictReader(fh, delimiter="\t"):
+            # The query paper is never ranked, so it cannot count in the ideal ranking.
+            if row["paper_id"] != own_paper.get(row["query_id"]):
+                qrels[row["query_id"]][row["paper_id"]] = int(row["relevance"])
+    return Bench(corpus, queries, dict(qrels))
+
+
+def write_ingest_file(corpus: list[dict[str, Any]], path: Path) -> None:
+    """CSFCube records as paperlens JSONL: plain string ids, the year as a date."""
+    write_jsonl(
+        path,
+        (
+            {
+                "id": str(r["id"]),
+                "title": r["title"],
+                "abstract": r["abstract"],
+                "published": f"{int(r['year']):04d}-01-01",
+            }
+            for r in corpus
+        ),
+    )
+
+
+def ingest_corpus(data_dir: Path, bench: Bench, seq_length: int) -> dict[str, Any]:
+    from paperlens.core import PaperLens
+    from paperlens.sources.jsonl import JsonlSource
+
+    source_path = data_dir / "csfcube-corpus.jsonl"
+    write_ingest_file(bench.corpus, source_path)
+    pl = PaperLens(make_settings(data_dir, seq_length))
+    try:
+        report = pl.ingest(JsonlSource(source_path))
+    finally:
+        pl.close()
+    if report.rejected or report.stored != len(bench.corpus):
+        raise SystemExit(
+            f"ingest stored {report.stored} of {len(bench.corpus)} papers "
+            f"({report.rejected} rejected: {report.rejects[:3]})"
+        )
+    return {"papers": report.stored, "seconds": rounded(report.seconds, 2)}
+
+
+# -- ranking ------------------------------------------------------------------------------
+
+
+def pk_to_id(pl: Any) -> dict[int, str]:
+    return {sp.pk: sp.paper.id for batch in pl.papers.changed_since(0) for sp in batch}
+
+
+def lexical_ranking(pl: Any, paper_id: str, depth: int) -> list[int]:
+    from paperlens.store.papers import embedding_text
+
+    stored = pl.paper(paper_id)
+    query = pl.lexical.terms_query(embedding_text(stored.paper.title, stored.paper.abstract))
+    hits = pl.lexical.search(query, limit=depth + 1).hits
+    return [pk for pk, _ in hits if pk != stored.pk][:depth]
+
+
+def semantic_ranking(pl: Any, paper_id: str, depth: int) -> list[int]:
+    pk = pl.paper(paper_id).pk
+    return [hit.pk for hit in pl.retriever.similar(pk, k=depth)]
+
+
+def exact_semantic_ranking(pl: Any, paper_id: str, depth: int, pks: list[int]) -> list[int]:
+    """Brute-force cosine ranking over the index's own vectors (the HNSW check)."""
+    pk = pl.paper(paper_id).pk
+    found, matrix = pl.vectors.get_many(pks)
+    scores = matrix @ pl.vectors.get(pk)
+    order = np.argsort(-scores, kind="stable")
+    return [found[i] for i in order if found[i] != pk][:depth]
+
+
+def hybrid_ranking(lexical: list[int], semantic: list[int], depth: int) -> list[int]:
+    from paperlens.search.fusion import reciprocal_rank_fusion
+
+    return [pk for pk, _ in reciprocal_rank_fusion([lexical, semantic])][:depth]
+
+
+def score(ranking: list[str], qrels: dict[str, int]) -> dict[str, float]:
+    return {
+        "ndcg@10": ndcg_at_k(ranking, qrels, 10),
+        "ndcg@20": ndcg_at_k(ranking, qrels, 20),
+        "map": average_precision(ranking, qrels),
+    }
+
+
+def summarise(per_query: dict[str, dict[str, float]], queries: list[Query]) -> dict[str, Any]:
+    """Means over all queries and per facet, with the number of queries in each."""
+    groups: dict[str, list[str]] = {"all": [q.qid for q in queries]}
+    for facet in FACETS:
+        groups[facet] = [q.qid for q in queries if q.facet == facet]
+    return {
+        name: {
+            "queries": len(qids),
+            **{m: rounded(mean([per_query[q][m] for q in qids])) for m in METRICS},
+        }
+        for name, qids in groups.items()
+    }
+
+
+# -- one embedding configuration -----------------------------------------------------------
+
+
+def index_at(data_dir: Path, seq_length: int) -> tuple[Any, dict[str, Any]]:
+    """Open the store at ``seq_length`` and build what is missing (the lexical index is
+    built on the first call only; each length gets its own embeddings and HNSW index)."""
+    from paperlens.core import PaperLens
+
+    pl = PaperLens(make_settings(data_dir, seq_length))
+    _ = pl.encoder  # load the model outside the timed embedding step
+    report = pl.index()
+    embed = {
+        "model_key": pl.model_key,
+        "papers": report.embedded,
+        "seconds": rounded(report.seconds["embed"], 2),
+        "papers_per_second": rounded(report.embed_rate, 2),
+        "hnsw_build_seconds": rounded(report.seconds["vectors"], 2),
+    }
+    return pl, embed
+
+
+def evaluate(pl: Any, bench: Bench, lexical: dict[str, list[int]]) -> dict[str, Any]:
+    ids = pk_to_id(pl)
+    depth = len(ids) - 1
+    all_pks = sorted(ids)
+    per_method: dict[str, dict[str, dict[str, float]]] = {m: {} for m in (*METHODS, EXACT)}
+    agreement: list[float] = []
+    returned: list[int] = []
+    for q in bench.queries:
+        semantic = semantic_ranking(pl, q.paper_id, depth)
+        returned.append(len(semantic))
+        exact = exact_semantic_ranking(pl, q.paper_id, depth, all_pks)
+        agreement.append(len(set(exact[:20]) & set(semantic[:20])) / 20)
+        rankings = {
+            "lexical": lexical[q.paper_id],
+            "semantic": semantic,
+            "hybrid": hybrid_ranking(lexical[q.paper_id], semantic, depth),
+            "semantic_exact": exact,
+        }
+        for method, ranking in rankings.items():
+            per_method[method][q.qid] = score([ids[pk] for pk in ranking], bench.qrels[q.qid])
+    return {
+        "depth": depth,
+        "semantic_hnsw_vs_exact_overlap@20": rounded(mean(agreement)),
+        "semantic_hnsw_fewest_returned": min(returned),
+        "methods": {m: summarise(per_method[m], bench.queries) for m in (*METHODS, EXACT)},
+        "per_query": {
+            m: {qid: {k: rounded(v) for k, v in s.items()} for qid, s in per_method[m].items()}
+            for m in METHODS
+        },
+    }
+
+
+def token_lengths(bench: Bench) -> list[int]:
+    """Word pieces (with [CLS]/[SEP]) in each paper's embedded text, untruncated."""
+    from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from paperlens.embedding import resolve_model
+    from paperlens.store.papers import embedding_text
+
+    hf_logging.set_verbosity_error()  # "longer than the maximum": we count, not encode
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("all-MiniLM-L6-v2"))
+    texts = [embedding_text(r["title"], r["abstract"]) for r in bench.corpus]
+    return [len(ids) for ids in tokenizer(texts, truncation=False)["input_ids"]]
+
+
+def truncation(lengths: list[int], seq_length: int) -> dict[str, float]:
+    over = sum(n > seq_length for n in lengths)
+    return {
+        "texts_truncated_share": rounded(over / len(lengths)),
+        "tokens_dropped_share": rounded(
+            sum(max(0, n - seq_length) for n in lengths) / sum(lengths)
+        ),
+    }
+
+
+# -- output -------------------------------------------------------------------------------
+
+
+def overall_table(results: dict[str, Any]) -> Table:
+    table = Table(title="Similar-paper quality, CSFCube dev (24 queries, whole corpus ranked)")
+    for col in ("method", "max_seq_length", "nDCG@10", "nDCG@20", "MAP"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for method, length, summary in _rows(results):
+        s = summary["all"]
+        cells = [f"{s[m]:.4f}" for m in METRICS]
+        table.add_row(method, length, *cells)
+    return table
+
+
+def facet_table(results: dict[str, Any]) -> Table:
+    table = Table(title="Per facet (nDCG@10 / nDCG@20 / MAP)")
+    table.add_column("method")
+    table.add_column("max_seq_length", justify="right")
+    rows = _rows(results)
+    for facet in FACETS:
+        table.add_column(f"{facet} ({rows[0][2][facet]['queries']} queries)", justify="right")
+    for method, length, summary in rows:
+        cells = [
+            f"{summary[f]['ndcg@10']:.3f} / {summary[f]['ndcg@20']:.3f} / {summary[f]['map']:.3f}"
+            for f in FACETS
+        ]
+        table.add_row(method, length, *cells)
+    return table
+
+
+def _rows(results: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """Lexical once (it does not depend on the embedding), then each dense method per length."""
+    runs = results["runs"]
+    first = next(iter(runs.values()))
+    rows = [("lexical", "—", first["methods"]["lexical"])]
+    for method in ("semantic", "hybrid"):
+        rows += [(method, length, run["methods"][method]) for length, run in runs.items()]
+    return rows
+
+
+def compare_lengths(runs: dict[str, Any]) -> dict[str, Any]:
+    """Each seq length against the previous one, per dense method, query by query."""
+    lengths = list(runs)
+    out: dict[str, Any] = {}
+    for before, after in itertools.pairwise(lengths):
+        for method in ("semantic", "hybrid"):
+            a, b = runs[before]["per_query"][method], runs[after]["per_query"][method]
+            out[f"{method} {before}->{after}"] = {
+                metric: paired_difference([a[q][metric] for q in a], [b[q][metric] for q in a])
+                for metric in ("ndcg@20", "map")
+            }
+    return out
+
+
+def compare_table(results: dict[str, Any]) -> Table:
+    table = Table(
+        title="max_seq_length, paired per query: mean difference [95% bootstrap CI] "
+        "(queries won/lost)"
+    )
+    for col in ("method, lengths", "ΔnDCG@20", "ΔMAP"):
+        table.add_column(col, justify="left" if col.startswith("method") else "right")
+    for name, diff in results["seq_length_comparison"].items():
+        table.add_row(name, *(_diff_cell(diff[m]) for m in ("ndcg@20", "map")))
+    return table
+
+
+def _diff_cell(d: dict[str, float]) -> str:
+    return (
+        f"{d['mean']:+.4f} [{d['ci95_low']:+.3f}, {d['ci95_high']:+.3f}] ({d['won']}/{d['lost']})"
+    )
+
+
+def embed_table(results: dict[str, Any]) -> Table:
+    table = Table(title="Embedding the corpus (4,203 papers, all-MiniLM-L6-v2, torch CPU)")
+    for col in (
+        "max_seq_length",
+        "papers/s",
+        "seconds",
+        "texts truncated",
+        "tokens dropped",
+        "HNSW top-20 = exact",
+    ):
+        table.add_column(col, justify="right")
+    for length, run in results["runs"].items():
+        e = run["embedding"]
+        table.add_row(
+            length,
+            f"{e['papers_per_second']:.1f}",
+            f"{e['seconds']:.0f}",
+            f"{e['texts_truncated_share']:.1%}",
+            f"{e['tokens_dropped_share']:.1%}",
+            f"{run['semantic_hnsw_vs_exact_overlap@20']:.3f}",
+        )
+    return table
+
+
+def main() -> None:
+    args = parse_args()
+    go_offline()
+    bench = load_bench(args.csfcube)
+    lengths = token_lengths(bench)
+    results: dict[str, Any] = {
+        "benchmark": "csfcube-dev similar papers",
+        "machine": machine_info(),
+        "corpus_papers": len(bench.corpus),
+        "queries": len(bench.queries),
+        "relevant_from_grade": RELEVANT,
+        "rank_depth": "whole corpus less the query paper",
+        "token_lengths": {
+            "median": int(statistics.median(lengths)),
+            "p90": int(np.percentile(lengths, 90)),
+            "max": max(lengths),
+        },
+        "runs": {},
+    }
+    started = time.perf_counter()
+    with scratch_dir(args.tmp_dir, args.keep_tmp) as data_dir:
+        results["ingest"] = ingest_corpus(data_dir, bench, args.seq_lengths[0])
+        lexical: dict[str, list[int]] = {}
+        for seq_length in args.seq_lengths:
+            pl, embed = index_at(data_dir, seq_length)
+            print(f"max_seq_length {seq_length}: {embed['papers_per_second']} papers/s")
+            try:
+                depth = pl.lexical.num_docs() - 1
+                for q in bench.queries:
+                    lexical.setdefault(q.paper_id, lexical_ranking(pl, q.paper_id, depth))
+                run = evaluate(pl, bench, lexical)
+            finally:
+                pl.close()
+            run["embedding"] = embed | truncation(lengths, seq_length)
+            results["runs"][str(seq_length)] = run
+            print(f"max_seq_length {seq_length}: done ({time.perf_counter() - started:.0f}s)")
+    results["seq_length_comparison"] = compare_lengths(results["runs"])
+    results["seconds_total"] = rounded(time.perf_counter() - started, 1)
+    results["peak_rss_mb"] = rounded(peak_rss_mb(), 1)
+    results["machine"]["load_average_1min_at_end"] = rounded(os.getloadavg()[0], 2)
+    write_json(args.out, results)
+    out = console()
+    tables = (overall_table, facet_table, compare_table, embed_table)
+    for table in (make(results) for make in tables):
+        out.print(table)
+    out.print(f"results written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,288 @@
+"""``paperlens``: the command line. Each command is a few lines over :class:`PaperLens`."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import Progress, TaskID
+from rich.table import Table
+
+from paperlens import __version__
+from paperlens.cli import ingest as ingest_cli
+from paperlens.cli.context import CliState, state
+from paperlens.cli.output import (
+    console,
+    err_console,
+    errors_as_one_line,
+    fail,
+    parse_day,
+    print_results,
+    progress_columns,
+    result_dict,
+    to_json,
+)
+from paperlens.cli.serve import run_server, serve, warm_up
+from paperlens.config import Settings
+from paperlens.core import PaperLens
+from paperlens.indexer import IndexReport
+from paperlens.search.engine import Mode
+from paperlens.search.filters import SearchFilters
+
+app = typer.Typer(
+    name="paperlens",
+    help="Self-hosted research-paper discovery: ingest, search, similar papers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(ingest_cli.app, name="ingest")
+
+SAMPLE_FILES = ("arxiv-snapshot-sample.jsonl.gz", "ml-abstracts-1000.jsonl.gz")
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"paperlens {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            envvar="PAPERLENS_DATA_DIR",
+            help="Where papers and indexes live (default ~/.local/share/paperlens).",
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", envvar="PAPERLENS_DATABASE_URL", help="SQLAlchemy URL."),
+    ] = None,
+    _version_flag: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    overrides: dict[str, object] = {}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir.expanduser()
+    if database_url:
+        overrides["database_url"] = database_url
+    with errors_as_one_line():
+        ctx.obj = CliState(Settings(**overrides))  # type: ignore[arg-type]
+
+
+def run_index(lens: PaperLens) -> IndexReport:
+    """Embed and index with one progress bar a step."""
+    with Progress(*progress_columns(), console=err_console, transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+        labels = {"embed": "embedding", "lexical": "BM25 index", "vectors": "HNSW index"}
+
+        def progress(step: str, done: int, total: int | None) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(labels.get(step, step), total=total)
+            bar.update(tasks[step], completed=done, total=total)
+
+        report = lens.index(progress)
+    s = report.seconds
+    console.print(
+        f"indexed: [bold]{report.embedded}[/] embedded ({report.embed_rate:,.1f} papers/s, "
+        f"{s.get('embed', 0):.1f} s), {report.lexical_docs} BM25 documents "
+        f"({s.get('lexical', 0):.1f} s), {report.vectors} vectors ({s.get('vectors', 0):.1f} s)"
+    )
+    return report
+
+
+@app.command()
+def index(ctx: typer.Context) -> None:
+    """Embed new or changed papers and bring the BM25 and HNSW indexes up to date."""
+    with errors_as_one_line():
+        run_index(state(ctx).lens)
+
+
+def _filters(
+    since: str | None, until: str | None, category: list[str] | None, author: str | None
+) -> SearchFilters:
+    with errors_as_one_line():
+        return SearchFilters(
+            since=parse_day(since, "--since"),
+            until=parse_day(until, "--until"),
+            categories=tuple(category or ()),
+            author=author,
+        )
+
+
+Since = Annotated[
+    str | None, typer.Option("--since", help="First published on or after, YYYY-MM-DD.")
+]
+Until = Annotated[
+    str | None, typer.Option("--until", help="First published on or before, YYYY-MM-DD.")
+]
+Category = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--category", "-c", help="Category or archive (cs.LG, cs); repeat for any of several."
+    ),
+]
+Author = Annotated[str | None, typer.Option("--author", "-a", help="Author name words.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="Words to look for ('' with filters to browse).")],
+    mode: Annotated[Mode, typer.Option("--mode", "-m", help="Retrieval mode.")] = Mode.HYBRID,
+    since: Since = None,
+    until: Until = None,
+    category: Category = None,
+    author: Author = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=100)] = 10,
+    page: Annotated[int, typer.Option("--page", min=1)] = 1,
+    as_json: AsJson = False,
+) -> None:
+    """Search papers: hybrid (BM25 + dense, fused) by default."""
+    filters = _filters(since, until, category, author)
+    with errors_as_one_line():
+        found = state(ctx).lens.search(query, mode, filters, page=page, per_page=limit)
+    if as_json:
+        console.print_json(
+            to_json(
+                {
+                    "query": found.query,
+                    "mode": found.mode.value,
+                    "total": found.total,
+                    "page": found.page,
+                    "seconds": round(found.seconds, 6),
+                    "results": [result_dict(r) for r in found.results],
+                }
+            )
+        )
+        return
+    if not found.results:
+        console.print(
+            f"no papers match {escape(query)!r}" + (" with these filters" if filters.active else "")
+        )
+        return
+    print_results(found.results, first_rank=(page - 1) * limit + 1)
+    console.print(
+        f"[dim]{found.total} results, page {found.page} of {found.pages}, "
+        f"{found.mode.value}, {found.seconds * 1000:.1f} ms[/]"
+    )
+
+
+@app.command()
+def similar(
+    ctx: typer.Context,
+    paper_id: Annotated[str, typer.Argument(metavar="ID", help="arXiv id (any form) or paper id.")],
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="How many.")] = 10,
+    since: Since = None,
+    until: Until = None,
+    category: Category = None,
+    as_json: AsJson = False,
+) -> None:
+    """Papers most similar to a paper (its embedding's nearest neighbours)."""
+    filters = _filters(since, until, category, None)
+    with errors_as_one_line():
+        lens = state(ctx).lens
+        base = lens.paper(paper_id)
+        results = lens.similar(paper_id, k, filters)
+    if as_json:
+        console.print_json(
+            to_json({"id": base.paper.id, "similar": [result_dict(r) for r in results]})
+        )
+        return
+    console.print(
+        f"similar to [bold]{escape(base.paper.title)}[/] [dim]({escape(base.paper.id)})[/]"
+    )
+    print_results(results, score_label="cosine")
+
+
+@app.command()
+def stats(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """What is stored and indexed."""
+    with errors_as_one_line():
+        data = state(ctx).lens.stats()
+    if as_json:
+        console.print_json(to_json(data))
+        return
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items()) or "—"
+        table.add_row(key.replace("_", " "), escape(str(value)))
+    console.print(table)
+
+
+app.command()(serve)
+
+
+def sample_paths() -> list[Path]:
+    base = resources.files("paperlens.sample")
+    return [Path(str(base.joinpath(name))) for name in SAMPLE_FILES]
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    query: Annotated[
+        str, typer.Option("--query", help="The example search.")
+    ] = "dark matter in galaxy halos",
+    no_serve: Annotated[
+        bool, typer.Option("--no-serve", help="Stop after the search; don't serve.")
+    ] = False,
+    port: Annotated[
+        int, typer.Option("--port", "-p", min=0, max=65535, help="Port to serve on.")
+    ] = 8000,
+) -> None:
+    """Load the bundled sample corpus (3,000 papers), index it, show a search, then serve
+    the web UI on it (unless --no-serve)."""
+    from paperlens.sources.jsonl import JsonlSource
+    from paperlens.sources.snapshot import SnapshotSource
+
+    st = state(ctx)
+    console.print(f"data directory: [bold]{escape(str(st.settings.data_dir))}[/]")
+    snapshot_path, jsonl_path = sample_paths()
+    ingest_cli.run_ingest(
+        ctx, SnapshotSource(snapshot_path), "sample arXiv snapshot", strict=False, restart=False
+    )
+    ingest_cli.run_ingest(
+        ctx, JsonlSource(jsonl_path), "sample ML abstracts", strict=False, restart=False
+    )
+    with errors_as_one_line():
+        run_index(st.lens)
+        found = st.lens.search(query)
+    console.rule(f"hybrid search: {escape(query)}")
+    print_results(found.results[:5])
+    if found.results:
+        top = found.results[0].paper
+        console.rule(f"similar to {escape(top.id)}")
+        with errors_as_one_line():
+            print_results(st.lens.similar(top.id, 5), score_label="cosine")
+    if not no_serve:
+        warm_up(st.lens)
+        run_server(st.lens, "127.0.0.1", port)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/] — run the same command again to resume")
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    run()
+
+
+__all__ = ["app", "fail", "run"]

@@ -1,0 +1,81 @@
+"""``paperlens serve``: the web UI and REST API in one process, on uvicorn."""
+
+from __future__ import annotations
+
+import socket
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from paperlens.cli.context import state
+from paperlens.cli.output import console, err_console
+from paperlens.core import PaperLens
+
+Host = Annotated[str, typer.Option("--host", help="Address to listen on.")]
+Port = Annotated[
+    int, typer.Option("--port", "-p", min=0, max=65535, help="Port (0: any free one).")
+]
+RateLimit = Annotated[
+    str,
+    typer.Option("--rate-limit", help="Per-client API limit, e.g. 120/minute; 'off' for none."),
+]
+
+
+def warm_up(lens: PaperLens) -> None:
+    """Open the indexes and load the model before the first request, not during it."""
+    try:
+        _ = lens.lexical, lens.vectors, lens.encoder
+    except Exception as exc:  # a missing index only limits what the pages can show
+        err_console.print(f"[yellow]note:[/] {escape(str(exc))}")
+
+
+def run_server(lens: PaperLens, host: str, port: int, rate_limit: str = "120/minute") -> None:
+    """Serve until interrupted; prints the address once the socket is listening."""
+    import uvicorn
+
+    from paperlens.web import create_app
+
+    try:
+        app = create_app(lens, rate_limit=None if rate_limit.lower() == "off" else rate_limit)
+    except ValueError:
+        err_console.print(
+            f"[bold red]error:[/] bad --rate-limit {escape(rate_limit)!r} (try 120/minute)"
+        )
+        raise typer.Exit(2) from None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        err_console.print(
+            f"[bold red]error:[/] cannot listen on {escape(host)}:{port}: {exc.strerror}"
+        )
+        raise typer.Exit(1) from None
+    bound_port = sock.getsockname()[1]
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    console.print(f"paperlens is serving on [bold]http://{shown}:{bound_port}/[/] (Ctrl+C to stop)")
+    console.print(f"[dim]REST API: http://{shown}:{bound_port}/api/v1/ · docs: /docs[/]")
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl+C once it has shut down cleanly
+        pass
+    finally:
+        sock.close()
+    console.print("paperlens server stopped")
+
+
+def serve(
+    ctx: typer.Context,
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    rate_limit: RateLimit = "120/minute",
+) -> None:
+    """Serve the web UI and the REST API (/api/v1, docs at /docs)."""
+    lens = state(ctx).lens
+    warm_up(lens)
+    run_server(lens, host, port, rate_limit)

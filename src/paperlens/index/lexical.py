@@ -1,0 +1,282 @@
+"""BM25 over title (boosted), abstract and authors, with filter fields, on tantivy.
+
+Documents are keyed by the store's integer ``pk``. Text is indexed LaTeX-stripped,
+lower-cased, ASCII-folded (``Balázs`` matches ``Balazs``) and, for title and abstract,
+stemmed. ``categories`` holds each category and its archive (``cs.LG`` and ``cs``), so a
+filter on ``cs`` takes every computer-science paper. ``day`` is the first-version date
+as days since 1970-01-01, for date-range filters.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, cast
+
+import tantivy
+
+from paperlens.search.filters import SearchFilters
+from paperlens.store.papers import StoredPaper
+from paperlens.text import fold, strip_latex
+
+STEMMED = "en_fold_stem"
+FOLDED = "fold"
+TITLE_BOOST = 2.5
+#: Tokens longer than this (base64 blobs, URLs) are not indexed.
+MAX_TOKEN = 40
+_EPOCH = date(1970, 1, 1)
+
+
+def day_number(d: date) -> int:
+    return (d - _EPOCH).days
+
+
+def _analyzer(stem: bool) -> tantivy.TextAnalyzer:
+    builder = (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(MAX_TOKEN))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.ascii_fold())
+    )
+    if stem:
+        builder = builder.filter(tantivy.Filter.stemmer("english"))
+    return builder.build()
+
+
+def _schema() -> tantivy.Schema:
+    sb = tantivy.SchemaBuilder()
+    sb.add_integer_field("pk", stored=True, indexed=True, fast=True)
+    sb.add_text_field("title", tokenizer_name=STEMMED)
+    sb.add_text_field("abstract", tokenizer_name=STEMMED)
+    sb.add_text_field("authors", tokenizer_name=FOLDED)
+    sb.add_text_field("categories", tokenizer_name="raw")
+    sb.add_integer_field("day", indexed=True, fast=True)
+    return sb.build()
+
+
+def category_terms(categories: Iterable[str]) -> list[str]:
+    """``["cs.LG", "stat.ML"]`` -> ``["cs.LG", "cs", "stat.ML", "stat"]``."""
+    terms: list[str] = []
+    for c in categories:
+        for t in (c, c.split(".", 1)[0]):
+            if t not in terms:
+                terms.append(t)
+    return terms
+
+
+@dataclass(frozen=True, slots=True)
+class LexicalHits:
+    hits: list[tuple[int, float]]  # (pk, BM25 score), best first
+    total: int  # all documents matching the query and filters
+
+
+class LexicalIndex:
+    """A tantivy index in ``path``. Writers are single (tantivy holds a lock);
+    readers may be many and see a new commit after :meth:`reload`."""
+
+    def __init__(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.state_path = path / "paperlens-state.json"
+        self.schema = _schema()
+        self.index = tantivy.Index(self.schema, path=str(path), reuse=True)
+        self._stem = _analyzer(stem=True)
+        self._fold = _analyzer(stem=False)
+        self.index.register_tokenizer(STEMMED, self._stem)
+        self.index.register_tokenizer(FOLDED, self._fold)
+
+    # -- writing ----------------------------------------------------------------------
+
+    @property
+    def seq(self) -> int:
+        """The store change counter this index is current to (0: empty)."""
+        try:
+            return int(json.loads(self.state_path.read_text(encoding="utf-8"))["seq"])
+        except FileNotFoundError:
+            return 0
+
+    def _save_seq(self, seq: int) -> None:
+        tmp = self.state_path.with_name(self.state_path.name + ".tmp")
+        tmp.write_text(json.dumps({"seq": seq}), encoding="utf-8")
+        os.replace(tmp, self.state_path)
+
+    def apply(
+        self,
+        changed: Iterable[Sequence[StoredPaper]],
+        upto_seq: int,
+        *,
+        commit_every: int = 200_000,
+        heap_mb: int = 256,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> int:
+        """Bring the index up to date with papers changed since :attr:`seq` (given in
+        ``(seq, pk)`` order): replace each live paper's document, drop deleted ones.
+
+        Commits every ``commit_every`` documents, recording as current the last seq
+        whose rows are all written, so an interrupted build resumes rather than
+        restarts; re-applying a paper is harmless. Returns documents written."""
+        writer = self.index.writer(heap_size=heap_mb * 1_000_000, num_threads=1)
+        written = since_commit = 0
+        try:
+            for batch in changed:
+                for sp in batch:
+                    writer.delete_documents_by_term("pk", sp.pk)
+                    if not sp.deleted:
+                        writer.add_document(self._document(sp))
+                        written += 1
+                    since_commit += 1
+                if on_batch is not None:
+                    on_batch(len(batch))
+                if since_commit >= commit_every and batch:
+                    writer.commit()
+                    self._save_seq(batch[-1].seq - 1)
+                    since_commit = 0
+            writer.commit()
+            writer.wait_merging_threads()
+        except BaseException:
+            writer.rollback()
+            raise
+        self._save_seq(upto_seq)
+        self.index.reload()
+        return written
+
+    def _document(self, sp: StoredPaper) -> tantivy.Document:
+        p = sp.paper
+        doc = tantivy.Document()
+        doc.add_integer("pk", sp.pk)
+        doc.add_text("title", strip_latex(p.title))
+        doc.add_text("abstract", strip_latex(p.abstract))
+        for a in p.authors:
+            doc.add_text("authors", a)
+        for c in category_terms(p.categories):
+            doc.add_text("categories", c)
+        if p.published is not None:
+            doc.add_integer("day", day_number(p.published.date()))
+        return doc
+
+    # -- reading ----------------------------------------------------------------------
+
+    def reload(self) -> None:
+        self.index.reload()
+
+    def num_docs(self) -> int:
+        return int(self.index.searcher().num_docs)
+
+    def _filter_query(self, filters: SearchFilters) -> list[tuple[tantivy.Occur, tantivy.Query]]:
+        must: list[tuple[tantivy.Occur, tantivy.Query]] = []
+        if filters.since is not None or filters.until is not None:
+            must.append(
+                (
+                    tantivy.Occur.Must,
+                    tantivy.Query.range_query(
+                        self.schema,
+                        "day",
+                        tantivy.FieldType.Integer,
+                        day_number(filters.since) if filters.since else None,
+                        day_number(filters.until) if filters.until else None,
+                    ),
+                )
+            )
+        if filters.categories:
+            must.append(
+                (
+                    tantivy.Occur.Must,
+                    tantivy.Query.term_set_query(
+                        self.schema, "categories", list(filters.categories)
+                    ),
+                )
+            )
+        if filters.author:
+            for token in self._fold.analyze(fold(filters.author)):
+                must.append(
+                    (tantivy.Occur.Must, tantivy.Query.term_query(self.schema, "authors", token))
+                )
+        return must
+
+    def _text_query(self, text: str) -> tantivy.Query | None:
+        """The reader's query in tantivy's syntax (``"a phrase"``, ``+must``, ``-not``,
+        ``title:word``), parsed leniently: syntax errors never fail a search."""
+        query, _errors = self.index.parse_query_lenient(
+            text,
+            default_field_names=["title", "abstract", "authors"],
+            field_boosts={"title": TITLE_BOOST},
+        )
+        return query
+
+    def terms_query(self, text: str, max_terms: int = 64) -> tantivy.Query:
+        """An OR of the analysed terms of ``text`` over title and abstract (no syntax):
+        used to rank papers by lexical similarity to another paper's text."""
+        tokens = list(dict.fromkeys(self._stem.analyze(strip_latex(text))))[:max_terms]
+        clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
+        for t in tokens:
+            for field, boost in (("title", TITLE_BOOST), ("abstract", 1.0)):
+                q = tantivy.Query.term_query(self.schema, field, t)
+                clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(q, boost)))
+        return tantivy.Query.boolean_query(clauses) if clauses else tantivy.Query.empty_query()
+
+    def _run(
+        self,
+        query: tantivy.Query,
+        limit: int,
+        offset: int = 0,
+        order_by_field: str | None = None,
+    ) -> LexicalHits:
+        """Run ``query``; hits carry the BM25 score (0.0 when ordered by a field)."""
+        searcher = self.index.searcher()
+        result = searcher.search(
+            query, limit=max(1, limit), count=True, offset=offset, order_by_field=order_by_field
+        )
+        hits = result.hits[:limit]
+        pks = searcher.fast_field_values("pk", [addr for _k, addr in hits]) if hits else []
+        scores = [0.0 if order_by_field else float(k) for k, _addr in hits]
+        total = cast(Any, result).count  # present at runtime, missing from the type stub
+        return LexicalHits(
+            [(int(cast(int, pk)), score) for pk, score in zip(pks, scores, strict=True)],
+            int(total or 0),
+        )
+
+    def _all_of(self, clauses: list[tuple[tantivy.Occur, tantivy.Query]]) -> tantivy.Query:
+        return tantivy.Query.boolean_query(clauses) if clauses else tantivy.Query.all_query()
+
+    def search(
+        self,
+        text: str | tantivy.Query,
+        filters: SearchFilters | None = None,
+        limit: int = 10,
+        offset: int = 0,
+    ) -> LexicalHits:
+        query = self._text_query(text) if isinstance(text, str) else text
+        clauses = [(tantivy.Occur.Must, query)] if query is not None else []
+        clauses += self._filter_query(filters or SearchFilters())
+        if not clauses:
+            return LexicalHits([], 0)
+        return self._run(tantivy.Query.boolean_query(clauses), limit, offset)
+
+    def browse(self, filters: SearchFilters, limit: int, offset: int = 0) -> LexicalHits:
+        """Papers passing ``filters``, newest first (no query text)."""
+        query = self._all_of(self._filter_query(filters))
+        return self._run(query, limit, offset, order_by_field="day")
+
+    def filtered_pks(self, filters: SearchFilters, limit: int) -> tuple[list[int], int]:
+        """Up to ``limit`` pks of papers passing ``filters``, and how many pass in all."""
+        found = self._run(self._all_of(self._filter_query(filters)), limit)
+        return [pk for pk, _ in found.hits], found.total
+
+    def count(self, filters: SearchFilters) -> int:
+        """How many papers pass ``filters``."""
+        return self._run(self._all_of(self._filter_query(filters)), 0).total
+
+    def passing(self, pks: Sequence[int], filters: SearchFilters) -> set[int]:
+        """Which of ``pks`` pass ``filters``."""
+        if not pks:
+            return set()
+        clauses = [
+            (tantivy.Occur.Must, tantivy.Query.term_set_query(self.schema, "pk", list(pks))),
+            *self._filter_query(filters),
+        ]
+        found = self._run(tantivy.Query.boolean_query(clauses), len(pks))
+        return {pk for pk, _ in found.hits}

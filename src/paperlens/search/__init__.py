@@ -1,0 +1,1 @@
+"""Retrieval and ranking: lexical, semantic, hybrid (RRF) and similar papers."""

@@ -1,0 +1,26 @@
+"""Search filters shared by every retrieval mode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilters:
+    """Restrict results to a first-version date range (inclusive), any of some
+    categories (``cs.LG``, or a whole archive such as ``cs``), and an author (every
+    word of ``author`` must appear in one paper's author list, accents ignored)."""
+
+    since: date | None = None
+    until: date | None = None
+    categories: tuple[str, ...] = ()
+    author: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.since and self.until and self.since > self.until:
+            raise ValueError(f"since ({self.since}) is after until ({self.until})")
+
+    @property
+    def active(self) -> bool:
+        return bool(self.since or self.until or self.categories or self.author)

@@ -1,0 +1,1 @@
+"""Storage: the SQL database of records (SQLite by default, PostgreSQL by URL)."""

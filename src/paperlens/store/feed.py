@@ -1,0 +1,187 @@
+"""Daily-feed queries: which days have papers, and the papers first published on a day.
+
+A day is a UTC calendar day of the first version (``papers.published``). Every query
+is a range on the indexed ``published`` column, so finding the previous or next day
+with papers is one index seek whatever the size of the corpus. Curated-feed upvotes
+(Hugging Face daily papers, table ``listings``) are joined when a paper has any.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, select
+
+from paperlens.store.papers import PaperStore, StoredPaper
+from paperlens.store.schema import ListingRow, PaperRow
+
+papers_t = PaperRow.__table__
+listings_t = ListingRow.__table__
+
+#: Most papers one page of a day may hold.
+MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    """A paper in the feed, with its curated-feed upvotes (``None``: never listed)."""
+
+    stored: StoredPaper
+    upvotes: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedDay:
+    """One page of the papers first published on ``day``, newest first."""
+
+    day: date
+    page: int
+    per_page: int
+    total: int
+    items: list[FeedItem]
+    #: The nearest earlier and later days that have papers.
+    previous_day: date | None
+    next_day: date | None
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    """``[start, end)`` of a UTC day as aware datetimes."""
+    start = datetime.combine(day, time(0), tzinfo=UTC)
+    if day == date.max:
+        return start, datetime.max.replace(tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    # Aggregates bypass the column type on SQLite and come back as naive text.
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class FeedStore:
+    """Reads the daily feed; safe to share across threads like :class:`PaperStore`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.papers = PaperStore(engine)
+
+    def _live(self) -> Any:
+        return papers_t.c.deleted.is_(False)
+
+    def latest_day(self) -> date | None:
+        """The newest day that has papers."""
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(func.max(papers_t.c.published)).where(self._live())
+            ).scalar()
+        found = _as_datetime(value)
+        return found.date() if found else None
+
+    def previous_day(self, day: date) -> date | None:
+        """The nearest day before ``day`` that has papers."""
+        start, _ = day_bounds(day)
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(func.max(papers_t.c.published)).where(
+                    self._live(), papers_t.c.published < start
+                )
+            ).scalar()
+        found = _as_datetime(value)
+        return found.date() if found else None
+
+    def next_day(self, day: date) -> date | None:
+        """The nearest day after ``day`` that has papers."""
+        _, end = day_bounds(day)
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(func.min(papers_t.c.published)).where(
+                    self._live(), papers_t.c.published >= end
+                )
+            ).scalar()
+        found = _as_datetime(value)
+        return found.date() if found else None
+
+    def days(self, limit: int = 7, before: date | None = None) -> list[date]:
+        """Up to ``limit`` days with papers, newest first, starting at ``before`` (or the
+        newest day) inclusive; one index seek a day."""
+        out: list[date] = []
+        current: date | None
+        if before is None:
+            current = self.latest_day()
+        else:
+            current = before if self.count_on(before) else self.previous_day(before)
+        while current is not None and len(out) < limit:
+            out.append(current)
+            current = self.previous_day(current)
+        return out
+
+    def _upvotes(self, conn: Connection, pks: list[int]) -> dict[int, int]:
+        """The highest upvote count any curated listing gave each of ``pks``."""
+        if not pks:
+            return {}
+        rows = conn.execute(
+            select(listings_t.c.paper_pk, func.max(listings_t.c.upvotes))
+            .where(listings_t.c.paper_pk.in_(pks))
+            .group_by(listings_t.c.paper_pk)
+        ).all()
+        return {int(pk): int(n or 0) for pk, n in rows}
+
+    def count_on(self, day: date) -> int:
+        start, end = day_bounds(day)
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(papers_t)
+                    .where(self._live(), papers_t.c.published >= start, papers_t.c.published < end)
+                ).scalar_one()
+            )
+
+    def day(self, day: date, page: int = 1, per_page: int = 30) -> FeedDay:
+        """Page ``page`` (from 1) of the papers first published on ``day``, newest first
+        (ties by store order, newest first), with upvotes where listed."""
+        if page < 1:
+            raise ValueError("page must be 1 or more")
+        if not 1 <= per_page <= MAX_PAGE_SIZE:
+            raise ValueError(f"per_page must be between 1 and {MAX_PAGE_SIZE}")
+        start, end = day_bounds(day)
+        in_day = (
+            self._live(),
+            papers_t.c.published >= start,
+            papers_t.c.published < end,
+        )
+        with self.engine.connect() as conn:
+            total = int(
+                conn.execute(select(func.count()).select_from(papers_t).where(*in_day)).scalar_one()
+            )
+            pks = list(
+                conn.execute(
+                    select(papers_t.c.pk)
+                    .where(*in_day)
+                    .order_by(papers_t.c.published.desc(), papers_t.c.pk.desc())
+                    .limit(per_page)
+                    .offset((page - 1) * per_page)
+                ).scalars()
+            )
+            votes = self._upvotes(conn, pks)
+        stored = self.papers.get_by_pks(pks)
+        items = [FeedItem(stored[pk], votes.get(pk)) for pk in pks if pk in stored]
+        return FeedDay(
+            day=day,
+            page=page,
+            per_page=per_page,
+            total=total,
+            items=items,
+            previous_day=self.previous_day(day),
+            next_day=self.next_day(day),
+        )

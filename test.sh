@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite: install (with dev tools and, where possible, Debian's chromium for
+# the browser tests), then lint, type-check and run pytest. `.ci/run` calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/bootstrap.sh
+
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "installing Debian's chromium for the browser tests" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "note: /usr/bin/chromium is missing and cannot be installed here; browser tests will skip" >&2
+    fi
+fi
+
+bootstrap_venv dev
+export HF_HUB_OFFLINE=1
+
+echo "== ruff" >&2
+ruff check src tests bench
+ruff format --check src tests bench
+echo "== mypy" >&2
+mypy
+echo "== pytest (SQLite)" >&2
+pytest "$@"
+
+echo "== pytest (PostgreSQL + pgvector)" >&2
+pgdata="$(mktemp -d)/pgdata"
+PAPERLENS_TEST_DATABASE_URL="$(python scripts/postgres.py start "$pgdata")"
+export PAPERLENS_TEST_DATABASE_URL
+trap 'python scripts/postgres.py stop "$pgdata" >/dev/null 2>&1 || true' EXIT
+pytest "$@"
