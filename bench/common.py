@@ -175,3 +175,23 @@ def console() -> Any:
     from rich.console import Console
 
     return Console(width=120)
+
+
+def markdown_table(table: Any) -> str:
+    """A Rich table as a GitHub Markdown table (its title in bold above it)."""
+    headers = [str(col.header) for col in table.columns]
+    cells = [[str(c) for c in col.cells] for col in table.columns]
+    align = ["---:" if col.justify == "right" else "---" for col in table.columns]
+    lines = [f"**{table.title}**", ""] if table.title else []
+    lines += ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(row) + " |" for row in zip(*cells, strict=True)]
+    return "\n".join(lines)
+
+
+def replace_section(path: Path, name: str, body: str) -> None:
+    """Replace what stands between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    text = path.read_text(encoding="utf-8")
+    before, rest = text.split(start, 1)
+    _old, after = rest.split(end, 1)
+    path.write_text(f"{before}{start}\n{body}\n{end}{after}", encoding="utf-8")

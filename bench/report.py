@@ -1,0 +1,58 @@
+"""Render the latest benchmark results (``bench/results/*.json``) as Markdown tables into
+``bench/README.md``, so the README always shows what the JSON holds.
+
+    .venv/bin/python bench/report.py
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import quality
+import speed
+from common import RESULTS_DIR, markdown_table, replace_section
+
+README = Path(__file__).with_name("README.md")
+
+
+def _machine_line(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    return (
+        f"_{m['date'][:10]}, {m['processor']}, {m['cpus_usable']} CPUs, "
+        f"load {m['load_average_1min_at_start']} at start, commit {m['git_commit']}._"
+    )
+
+
+def _render(results: dict[str, Any], tables: list[Callable[[dict[str, Any]], Any]]) -> str:
+    parts = [_machine_line(results)]
+    parts += [markdown_table(make(results)) for make in tables]
+    return "\n\n".join(parts)
+
+
+def quality_section(results: dict[str, Any]) -> str:
+    results.setdefault("seq_length_comparison", quality.compare_lengths(results["runs"]))
+    return _render(
+        results,
+        [quality.overall_table, quality.facet_table, quality.compare_table, quality.embed_table],
+    )
+
+
+def speed_section(results: dict[str, Any]) -> str:
+    body = _render(results, [speed.embed_table, speed.size_table, speed.recall_table])
+    return body + "\n\n```\n" + speed.notes(results) + "\n```"
+
+
+def main() -> None:
+    sections = {"quality": quality_section, "speed": speed_section}
+    for name, render in sections.items():
+        path = RESULTS_DIR / f"{name}.json"
+        if path.exists():
+            replace_section(README, name, render(json.loads(path.read_text(encoding="utf-8"))))
+            print(f"{README}: {name} tables from {path.name}")
+
+
+if __name__ == "__main__":
+    main()
