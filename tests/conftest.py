@@ -126,7 +126,7 @@ def web_app(indexed_lens: Any) -> Any:
     """The web app over ``indexed_lens``, with no rate limit (tests make many requests)."""
     from paperlens.web import create_app
 
-    return create_app(indexed_lens, rate_limit=None)
+    return create_app(indexed_lens, rate_limit=None, auth_limits=None)
 
 
 @pytest.fixture
@@ -178,3 +178,52 @@ def settings(tmp_path: Path, database_url: str) -> Any:
     from paperlens.config import Settings
 
     return Settings(data_dir=tmp_path / "data", database_url=database_url, max_seq_length=128)
+
+
+# -- mail: a real SMTP server on loopback ---------------------------------------------------
+
+
+class SmtpSink:
+    """What the test SMTP server received: ``port`` to point ``Settings.smtp_port`` at,
+    and ``messages`` (parsed :class:`email.message.EmailMessage`, in arrival order)."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.messages: list[Any] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self._arrived = threading.Condition()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        from email import message_from_bytes
+        from email.policy import default
+
+        with self._arrived:
+            self.messages.append(message_from_bytes(envelope.original_content, policy=default))
+            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+            self._arrived.notify_all()
+        return "250 Message accepted for delivery"
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[Any]:
+        """Block until at least ``count`` messages arrived (for mail sent in the background)."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: len(self.messages) >= count, timeout):
+                raise AssertionError(f"expected {count} mails, got {len(self.messages)}")
+            return list(self.messages)
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpSink]:
+    """An aiosmtpd server on 127.0.0.1 (a free port) that keeps every message it gets."""
+    from aiosmtpd.controller import Controller
+
+    sink = SmtpSink()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sink.port = sock.getsockname()[1]
+    sock.close()
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
+    controller.start()
+    try:
+        yield sink
+    finally:
+        controller.stop()

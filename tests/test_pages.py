@@ -198,22 +198,39 @@ def test_unknown_page_is_a_friendly_404(client: TestClient) -> None:
 # -- theme -------------------------------------------------------------------------------
 
 
+def csrf_token(client: TestClient) -> str:
+    """The CSRF token the header's forms carry (every POST form needs it)."""
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html(client, "/"))
+    assert match
+    return match.group(1)
+
+
 def test_theme_switch_without_javascript(client: TestClient) -> None:
-    r = client.post("/theme", data={"theme": "dark", "next": "/search?q=x"}, follow_redirects=False)
+    data = {"theme": "dark", "next": "/search?q=x", "csrf_token": csrf_token(client)}
+    r = client.post("/theme", data=data, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/search?q=x"
     assert '<html lang="en" data-theme="dark">' in html(client, "/")
-    client.post("/theme", data={"theme": "auto", "next": "/"}, follow_redirects=False)
+    data = {"theme": "auto", "next": "/", "csrf_token": csrf_token(client)}
+    client.post("/theme", data=data, follow_redirects=False)
     assert '<html lang="en">' in html(client, "/")
 
 
 @pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil", "x"])
 def test_theme_switch_is_no_open_redirect(client: TestClient, target: str) -> None:
-    r = client.post("/theme", data={"theme": "light", "next": target}, follow_redirects=False)
+    data = {"theme": "light", "next": target, "csrf_token": csrf_token(client)}
+    r = client.post("/theme", data=data, follow_redirects=False)
     assert r.headers["location"] == "/"
 
 
 def test_bad_theme_is_400(client: TestClient) -> None:
-    assert client.post("/theme", data={"theme": "neon"}).status_code == 400
+    data = {"theme": "neon", "csrf_token": csrf_token(client)}
+    assert client.post("/theme", data=data).status_code == 400
+
+
+def test_theme_switch_needs_the_csrf_token(client: TestClient) -> None:
+    r = client.post("/theme", data={"theme": "dark", "next": "/"}, follow_redirects=False)
+    assert r.status_code == 403 and "CSRF" in r.text
+    assert '<html lang="en">' in html(client, "/")
 
 
 # -- accessibility basics ------------------------------------------------------------------

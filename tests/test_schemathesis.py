@@ -28,6 +28,26 @@ OPERATIONS = [
     "GET /api/v1/search",
     "GET /api/v1/daily",
     "GET /api/v1/stats",
+    "GET /api/v1/me",
+    # community, library, recommendations (web/community_api.py)
+    "POST /api/v1/papers/{paper_id}/vote",
+    "DELETE /api/v1/papers/{paper_id}/vote",
+    "POST /api/v1/papers/{paper_id}/not-interested",
+    "DELETE /api/v1/papers/{paper_id}/not-interested",
+    "GET /api/v1/trending",
+    "GET /api/v1/recommendations",
+    "POST /api/v1/submissions",
+    "GET /api/v1/collections",
+    "POST /api/v1/collections",
+    "GET /api/v1/collections/{collection_id}",
+    "PATCH /api/v1/collections/{collection_id}",
+    "DELETE /api/v1/collections/{collection_id}",
+    "PUT /api/v1/collections/{collection_id}/papers/{paper_id}",
+    "DELETE /api/v1/collections/{collection_id}/papers/{paper_id}",
+    "GET /api/v1/collections/{collection_id}/export",
+    "PATCH /api/v1/library/papers/{paper_id}",
+    # digests (web/digest_api.py)
+    "POST /api/v1/subscriptions",
 ]
 #: Operations that take input a schema can call invalid (a path id is any string).
 WITH_INVALID_INPUT = OPERATIONS[1:4]

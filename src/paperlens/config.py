@@ -7,8 +7,11 @@ loopback servers; the defaults are the real endpoints).
 
 from __future__ import annotations
 
+import os
+import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,6 +46,51 @@ class Settings(BaseSettings):
     #: How many times a failed request (5xx, 429, network) is tried again.
     request_retries: int = 5
     request_timeout: float = 60.0
+
+    #: The address readers reach the web app at; links in emails are built on it.
+    public_url: str = "http://127.0.0.1:8000"
+    #: Signs sessions, CSRF tokens and unsubscribe links. Empty: a random key kept in
+    #: ``data_dir/secret_key`` (created on first use, readable by its owner only). Set it
+    #: explicitly when several processes or machines serve one database.
+    secret_key: str = ""
+
+    #: Outgoing mail (password resets, digests): a real SMTP server.
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    #: ``starttls`` upgrades a plain connection; ``ssl`` is TLS from the start (port 465).
+    smtp_security: Literal["none", "starttls", "ssl"] = "none"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_timeout: float = 30.0
+    mail_from: str = "paperlens <paperlens@localhost>"
+
+    #: Digests: most papers in one mail (all sections together).
+    digest_max_papers: int = Field(default=20, ge=1, le=100)
+    #: Local hour (the reader's time zone) from which a day's or week's digest is due.
+    digest_send_hour: int = Field(default=7, ge=0, le=23)
+    #: SMTP tries per digest; after a transient failure wait ``digest_retry_backoff``
+    #: seconds, doubled each time.
+    digest_send_attempts: int = Field(default=4, ge=1)
+    digest_retry_backoff: float = Field(default=2.0, ge=0)
+    #: Seconds a claimed-but-unfinished send belongs to the sender that claimed it;
+    #: after that its sender is presumed dead and the next run sends it.
+    digest_claim_lease: float = Field(default=900.0, ge=0)
+
+    @cached_property
+    def resolved_secret_key(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process made it first
+                pass
+            else:
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -10,25 +10,43 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
+from paperlens.accounts import Accounts
 from paperlens.arxiv_ids import BadArxivId, parse_arxiv_id, title_id
+from paperlens.community import (
+    SubmitResult,
+    Submitter,
+    TrendingItem,
+    Window,
+    trending,
+)
 from paperlens.config import Settings
 from paperlens.embedding import Encoder, SentenceTransformerEncoder
 from paperlens.index.lexical import LexicalIndex
 from paperlens.index.vector import HnswParams, VectorIndex
 from paperlens.indexer import IndexProgress, IndexReport, build_all
 from paperlens.ingest import IngestReport, ingest
+from paperlens.library import Library
 from paperlens.paper import Paper
+from paperlens.recommend import Recommendation, Recommender
 from paperlens.search.engine import IndexNotBuilt, Mode, Ranking, Retriever
 from paperlens.search.filters import SearchFilters
 from paperlens.sources.base import Source
+from paperlens.store.candidates import CandidateStore
+from paperlens.store.community import CommunityStore
 from paperlens.store.db import open_engine
 from paperlens.store.embeddings import EmbeddingStore
 from paperlens.store.feed import FeedDay, FeedStore
+from paperlens.store.library import LibraryStore
 from paperlens.store.papers import PaperStore, StoredPaper
+
+if TYPE_CHECKING:
+    from paperlens.digest.service import Digests
 
 MAX_QUERY_CHARS = 1000
 MAX_PER_PAGE = 100
@@ -87,6 +105,7 @@ class PaperLens:
         self._lexical: LexicalIndex | None = None
         self._vectors: VectorIndex | None = None
         self._encoder: Encoder | None = None
+        self._accounts: Accounts | None = None
 
     # -- parts, loaded on first use -----------------------------------------------------
 
@@ -136,6 +155,21 @@ class PaperLens:
             self._lexical.reload()
         if self._vectors is not None:
             self._vectors.reload()
+
+    @property
+    def accounts(self) -> Accounts:
+        """Readers' accounts, sessions, reset links and API tokens."""
+        with self._lock:
+            if self._accounts is None:
+                self._accounts = Accounts(self.engine, self.settings)
+            return self._accounts
+
+    @cached_property
+    def digests(self) -> Digests:
+        """Email digests: subscriptions, confirmation, unsubscribe, sending."""
+        from paperlens.digest.service import Digests
+
+        return Digests(self)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -233,6 +267,92 @@ class PaperLens:
         feed = FeedStore(self.engine)
         day = day or feed.latest_day()
         return None if day is None else feed.day(day, page, per_page)
+
+    # -- community, library, recommendations (see community.py, library.py, recommend.py)
+
+    @cached_property
+    def community(self) -> CommunityStore:
+        return CommunityStore(self.engine)
+
+    @cached_property
+    def library(self) -> Library:
+        return Library(LibraryStore(self.engine), self.papers)
+
+    @cached_property
+    def submitter(self) -> Submitter:
+        return Submitter(self.papers, self.community, self.settings, self.index)
+
+    def vote(self, user_pk: int, paper_id: str, up: bool = True) -> int:
+        """Upvote ``paper_id`` (or take the vote back); returns its new vote count."""
+        pk = self.paper(paper_id).pk
+        return self.community.vote(user_pk, pk) if up else self.community.unvote(user_pk, pk)
+
+    def vote_counts(self, pks: Iterable[int]) -> dict[int, int]:
+        """Community vote counts of ``pks`` in one query (absent: no votes)."""
+        return self.community.counts(pks)
+
+    def trending(
+        self,
+        window: Window = "week",
+        *,
+        limit: int = 20,
+        category: str | None = None,
+        now: datetime | None = None,
+    ) -> list[TrendingItem]:
+        """Recent papers by upvotes with time decay; see :mod:`paperlens.community`."""
+        return trending(
+            self.community, self.papers, window, limit=limit, category=category, now=now
+        )
+
+    def submit(self, user_pk: int, arxiv_id: str) -> SubmitResult:
+        """Fetch, store and index a paper by arXiv id or URL, credited to ``user_pk``."""
+        return self.submitter.submit(user_pk, arxiv_id)
+
+    def _neighbours(self, vector: Any, k: int) -> list[int]:
+        if self._vectors is None and VectorIndex.saved_ndim(self._vector_path()) is None:
+            return []  # no index built: the recent pool alone (and no model to load)
+        try:
+            return [pk for pk, _ in self.vectors.search(vector, k)]
+        except Exception:  # no index yet: the recent pool alone
+            return []
+
+    def _cold_start(self, user_pk: int, limit: int) -> tuple[list[TrendingItem], str]:
+        user = self.accounts.get_user(user_pk)
+        cats = list(user.categories) if user is not None else []
+        limit = min(limit, 100)
+        if cats:
+            found = trending(self.community, self.papers, "month", limit=limit, categories=cats)
+            if found:
+                return found, f"Trending this month in {', '.join(cats[:3])}"
+        return trending(self.community, self.papers, "month", limit=limit), "Trending this month"
+
+    def recommend(
+        self, user_pk: int, *, limit: int = 20, since: datetime | None = None
+    ) -> list[Recommendation]:
+        """Papers for ``user_pk`` from their library, each with its reason; see
+        :mod:`paperlens.recommend`."""
+        recommender = Recommender(
+            self.papers,
+            self.embeddings,
+            self.library.store,
+            CandidateStore(self.engine),
+            lambda: self.model_key,
+            self._neighbours,
+        )
+        return recommender.recommend(
+            user_pk,
+            limit=limit,
+            since=since,
+            cold_start=lambda n: self._cold_start(user_pk, n),
+        )
+
+    def dismiss(self, user_pk: int, paper_id: str, dismissed: bool = True) -> None:
+        """Mark a paper "not interested" for ``user_pk`` (or undo it)."""
+        pk = self.paper(paper_id).pk
+        if dismissed:
+            self.library.store.dismiss(user_pk, pk)
+        else:
+            self.library.store.undismiss(user_pk, pk)
 
     def stats(self) -> dict[str, Any]:
         stats = self.papers.stats()

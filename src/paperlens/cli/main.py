@@ -12,6 +12,8 @@ from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from paperlens import __version__
+from paperlens.cli import accounts as accounts_cli
+from paperlens.cli import digest as digest_cli
 from paperlens.cli import ingest as ingest_cli
 from paperlens.cli.context import CliState, state
 from paperlens.cli.output import (
@@ -40,6 +42,9 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(ingest_cli.app, name="ingest")
+app.add_typer(digest_cli.app, name="digest")
+app.add_typer(accounts_cli.admin_app, name="admin")
+app.add_typer(accounts_cli.user_app, name="user")
 
 SAMPLE_FILES = ("arxiv-snapshot-sample.jsonl.gz", "ml-abstracts-1000.jsonl.gz")
 

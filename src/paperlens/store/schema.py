@@ -142,6 +142,199 @@ class CheckpointRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class UserRow(Base):
+    """A reader's account. ``email`` is stored lower-cased; the password only as an
+    argon2id hash."""
+
+    __tablename__ = "users"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(100), default="")
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: arXiv categories the reader follows (``cs.LG``, or a whole archive like ``cs``):
+    #: the cold-start feed for recommendations and a default digest filter.
+    categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SessionRow(Base):
+    """A signed-in browser. Only the SHA-256 of the cookie's token is kept, so a copy
+    of the database cannot be used to sign in."""
+
+    __tablename__ = "user_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_pk: Mapped[int] = mapped_column(ForeignKey("users.pk", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class PasswordResetRow(Base):
+    """A password-reset link (its token's SHA-256): expiring, usable once."""
+
+    __tablename__ = "password_resets"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_pk: Mapped[int] = mapped_column(ForeignKey("users.pk", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ApiTokenRow(Base):
+    """A REST API token (its SHA-256; the plaintext is shown once, at creation)."""
+
+    __tablename__ = "api_tokens"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_pk: Mapped[int] = mapped_column(ForeignKey("users.pk", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The first characters of the token, to tell tokens apart in the settings page.
+    hint: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class VoteRow(Base):
+    """A reader's upvote of a paper: at most one per (user, paper), so a repeated or
+    concurrent vote is a no-op (insert-or-ignore on the primary key)."""
+
+    __tablename__ = "votes"
+
+    user_pk: Mapped[int] = mapped_column(
+        ForeignKey("users.pk", ondelete="CASCADE"), primary_key=True
+    )
+    paper_pk: Mapped[int] = mapped_column(
+        ForeignKey("papers.pk", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class SubmissionRow(Base):
+    """Who first submitted a paper by arXiv id (the credit shown on its page)."""
+
+    __tablename__ = "submissions"
+
+    paper_pk: Mapped[int] = mapped_column(
+        ForeignKey("papers.pk", ondelete="CASCADE"), primary_key=True
+    )
+    user_pk: Mapped[int] = mapped_column(ForeignKey("users.pk", ondelete="CASCADE"), index=True)
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CollectionRow(Base):
+    """A reader's named collection of papers; ``public`` ones are readable by anyone
+    at ``/c/{pk}``, private ones by their owner only."""
+
+    __tablename__ = "collections"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_pk: Mapped[int] = mapped_column(ForeignKey("users.pk", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ux_collections_user_name", "user_pk", "name", unique=True),)
+
+
+class CollectionItemRow(Base):
+    __tablename__ = "collection_items"
+
+    collection_pk: Mapped[int] = mapped_column(
+        ForeignKey("collections.pk", ondelete="CASCADE"), primary_key=True
+    )
+    paper_pk: Mapped[int] = mapped_column(
+        ForeignKey("papers.pk", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PaperNoteRow(Base):
+    """A reader's note on a paper and whether they have read it (one per user, paper)."""
+
+    __tablename__ = "paper_notes"
+
+    user_pk: Mapped[int] = mapped_column(
+        ForeignKey("users.pk", ondelete="CASCADE"), primary_key=True
+    )
+    paper_pk: Mapped[int] = mapped_column(
+        ForeignKey("papers.pk", ondelete="CASCADE"), primary_key=True
+    )
+    note: Mapped[str] = mapped_column(Text, default="")
+    read: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DismissalRow(Base):
+    """ "Not interested": a negative example for the reader's recommendations."""
+
+    __tablename__ = "dismissals"
+
+    user_pk: Mapped[int] = mapped_column(
+        ForeignKey("users.pk", ondelete="CASCADE"), primary_key=True
+    )
+    paper_pk: Mapped[int] = mapped_column(
+        ForeignKey("papers.pk", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SubscriptionRow(Base):
+    """A digest subscription: one per address (stored lower-cased), confirmed by a link
+    before anything is sent (double opt-in). ``sections`` names what a digest holds
+    (``trending``, ``for_you``, ``searches``); ``searches`` are saved keyword alerts,
+    ``[{"query", "categories", "author"}, ...]``."""
+
+    __tablename__ = "digest_subscriptions"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    user_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("users.pk", ondelete="SET NULL"), nullable=True, index=True
+    )
+    #: ``daily`` (weekdays) or ``weekly``.
+    frequency: Mapped[str] = mapped_column(String(16))
+    #: IANA time zone: periods are the reader's local days and ISO weeks.
+    tz: Mapped[str] = mapped_column(String(64))
+    sections: Mapped[list[str]] = mapped_column(JSON)
+    searches: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class DigestSendRow(Base):
+    """The send log: one row per (subscription, period), claimed before sending and
+    marked after the SMTP server accepted the mail, so a digest goes out at most once
+    per period; ``window_end`` of the last finished row is where the next digest starts."""
+
+    __tablename__ = "digest_sends"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscription_pk: Mapped[int] = mapped_column(
+        ForeignKey("digest_subscriptions.pk", ondelete="CASCADE")
+    )
+    #: ``D2026-11-23`` (local day) or ``W2026-W48`` (ISO week).
+    period: Mapped[str] = mapped_column(String(16))
+    #: ``claimed`` (being sent, or its sender died), ``sent``, ``empty``, ``failed``.
+    status: Mapped[str] = mapped_column(String(16))
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    message_id: Mapped[str] = mapped_column(String(255))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    papers: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (
+        Index("ux_digest_sends_subscription_period", "subscription_pk", "period", unique=True),
+    )
+
+
 class CounterRow(Base):
     __tablename__ = "counters"
 

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
@@ -21,8 +21,20 @@ from paperlens import __version__
 from paperlens.config import Settings
 from paperlens.core import PaperLens, PaperNotFound
 from paperlens.search.engine import IndexNotBuilt
-from paperlens.web import api, pages
+from paperlens.web import (
+    account_pages,
+    api,
+    api_accounts,
+    community_api,
+    community_pages,
+    digest_api,
+    digest_pages,
+    feed_routes,
+    pages,
+)
+from paperlens.web.auth import CsrfCookie, LoginRequired, csrf_protect, login_redirect
 from paperlens.web.security import DEFAULT_MAX_BODY, BodySizeLimit, RateLimit, SecurityHeaders
+from paperlens.web.throttle import DEFAULT_LIMITS, RateLimits, Throttle
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +42,8 @@ STATIC = Path(__file__).parent / "static"
 API_PREFIX = "/api/"
 _TITLES = {
     400: "Bad request",
+    401: "Sign-in required",
+    403: "Forbidden",
     404: "Page not found",
     405: "Method not allowed",
     413: "Request too large",
@@ -78,6 +92,14 @@ def add_error_handlers(app: FastAPI) -> None:
     async def value_error(request: Request, exc: ValueError) -> Response:
         return _error(request, 400, str(exc) or "bad input")
 
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired) -> Response:
+        if _is_api(request):  # require_user answers 401 itself; this is a safety net
+            return _error(request, 401, "authentication required")
+        response: Response = login_redirect(exc.next_path)
+        assert isinstance(response, RedirectResponse)
+        return response
+
     @app.exception_handler(PaperNotFound)
     async def not_found(request: Request, exc: PaperNotFound) -> Response:
         return _error(request, 404, str(exc))
@@ -99,9 +121,12 @@ def create_app(
     *,
     rate_limit: str | None = "120/minute",
     max_body: int = DEFAULT_MAX_BODY,
+    auth_limits: RateLimits | None = DEFAULT_LIMITS,
 ) -> FastAPI:
     """The app over ``lens`` (or a new :class:`PaperLens` on ``settings``, closed when
-    the app shuts down). ``rate_limit`` is per client on the API; ``None`` turns it off."""
+    the app shuts down). ``rate_limit`` is per client on the API; ``None`` turns it off.
+    ``auth_limits`` limits logins, sign-ups, reset mails and submissions (per address
+    and per account); ``None`` turns them off."""
     owned = lens is None
     the_lens = lens if lens is not None else PaperLens(settings)
 
@@ -118,14 +143,26 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
+        # Every unsafe request to every route needs a CSRF token (see web/auth.py).
+        dependencies=[Depends(csrf_protect)],
     )
     app.state.lens = the_lens
+    app.state.throttle = Throttle(auth_limits)
     add_error_handlers(app)
     app.include_router(api.router)
+    app.include_router(api_accounts.router)
+    app.include_router(community_api.router)
     app.include_router(pages.router)
+    app.include_router(account_pages.router)
+    app.include_router(community_pages.router)
+    app.include_router(digest_api.router)
+    app.include_router(digest_pages.router)
+    app.include_router(feed_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # Outermost last: headers on every answer, even a 413 or 429.
     app.add_middleware(GZipMiddleware, minimum_size=1000)
+    secure = the_lens.settings.public_url.lower().startswith("https://")
+    app.add_middleware(CsrfCookie, secure=secure)
     if rate_limit:
         app.add_middleware(RateLimit, limit=rate_limit, prefix=API_PREFIX)
     app.add_middleware(BodySizeLimit, max_bytes=max_body)

@@ -21,14 +21,19 @@ from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
+from markupsafe import Markup
 
 from paperlens import __version__
 from paperlens.core import MAX_QUERY_CHARS, PaperLens, PaperNotFound, Result, SearchResults
 from paperlens.search.engine import MAX_DEPTH, IndexNotBuilt, Mode
 from paperlens.search.filters import SearchFilters
 from paperlens.store.feed import FeedDay
+from paperlens.web.auth import csrf_field, csrf_token, current_user
+from paperlens.web.feed_routes import feed_links
 from paperlens.web.highlight import highlight, query_terms, snippet
+from paperlens.web.listing import listing_context, paper_extras
 from paperlens.web.security import (
     MAX_AUTHOR_CHARS,
     MAX_CATEGORY_CHARS,
@@ -84,6 +89,19 @@ def safe_links(links: dict[str, str]) -> list[tuple[str, str]]:
     ]
 
 
+@pass_context
+def csrf_field_global(ctx: Context) -> Markup:
+    """``{{ csrf_field() }}``: the hidden CSRF input every POST form carries (macros
+    that use it must be imported ``with context``)."""
+    token = ctx.get("csrf_token")
+    if not isinstance(token, str) or not token:
+        raise RuntimeError(
+            "csrf_field() needs csrf_token in the template context: render with "
+            "pages.render() and import macros 'with context'"
+        )
+    return csrf_field(token)
+
+
 env = Environment(
     loader=FileSystemLoader(TEMPLATES),
     autoescape=select_autoescape(("html",), default_for_string=True, default=True),
@@ -99,6 +117,7 @@ env.globals.update(
     safe_links=safe_links,
     version=__version__,
     modes=[m.value for m in Mode],
+    csrf_field=csrf_field_global,
 )
 
 
@@ -170,6 +189,8 @@ def render(
         "visit": visit,
         "math": False,
         "q": "",
+        "user": current_user(request),
+        "csrf_token": csrf_token(request),
     }
     html = env.get_template(template).render({**base, **context})
     response = HTMLResponse(html, status_code=status)
@@ -223,6 +244,8 @@ def home(request: Request) -> HTMLResponse:
         "feed": feed,
         "math": has_math(*texts),
         "page_url": lambda n: f"/?date={feed.day.isoformat()}&page={n}" if feed else "/",
+        "feed_links": feed_links("/feeds/daily.xml", "Daily papers"),
+        **listing_context(request, [i.stored.pk for i in feed.items] if feed else []),
     }
     return render(request, "home.html", context)
 
@@ -332,6 +355,12 @@ def search_page(request: Request) -> HTMLResponse:
         "math": has_math(*texts),
         "page_url": lambda n: "/search?" + form.query_string(n),
         "max_page": MAX_PAGE,
+        "feed_links": (
+            feed_links("/feeds/search.xml?" + form.query_string(1), "This search")
+            if form.q or filters.active
+            else []
+        ),
+        **listing_context(request, [r.pk for r in results]),
     }
     return render(request, "search.html", context, status=400 if problems else 200)
 
@@ -364,6 +393,8 @@ def paper_page(request: Request, paper_id: str) -> HTMLResponse:
         "similar": similar,
         "similar_note": similar_note,
         "math": has_math(*texts),
+        **paper_extras(request, stored.pk),
+        **listing_context(request, [stored.pk, *(r.pk for r in similar)]),
     }
     return render(request, "paper.html", context)
 

@@ -1,0 +1,183 @@
+"""Community features: upvotes, trending, and submitting papers by arXiv id.
+
+Trending
+--------
+A Hacker-News-style score over the papers first published in the window (a day, a
+week or a month before the reference time)::
+
+    points = votes + EXTERNAL_WEIGHT * external
+    score  = points / (age_hours + AGE_OFFSET_HOURS) ** GRAVITY
+
+``votes`` are this server's upvotes (one per account), ``external`` the highest
+Hugging Face daily-papers upvote count the paper was listed with, weighted by
+:data:`EXTERNAL_WEIGHT` = 0.1 (ten upvotes from the wide world weigh as much as one
+from your own group); ``age_hours`` is the time since the paper's first version.
+:data:`GRAVITY` = 1.8 (as Hacker News) and :data:`AGE_OFFSET_HOURS` = 2 keep a
+brand-new paper with one vote from beating everything. Consequences the tests check:
+more points at equal age rank higher; at equal points the newer paper ranks higher;
+a paper outside the window is not listed. Papers without any points are not listed.
+
+The reference time is ``now``, but never later than the newest paper's publication
+time: on a corpus that is no longer harvested, "this week" means the corpus's last
+week, as the daily feed shows the newest day that has papers.
+
+Listings show the two counts apart: ▲ for this server's votes (with the button), and
+"HF n" for Hugging Face upvotes where a paper was listed there.
+
+Submissions
+-----------
+:class:`Submitter` fetches a paper through the arXiv API harvester, stores and indexes
+it at once, and credits the first submitter. A paper already stored is returned as is
+(``created=False``). Each account may submit :data:`SUBMIT_LIMIT` papers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from limits import RateLimitItem, parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from paperlens.arxiv_ids import parse_arxiv_id
+from paperlens.config import Settings
+from paperlens.paper import Paper
+from paperlens.sources.arxiv_api import fetch_paper
+from paperlens.sources.base import Parsed
+from paperlens.store.community import CommunityStore, TrendingRow
+from paperlens.store.papers import PaperStore, StoredPaper
+
+Window = Literal["day", "week", "month"]
+WINDOWS: dict[str, timedelta] = {
+    "day": timedelta(days=1),
+    "week": timedelta(days=7),
+    "month": timedelta(days=30),
+}
+GRAVITY = 1.8
+AGE_OFFSET_HOURS = 2.0
+EXTERNAL_WEIGHT = 0.1
+SUBMIT_LIMIT = "20/hour"
+MAX_TRENDING = 100
+
+
+@dataclass(frozen=True, slots=True)
+class TrendingItem:
+    pk: int
+    paper: Paper
+    votes: int
+    score: float
+    #: Hugging Face daily-papers upvotes (0 when never listed).
+    external: int = 0
+    added_at: datetime | None = None
+
+
+def trending_score(votes: int, external: int, age_hours: float) -> float:
+    """The score of the module docstring; ``age_hours`` below 0 counts as 0."""
+    points = votes + EXTERNAL_WEIGHT * external
+    return float(points / (max(age_hours, 0.0) + AGE_OFFSET_HOURS) ** GRAVITY)
+
+
+def rank_trending(rows: Sequence[TrendingRow], now: datetime, limit: int) -> list[TrendingRow]:
+    """``rows`` by descending score (ties: more votes, newer, then lower pk)."""
+
+    def key(r: TrendingRow) -> tuple[float, int, float, int]:
+        age = (now - r.published).total_seconds() / 3600
+        return (-trending_score(r.votes, r.external, age), -r.votes, age, r.paper_pk)
+
+    return sorted(rows, key=key)[:limit]
+
+
+def trending(
+    community: CommunityStore,
+    papers: PaperStore,
+    window: str = "week",
+    *,
+    limit: int = 20,
+    category: str | None = None,
+    categories: Sequence[str] = (),
+    now: datetime | None = None,
+) -> list[TrendingItem]:
+    """The trending papers of ``window`` (``day``, ``week`` or ``month``), optionally
+    within a category or archive (``category``, or any of ``categories``)."""
+    if window not in WINDOWS:
+        raise ValueError(f"window must be day, week or month, not {window!r}")
+    if not 1 <= limit <= MAX_TRENDING:
+        raise ValueError(f"limit must be between 1 and {MAX_TRENDING}")
+    now = now or datetime.now(UTC)
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    newest = community.latest_published()
+    reference = min(now, newest) if newest is not None else now
+    cats = [c for c in (*categories, *([category] if category else [])) if c]
+    rows = community.trending_rows(reference - WINDOWS[window], reference, cats)
+    ranked = rank_trending(rows, reference, limit)
+    stored = papers.get_by_pks(r.paper_pk for r in ranked)
+    return [
+        TrendingItem(
+            r.paper_pk,
+            stored[r.paper_pk].paper,
+            r.votes,
+            trending_score(r.votes, r.external, (reference - r.published).total_seconds() / 3600),
+            r.external,
+            stored[r.paper_pk].added_at,
+        )
+        for r in ranked
+        if r.paper_pk in stored
+    ]
+
+
+# -- submissions --------------------------------------------------------------------------
+
+
+class SubmitRateLimited(Exception):
+    """Too many submissions from one account."""
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    stored: StoredPaper
+    #: False when the paper was already here (a duplicate submission).
+    created: bool
+
+
+class Submitter:
+    """Submits papers by arXiv id or URL (see the module docstring)."""
+
+    def __init__(
+        self,
+        papers: PaperStore,
+        community: CommunityStore,
+        settings: Settings,
+        index: Callable[[], object],
+        limit: str = SUBMIT_LIMIT,
+    ) -> None:
+        self.papers = papers
+        self.community = community
+        self.settings = settings
+        self._index = index
+        self._lock = threading.Lock()
+        self.limit: RateLimitItem = parse(limit)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def submit(self, user_pk: int, text: str) -> SubmitResult:
+        """Raises ``BadArxivId`` (a ``ValueError``) for text that is no arXiv id,
+        ``arxiv_api.PaperNotFound`` when arXiv has no such paper, ``SourceError`` when
+        arXiv cannot be reached, :class:`SubmitRateLimited` over the limit."""
+        canonical, _ = parse_arxiv_id(text.strip()[:300])
+        existing = self.papers.get(canonical)
+        if existing is not None and not existing.deleted:
+            return SubmitResult(existing, created=False)
+        if not self._limiter.hit(self.limit, "submit", str(user_pk)):
+            raise SubmitRateLimited(f"too many submissions: at most {self.limit} per account")
+        paper = fetch_paper(canonical, self.settings)
+        with self._lock:
+            self.papers.write_batch([Parsed(paper, f"submitted by user {user_pk}")])
+            stored = self.papers.get(paper.id)
+            assert stored is not None
+            self._index()
+        self.community.credit(stored.pk, user_pk)
+        return SubmitResult(stored, created=True)

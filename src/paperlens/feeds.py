@@ -1,0 +1,108 @@
+"""RSS 2.0 and Atom feeds of paper lists (the daily list, trending, a search, a public
+collection), built with ``feedgen`` so escaping and dates follow the specs.
+
+Every feed is a :class:`FeedSpec` (what it is, where it lives) plus papers. Text is
+passed as text: feedgen (lxml) escapes ``<``, ``&`` and quotes; characters XML cannot
+carry at all (control characters) are dropped first. Atom summaries are typed text;
+RSS descriptions are HTML by convention, so the abstract is HTML-escaped for them.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+from urllib.parse import quote
+
+from feedgen.feed import FeedGenerator
+
+from paperlens.paper import Paper
+
+Format = Literal["atom", "rss"]
+FORMATS: tuple[Format, ...] = ("atom", "rss")
+CONTENT_TYPES: dict[Format, str] = {
+    "atom": "application/atom+xml; charset=utf-8",
+    "rss": "application/rss+xml; charset=utf-8",
+}
+#: Longest summary in a feed entry (abstracts are usually shorter).
+SUMMARY_CHARS = 2000
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+
+
+def xml_text(text: str) -> str:
+    """``text`` without the characters XML 1.0 cannot hold."""
+    return _NOT_XML.sub("", text)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSpec:
+    title: str
+    description: str
+    #: The HTML page this feed mirrors (absolute URL).
+    page_url: str
+    #: The feed's own URL (absolute).
+    self_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPaper:
+    paper: Paper
+    #: When it entered this list (stored, voted, saved); the paper's date if unknown.
+    at: datetime | None = None
+
+
+def paper_url(base_url: str, paper_id: str) -> str:
+    return f"{base_url.rstrip('/')}/paper/{quote(paper_id, safe='')}"
+
+
+def _when(item: FeedPaper) -> datetime:
+    p = item.paper
+    return p.updated or p.published or item.at or datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def render_feed(
+    spec: FeedSpec, items: Sequence[FeedPaper], base_url: str, fmt: Format = "atom"
+) -> bytes:
+    """The feed as UTF-8 XML bytes."""
+    fg = FeedGenerator()
+    fg.id(xml_text(spec.self_url))
+    fg.title(xml_text(spec.title))
+    fg.subtitle(xml_text(spec.description))  # also the RSS <description>
+    # feedgen takes RSS's <link> from the last link given: the page, not the feed.
+    fg.link(href=spec.self_url, rel="self")
+    fg.link(href=spec.page_url, rel="alternate", type="text/html")
+    fg.generator("paperlens")
+    fg.language("en")
+    newest = max((_when(i) for i in items), default=datetime(1970, 1, 1, tzinfo=UTC))
+    fg.updated(newest)
+    fg.lastBuildDate(newest)
+    for item in items:
+        p = item.paper
+        url = paper_url(base_url, p.id)
+        fe = fg.add_entry(order="append")
+        fe.id(url)
+        fe.guid(url, permalink=True)
+        fe.title(xml_text(" ".join(p.title.split())) or p.id)
+        fe.link(href=url, rel="alternate", type="text/html")
+        summary = xml_text(" ".join(p.abstract.split()))[:SUMMARY_CHARS]
+        if summary and fmt == "atom":
+            fe.summary(summary)  # <summary> without a type: plain text
+        elif summary:
+            # RSS <description> is HTML: escape the text once more, so readers show
+            # "<script>" from an abstract as characters, never as markup.
+            fe.description(html.escape(summary, quote=False))
+        for name in p.authors[:20]:
+            clean = xml_text(name).strip()
+            if clean:
+                fe.author({"name": clean} if fmt == "atom" else {"name": clean, "email": ""})
+        for cat in p.categories[:10]:
+            fe.category(term=xml_text(cat))
+        if p.published is not None:
+            fe.published(p.published)
+        fe.updated(_when(item))
+    out = fg.atom_str(pretty=True) if fmt == "atom" else fg.rss_str(pretty=True)
+    assert isinstance(out, bytes)
+    return out

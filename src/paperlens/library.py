@@ -1,0 +1,260 @@
+"""A reader's library: named collections (private or public), a default "Saved"
+collection, notes and read marks per paper, and exports as BibTeX and JSON.
+
+Permissions are decided here, once, for pages and API alike: a private collection
+exists only for its owner (anyone else gets :class:`CollectionNotFound`, the same
+answer as for a collection that does not exist), and only the owner may change a
+collection. Notes and read marks are the owner's own and never leave their views.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from paperlens.arxiv_ids import abs_url, is_arxiv_id
+from paperlens.paper import Paper
+from paperlens.store.library import Collection, LibraryStore, Note
+from paperlens.store.papers import PaperStore
+
+DEFAULT_COLLECTION = "Saved"
+MAX_NAME_CHARS = 100
+MAX_NOTE_CHARS = 10_000
+
+
+class CollectionNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryItem:
+    pk: int
+    paper: Paper
+    added_at: datetime
+    #: The owner's note and read mark; ``None`` for anyone else.
+    note: Note | None
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionView:
+    collection: Collection
+    items: list[LibraryItem]
+    #: Whether the viewer owns the collection.
+    mine: bool
+
+
+def clean_name(name: str) -> str:
+    name = " ".join(name.split())
+    if not name:
+        raise ValueError("a collection needs a name")
+    if len(name) > MAX_NAME_CHARS:
+        raise ValueError(f"a collection name has at most {MAX_NAME_CHARS} characters")
+    return name
+
+
+class Library:
+    def __init__(self, store: LibraryStore, papers: PaperStore) -> None:
+        self.store = store
+        self.papers = papers
+
+    # -- collections ---------------------------------------------------------------------
+
+    def collections(self, user_pk: int) -> list[Collection]:
+        """The user's collections, "Saved" first (created on first use)."""
+        default = self.default_collection(user_pk)
+        return sorted(self.store.of_user(user_pk), key=lambda c: c.pk != default)
+
+    def default_collection(self, user_pk: int) -> int:
+        found = self.store.find(user_pk, DEFAULT_COLLECTION)
+        if found is not None:
+            return found
+        try:
+            return self.store.create(user_pk, DEFAULT_COLLECTION)
+        except ValueError:  # made by a concurrent request
+            found = self.store.find(user_pk, DEFAULT_COLLECTION)
+            assert found is not None
+            return found
+
+    def create(self, user_pk: int, name: str, public: bool = False) -> Collection:
+        pk = self.store.create(user_pk, clean_name(name), public)
+        made = self.store.get(pk)
+        assert made is not None
+        return made
+
+    def visible(self, viewer_pk: int | None, collection_pk: int) -> Collection:
+        """The collection if ``viewer_pk`` may see it (owner, or public)."""
+        found = self.store.get(collection_pk)
+        if found is None or (not found.public and found.user_pk != viewer_pk):
+            raise CollectionNotFound(f"no collection {collection_pk}")
+        return found
+
+    def owned(self, user_pk: int, collection_pk: int) -> Collection:
+        """The collection if ``user_pk`` owns it; others see no such collection."""
+        found = self.store.get(collection_pk)
+        if found is None or found.user_pk != user_pk:
+            raise CollectionNotFound(f"no collection {collection_pk}")
+        return found
+
+    def update(
+        self, user_pk: int, collection_pk: int, name: str | None = None, public: bool | None = None
+    ) -> Collection:
+        self.owned(user_pk, collection_pk)
+        self.store.update(collection_pk, clean_name(name) if name is not None else None, public)
+        return self.owned(user_pk, collection_pk)
+
+    def delete(self, user_pk: int, collection_pk: int) -> None:
+        self.owned(user_pk, collection_pk)
+        self.store.delete(collection_pk)
+
+    def view(self, viewer_pk: int | None, collection_pk: int) -> CollectionView:
+        found = self.visible(viewer_pk, collection_pk)
+        mine = found.user_pk == viewer_pk
+        rows = self.store.items(collection_pk)
+        stored = self.papers.get_by_pks(pk for pk, _ in rows)
+        notes = self.store.notes(found.user_pk, stored) if mine else {}
+        items = [
+            LibraryItem(pk, stored[pk].paper, at, notes.get(pk, Note("", False)) if mine else None)
+            for pk, at in rows
+            if pk in stored
+        ]
+        return CollectionView(found, items, mine)
+
+    # -- items ---------------------------------------------------------------------------
+
+    def save(self, user_pk: int, paper_pk: int, collection_pk: int | None = None) -> Collection:
+        """Put a paper into one of the user's collections (default "Saved")."""
+        target = collection_pk if collection_pk is not None else self.default_collection(user_pk)
+        self.owned(user_pk, target)
+        self.store.add(target, paper_pk)
+        return self.owned(user_pk, target)
+
+    def remove(self, user_pk: int, paper_pk: int, collection_pk: int | None = None) -> None:
+        """Take a paper out of one collection, or out of all of them (``None``)."""
+        if collection_pk is not None:
+            self.owned(user_pk, collection_pk)
+            self.store.remove(collection_pk, paper_pk)
+            return
+        for c in self.store.of_user(user_pk):
+            self.store.remove(c.pk, paper_pk)
+
+    def saved(self, user_pk: int) -> list[int]:
+        return self.store.saved(user_pk)
+
+    def saved_among(self, user_pk: int, paper_pks: list[int]) -> set[int]:
+        return self.store.saved_among(user_pk, paper_pks)
+
+    def set_note(
+        self, user_pk: int, paper_pk: int, note: str | None = None, read: bool | None = None
+    ) -> None:
+        if note is not None and len(note) > MAX_NOTE_CHARS:
+            raise ValueError(f"a note has at most {MAX_NOTE_CHARS:,} characters")
+        self.store.set_note(user_pk, paper_pk, note.strip() if note is not None else None, read)
+
+    # -- exports -------------------------------------------------------------------------
+
+    def export_json(self, view: CollectionView) -> dict[str, Any]:
+        c = view.collection
+        return {
+            "collection": {
+                "id": c.pk,
+                "name": c.name,
+                "public": c.public,
+                "owner": c.owner_name,
+                "created_at": c.created_at.isoformat(),
+            },
+            "papers": [
+                {
+                    "id": i.paper.id,
+                    "title": i.paper.title,
+                    "authors": list(i.paper.authors),
+                    "abstract": i.paper.abstract,
+                    "categories": list(i.paper.categories),
+                    "published": i.paper.published.isoformat() if i.paper.published else None,
+                    "doi": i.paper.doi,
+                    "links": dict(i.paper.links),
+                    "added_at": i.added_at.isoformat(),
+                    **({"note": i.note.note, "read": i.note.read} if i.note is not None else {}),
+                }
+                for i in view.items
+            ],
+        }
+
+    def export_bibtex(self, view: CollectionView) -> str:
+        keys: set[str] = set()
+        return "\n".join(bibtex_entry(i.paper, keys) for i in view.items)
+
+
+# -- BibTeX ---------------------------------------------------------------------------------
+
+_MATH = re.compile(r"(\$\$.+?\$\$|\$[^$]+\$|\\\(.+?\\\)|\\\[.+?\\\])", re.S)
+_SPECIAL = re.compile(r"(?<!\\)([&%#_])")
+
+
+def bibtex_escape(text: str) -> str:
+    """``text`` safe inside a braced BibTeX field: ``& % # _`` escaped outside math,
+    ``~ ^`` spelt out, math (``$...$``) and LaTeX commands kept, and braces escaped
+    when they do not balance (an unbalanced brace would end the field)."""
+    out: list[str] = []
+    for n, part in enumerate(_MATH.split(" ".join(text.split()))):
+        if n % 2:
+            out.append(part)
+            continue
+        part = _SPECIAL.sub(r"\\\1", part)
+        part = part.replace("~", r"\textasciitilde{}").replace("^", r"\textasciicircum{}")
+        out.append(part)
+    value = "".join(out)
+    depth = 0
+    balanced = True
+    for ch in re.sub(r"\\[{}]", "", value):
+        depth += (ch == "{") - (ch == "}")
+        if depth < 0:
+            balanced = False
+            break
+    if not balanced or depth:
+        value = re.sub(r"(?<!\\)([{}])", r"\\\1", value)
+    return value
+
+
+def _ascii_word(text: str) -> str:
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]", "", folded.lower())
+
+
+def cite_key(p: Paper, taken: set[str]) -> str:
+    last = _ascii_word(p.authors[0].split()[-1]) if p.authors and p.authors[0].split() else ""
+    year = str(p.published.year) if p.published else ""
+    words = [w for w in (_ascii_word(w) for w in p.title.split()) if len(w) > 3]
+    base = f"{last or 'anon'}{year}{words[0] if words else ''}" or "paper"
+    key, n = base, 0
+    while key in taken:
+        n += 1
+        key = f"{base}{chr(ord('a') + n - 1) if n <= 26 else n}"
+    taken.add(key)
+    return key
+
+
+def bibtex_entry(p: Paper, taken: set[str]) -> str:
+    fields: list[tuple[str, str]] = [
+        ("title", "{" + bibtex_escape(p.title) + "}"),
+        ("author", " and ".join(bibtex_escape(a).replace(" and ", " {and} ") for a in p.authors)),
+    ]
+    if p.published:
+        fields.append(("year", str(p.published.year)))
+        fields.append(("month", p.published.strftime("%b").lower()))
+    if is_arxiv_id(p.id):
+        fields += [("eprint", p.id), ("archivePrefix", "arXiv")]
+        if p.primary_category:
+            fields.append(("primaryClass", p.primary_category))
+        fields.append(("url", abs_url(p.id)))
+    elif p.links.get("abs") or p.links.get("url"):
+        fields.append(("url", bibtex_escape(p.links.get("abs") or p.links["url"])))
+    if p.doi:
+        fields.append(("doi", bibtex_escape(p.doi)))
+    if p.journal_ref:
+        fields.append(("journal", bibtex_escape(p.journal_ref)))
+    body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields if value)
+    kind = "article" if p.journal_ref else "misc"
+    return f"@{kind}{{{cite_key(p, taken)},\n{body}\n}}\n"

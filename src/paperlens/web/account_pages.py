@@ -1,0 +1,357 @@
+"""Account pages: sign up, log in, log out, password reset by mail, and settings
+(display name, followed categories, password, API tokens).
+
+Plain server-rendered forms (POST, with the CSRF field) that work without JavaScript;
+a rejected form comes back with the typed values (never passwords) and each error
+next to its field. Login, sign-up and reset requests are rate limited per address and
+per account (:mod:`paperlens.web.throttle`). The reset form answers the same whether
+or not the address has an account, and mails in the background so the timing does not
+tell either.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from paperlens.accounts import (
+    MAX_PASSWORD,
+    MIN_PASSWORD,
+    Accounts,
+    InvalidResetToken,
+    User,
+    check_password,
+    clean_categories,
+    clean_display_name,
+    normalise_email,
+)
+from paperlens.mail import Mailer, MailError
+from paperlens.web.auth import (
+    SESSION_COOKIE,
+    accounts_of,
+    clear_session_cookie,
+    forget_user,
+    lens_of,
+    require_user,
+    set_session_cookie,
+)
+from paperlens.web.pages import _local_path, render
+from paperlens.web.throttle import client_ip, throttle_of
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(include_in_schema=False)
+CurrentUser = Annotated[User, Depends(require_user)]
+
+#: Notices shown after a redirect (fixed texts; nothing from the URL is echoed).
+NOTICES = {
+    "profile": "Your profile was saved.",
+    "password": "Your password was changed; other devices were signed out.",
+    "reset": "Your new password is set, and you are signed in.",
+    "revoked": "The API token was revoked.",
+    "welcome": "Welcome! Your account is ready.",
+}
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    """The submitted form's text fields (files and repeated keys ignored)."""
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def _next(raw: str | None) -> str:
+    target = _local_path(raw or "/")
+    return "/" if target.startswith(("/login", "/signup", "/logout", "/reset")) else target
+
+
+def sign_in(request: Request, response: Response, user: User) -> None:
+    """A fresh session for ``user`` on ``response``; any session the browser brought
+    along (possibly planted by someone else) ends: no session fixation."""
+    accounts = accounts_of(request)
+    old = request.cookies.get(SESSION_COOKIE)
+    if old:
+        accounts.end_session(old)
+    set_session_cookie(request, response, accounts.start_session(user.pk))
+    forget_user(request)
+
+
+def _sentence(exc: Exception) -> str:
+    """An error message as a sentence: first letter up, a full stop at the end."""
+    text = str(exc).strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def _password_hint() -> str:
+    return f"At least {MIN_PASSWORD} characters; a few words you will remember are fine."
+
+
+# -- sign up ----------------------------------------------------------------------------
+
+
+def _signup_page(
+    request: Request, values: dict[str, str], errors: dict[str, str], status: int = 200
+) -> HTMLResponse:
+    context = {
+        "values": values,
+        "errors": errors,
+        "next": _next(values.get("next")),
+        "password_hint": _password_hint(),
+        "max_password": MAX_PASSWORD,
+    }
+    return render(request, "signup.html", context, status)
+
+
+@router.get("/signup", response_class=HTMLResponse)
+def signup_form(request: Request) -> HTMLResponse:
+    return _signup_page(request, {"next": request.query_params.get("next", "/")}, {})
+
+
+@router.post("/signup")
+async def signup(request: Request) -> Response:
+    throttle_of(request).hit("signup_ip", client_ip(request))
+    values = await form_of(request)
+    accounts = accounts_of(request)
+    errors: dict[str, str] = {}
+    email = values.get("email", "")
+    try:
+        email = normalise_email(email)
+    except ValueError as exc:
+        errors["email"] = _sentence(exc)
+    try:
+        check_password(values.get("password", ""), email)
+    except ValueError as exc:
+        errors["password"] = _sentence(exc)
+    try:
+        clean_display_name(values.get("display_name", ""))
+    except ValueError as exc:
+        errors["display_name"] = _sentence(exc)
+    user: User | None = None
+    if not errors:
+        try:
+            user = accounts.create_user(
+                email, values.get("password", ""), values.get("display_name", "")
+            )
+        except ValueError as exc:
+            errors["email"] = _sentence(exc)
+    if user is None:
+        shown = {k: values.get(k, "") for k in ("email", "display_name", "next")}
+        return _signup_page(request, shown, errors, 400)
+    target = _next(values.get("next"))
+    response = RedirectResponse(
+        target if target != "/" else "/settings?done=welcome", status_code=303
+    )
+    sign_in(request, response, user)
+    return response
+
+
+# -- log in / out -------------------------------------------------------------------------
+
+
+def _login_page(
+    request: Request, values: dict[str, str], error: str = "", status: int = 200
+) -> HTMLResponse:
+    context = {"values": values, "error": error, "next": _next(values.get("next"))}
+    return render(request, "login.html", context, status)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> HTMLResponse:
+    return _login_page(request, {"next": request.query_params.get("next", "/")})
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    throttle = throttle_of(request)
+    throttle.hit("login_ip", client_ip(request))
+    values = await form_of(request)
+    email = values.get("email", "").strip().lower()[:320]
+    shown = {"email": email, "next": values.get("next", "/")}
+    throttle.check("login_account", email)
+    user = accounts_of(request).authenticate(email, values.get("password", ""))
+    if user is None:
+        throttle.record("login_account", email)
+        return _login_page(request, shown, "The email address or the password is not right.", 400)
+    response = RedirectResponse(_next(values.get("next")), status_code=303)
+    sign_in(request, response, user)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    """End the session on the server (the cookie alone would not do) and go home."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        accounts_of(request).end_session(token)
+    response = RedirectResponse("/", status_code=303)
+    clear_session_cookie(request, response)
+    forget_user(request)
+    return response
+
+
+# -- password reset ------------------------------------------------------------------------
+
+
+def _send_reset(mailer: Mailer, accounts: Accounts, email: str, token: str) -> None:
+    try:
+        mailer.send(accounts.reset_message(email, token))
+    except MailError as exc:
+        log.warning("password-reset mail to %s not sent: %s", email, exc)
+
+
+@router.get("/reset", response_class=HTMLResponse)
+def reset_form(request: Request) -> HTMLResponse:
+    return render(request, "reset_request.html", {"values": {}, "errors": {}, "sent": False})
+
+
+@router.post("/reset", response_class=HTMLResponse)
+async def reset_request(request: Request, background: BackgroundTasks) -> HTMLResponse:
+    throttle = throttle_of(request)
+    throttle.hit("reset_ip", client_ip(request))
+    values = await form_of(request)
+    try:
+        email = normalise_email(values.get("email", ""))
+    except ValueError as exc:
+        context = {
+            "values": {"email": values.get("email", "")},
+            "errors": {"email": _sentence(exc)},
+            "sent": False,
+        }
+        return render(request, "reset_request.html", context, 400)
+    if throttle.allowed("reset_account", email):
+        throttle.record("reset_account", email)
+        accounts = accounts_of(request)
+        token = accounts.start_reset(email)
+        if token is not None:
+            background.add_task(
+                _send_reset, Mailer(lens_of(request).settings), accounts, email, token
+            )
+    context = {"values": {"email": email}, "errors": {}, "sent": True}
+    return render(request, "reset_request.html", context)
+
+
+def _bad_link(request: Request) -> HTMLResponse:
+    return render(request, "reset_invalid.html", {}, 400)
+
+
+@router.get("/reset/{token}", response_class=HTMLResponse)
+def reset_password_form(request: Request, token: str) -> HTMLResponse:
+    if len(token) > 200 or not accounts_of(request).reset_is_valid(token):
+        return _bad_link(request)
+    return render(
+        request, "reset_password.html", {"token": token, "error": "", "hint": _password_hint()}
+    )
+
+
+@router.post("/reset/{token}")
+async def reset_password(request: Request, token: str) -> Response:
+    values = await form_of(request)
+    if len(token) > 200:
+        return _bad_link(request)
+    try:
+        user = accounts_of(request).finish_reset(token, values.get("password", ""))
+    except InvalidResetToken:
+        return _bad_link(request)
+    except ValueError as exc:
+        context = {"token": token, "error": _sentence(exc), "hint": _password_hint()}
+        return render(request, "reset_password.html", context, 400)
+    response = RedirectResponse("/settings?done=reset", status_code=303)
+    sign_in(request, response, user)
+    return response
+
+
+# -- settings -------------------------------------------------------------------------------
+
+
+def _settings_page(
+    request: Request,
+    user: User,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    new_token: str = "",
+    notice: str = "",
+    status: int = 200,
+) -> HTMLResponse:
+    context: dict[str, Any] = {
+        "account": user,
+        "errors": errors or {},
+        "values": values
+        or {"display_name": user.display_name, "categories": " ".join(user.categories)},
+        "tokens": accounts_of(request).list_api_tokens(user.pk),
+        "new_token": new_token,
+        "notice": notice or NOTICES.get(request.query_params.get("done", ""), ""),
+        "password_hint": _password_hint(),
+    }
+    return render(request, "settings.html", context, status)
+
+
+@router.get("/settings", response_class=HTMLResponse)
+def settings_page(request: Request, user: CurrentUser) -> HTMLResponse:
+    return _settings_page(request, user)
+
+
+@router.post("/settings/profile")
+async def save_profile(request: Request, user: CurrentUser) -> Response:
+    values = await form_of(request)
+    accounts = accounts_of(request)
+    errors: dict[str, str] = {}
+    name = values.get("display_name", "")
+    cats = values.get("categories", "").replace(",", " ").split()
+    try:
+        name = clean_display_name(name)
+    except ValueError as exc:
+        errors["display_name"] = _sentence(exc)
+    try:
+        cats = clean_categories(cats)
+    except ValueError as exc:
+        errors["categories"] = _sentence(exc)
+    if errors:
+        shown = {"display_name": values.get("display_name", ""), "categories": " ".join(cats)}
+        return _settings_page(request, user, errors=errors, values=shown, status=400)
+    accounts.set_display_name(user.pk, name)
+    accounts.set_categories(user.pk, cats)
+    return RedirectResponse("/settings?done=profile", status_code=303)
+
+
+@router.post("/settings/password")
+async def change_password(request: Request, user: CurrentUser) -> Response:
+    values = await form_of(request)
+    try:
+        accounts_of(request).change_password(
+            user.pk, values.get("current_password", ""), values.get("new_password", "")
+        )
+    except ValueError as exc:
+        field = "current_password" if "current" in str(exc) else "new_password"
+        errors = {field: _sentence(exc)}
+        return _settings_page(request, user, errors=errors, status=400)
+    response = RedirectResponse("/settings?done=password", status_code=303)
+    sign_in(request, response, user)
+    return response
+
+
+@router.post("/settings/tokens", response_class=HTMLResponse)
+async def create_token(request: Request, user: CurrentUser) -> HTMLResponse:
+    values = await form_of(request)
+    try:
+        _pk, plaintext = accounts_of(request).create_api_token(
+            user.pk, values.get("token_name", "")
+        )
+    except ValueError as exc:
+        errors = {"token_name": _sentence(exc)}
+        return _settings_page(request, user, errors=errors, status=400)
+    return _settings_page(request, user, new_token=plaintext)
+
+
+@router.post("/settings/tokens/{token_id}/revoke")
+def revoke_token(request: Request, token_id: int, user: CurrentUser) -> Response:
+    if not accounts_of(request).revoke_api_token(user.pk, token_id):
+        return _settings_page(
+            request,
+            user,
+            errors={"tokens": "There is no such token (already revoked?)."},
+            status=404,
+        )
+    return RedirectResponse("/settings?done=revoked", status_code=303)

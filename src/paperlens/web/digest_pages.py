@@ -1,0 +1,313 @@
+"""Digest pages: subscribe (the footer form on every page, or the full form), confirm,
+unsubscribe (a page with a button, and the RFC 8058 one-click POST mail clients send),
+manage a subscription by its signed link, and the account's way in (/settings/digest).
+
+The confirm and unsubscribe POSTs are CSRF-exempt: the signed token in their URL is the
+authority, and mail clients send the one-click POST without cookies. Link GETs never
+change anything (mail scanners open links), they show a button.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from paperlens.accounts import User
+from paperlens.digest import BadToken, Digests, InvalidSubscription, SavedSearch, clean_search
+from paperlens.digest.service import preferences
+from paperlens.digest.subscriptions import Preferences, Subscription
+from paperlens.digest.validation import DEFAULT_SECTIONS, clean_email
+from paperlens.mail import MailError
+from paperlens.web.auth import csrf_exempt, current_user, lens_of, require_user
+from paperlens.web.pages import error_page, render
+from paperlens.web.throttle import client_ip, throttle_of
+
+router = APIRouter(include_in_schema=False)
+
+#: Saved-search rows the forms offer (blank ones are ignored).
+SEARCH_ROWS = 3
+CHECK_INBOX = (
+    "If this address can receive mail, a confirmation link is on its way. Open it to "
+    "start the digest; nothing else is sent until you do."
+)
+
+
+def digests_of(request: Request) -> Digests:
+    return lens_of(request).digests
+
+
+@dataclass
+class FormValues:
+    """A preferences form as typed, to refill it."""
+
+    email: str = ""
+    frequency: str = "weekly"
+    tz: str = "UTC"
+    sections: list[str] = field(default_factory=lambda: list(DEFAULT_SECTIONS))
+    searches: list[SavedSearch] = field(default_factory=list)
+
+    def padded(self) -> FormValues:
+        blank = [SavedSearch()] * max(0, SEARCH_ROWS - len(self.searches))
+        return FormValues(
+            self.email, self.frequency, self.tz, self.sections, [*self.searches, *blank]
+        )
+
+    @classmethod
+    def of(cls, sub: Subscription) -> FormValues:
+        p = sub.prefs
+        return cls(sub.email, p.frequency, p.tz, list(p.sections), list(p.searches))
+
+
+def _parse(form: FormData) -> tuple[FormValues, Preferences | None, list[str]]:
+    """The form's values, the preferences they make (``None`` if invalid) and why not."""
+    problems: list[str] = []
+
+    def text(name: str, limit: int = 400) -> str:
+        value = form.get(name)
+        return value[:limit] if isinstance(value, str) else ""
+
+    full = text("full") == "1"
+    sections = [s[:40] for s in form.getlist("sections") if isinstance(s, str)]
+    values = FormValues(
+        email=text("email", 400).strip(),
+        frequency=text("frequency", 20) or "weekly",
+        tz=text("tz", 100).strip() or "UTC",
+        sections=sections if full else list(DEFAULT_SECTIONS),
+    )
+    rows = zip(
+        form.getlist("search_q"),
+        form.getlist("search_category"),
+        form.getlist("search_author"),
+        strict=False,
+    )
+    searches: list[SavedSearch] = []
+    for q, cats, author in rows:
+        q, cats, author = (str(x)[:700] for x in (q, cats, author))
+        if not (q.strip() or cats.strip() or author.strip()):
+            continue
+        try:
+            searches.append(clean_search(q, cats, author))
+        except InvalidSubscription as exc:
+            problems.append(str(exc))
+            searches.append(SavedSearch(q.strip()[:300], tuple(cats.split()[:10]), author[:200]))
+    values.searches = searches
+    prefs: Preferences | None = None
+    if not problems:
+        try:
+            prefs = preferences(values.frequency, values.tz, values.sections, searches)
+        except InvalidSubscription as exc:
+            problems.append(str(exc))
+    return values, prefs, problems
+
+
+def _message(
+    request: Request,
+    title: str,
+    *lines: str,
+    status: int = 200,
+    action: str = "",
+    button: str = "",
+    danger: bool = False,
+    manage_url: str = "",
+) -> HTMLResponse:
+    context = {
+        "title": title,
+        "lines": lines,
+        "action": action,
+        "button": button,
+        "danger": danger,
+        "manage_url": manage_url,
+    }
+    return render(request, "digest_message.html", context, status)
+
+
+def _subscribe_form(
+    request: Request,
+    values: FormValues,
+    problems: list[str],
+    status: int = 200,
+    locked_email: bool = False,
+) -> HTMLResponse:
+    context = {
+        "values": values.padded(),
+        "problems": problems,
+        "action": "/subscribe",
+        "locked_email": locked_email,
+    }
+    return render(request, "subscribe.html", context, status)
+
+
+@router.get("/subscribe", response_class=HTMLResponse)
+def subscribe_page(request: Request) -> HTMLResponse:
+    user = current_user(request)
+    return _subscribe_form(request, FormValues(email=user.email if user else ""), [])
+
+
+@router.post("/subscribe", response_class=HTMLResponse)
+async def subscribe(request: Request) -> HTMLResponse:
+    """Footer form (just an email) or the full form: validate, then mail a confirmation
+    link. The answer is the same whether or not the address was already subscribed."""
+    throttle = throttle_of(request)
+    throttle.hit("subscribe_ip", client_ip(request))
+    values, prefs, problems = _parse(await request.form())
+    email = ""
+    try:
+        email = clean_email(values.email)
+    except InvalidSubscription as exc:
+        problems.insert(0, str(exc))
+    if problems or prefs is None:
+        return _subscribe_form(request, values, problems, 400)
+    if throttle.allowed("subscribe_email", email):
+        throttle.record("subscribe_email", email)
+        user = current_user(request)
+        owner = user.pk if user is not None and user.email.lower() == email else None
+        try:
+            digests_of(request).subscribe(email, prefs, user_pk=owner)
+        except MailError:
+            return _message(
+                request,
+                "Could not send the confirmation mail",
+                "The mail server did not take the confirmation mail. Please try again later.",
+                status=503,
+            )
+    return _message(request, "Check your inbox", CHECK_INBOX)
+
+
+def _bad_link(request: Request, exc: BadToken) -> HTMLResponse:
+    return error_page(request, 400, "This link does not work", str(exc))
+
+
+@router.get("/confirm/{token}", response_class=HTMLResponse)
+def confirm_page(request: Request, token: str) -> HTMLResponse:
+    digests = digests_of(request)
+    try:
+        sub = digests.tokens.read("confirm", token)
+    except BadToken as exc:
+        return _bad_link(request, exc)
+    return _message(
+        request,
+        "Confirm your subscription",
+        f"Start sending the paperlens digest to {sub.email}?",
+        action=f"/confirm/{token}",
+        button="Confirm subscription",
+    )
+
+
+@router.post("/confirm/{token}", response_class=HTMLResponse)
+@csrf_exempt
+def confirm(request: Request, token: str) -> HTMLResponse:
+    digests = digests_of(request)
+    try:
+        sub = digests.confirm(token)
+    except BadToken as exc:
+        return _bad_link(request, exc)
+    when = "each weekday morning" if sub.prefs.frequency == "daily" else "on Monday mornings"
+    return _message(
+        request,
+        "You are subscribed",
+        f"The digest will come to {sub.email} {when} ({sub.prefs.tz}), when there is "
+        "something new.",
+        manage_url=digests.links(sub).manage,
+    )
+
+
+@router.get("/unsubscribe/{token}", response_class=HTMLResponse)
+def unsubscribe_page(request: Request, token: str) -> HTMLResponse:
+    digests = digests_of(request)
+    try:
+        subject = digests.tokens.read("unsubscribe", token)
+        sub = digests.store.get(subject.subscription_pk)
+    except BadToken as exc:
+        return _bad_link(request, exc)
+    if sub is None or sub.email != subject.email or sub.unsubscribed_at is not None:
+        return _message(request, "You are unsubscribed", "No more digests go to this address.")
+    return _message(
+        request,
+        "Unsubscribe",
+        f"Stop sending the paperlens digest to {sub.email}?",
+        action=f"/unsubscribe/{token}",
+        button="Unsubscribe",
+        danger=True,
+    )
+
+
+@router.post("/unsubscribe/{token}")
+@csrf_exempt
+async def unsubscribe(request: Request, token: str) -> Response:
+    """The page's button and RFC 8058 one-click (body ``List-Unsubscribe=One-Click``,
+    no cookies): both stop the digest before this answer is sent."""
+    body = (await request.body())[:200]
+    one_click = b"List-Unsubscribe=One-Click" in body
+    digests = digests_of(request)
+    try:
+        sub = digests.unsubscribe(token)
+    except BadToken as exc:
+        if one_click:
+            return PlainTextResponse(str(exc), status_code=400)
+        return _bad_link(request, exc)
+    if one_click:
+        return PlainTextResponse(f"Unsubscribed {sub.email}.")
+    return _message(
+        request,
+        "You are unsubscribed",
+        f"No more digests go to {sub.email}. Changed your mind? Subscribe again from any page.",
+    )
+
+
+def _manage_form(
+    request: Request,
+    sub: Subscription,
+    token: str,
+    values: FormValues,
+    problems: list[str],
+    notice: str = "",
+    status: int = 200,
+) -> HTMLResponse:
+    digests = digests_of(request)
+    context = {
+        "sub": sub,
+        "values": values.padded(),
+        "problems": problems,
+        "notice": notice,
+        "action": f"/subscription/{token}",
+        "unsubscribe_url": digests.links(sub).unsubscribe,
+    }
+    return render(request, "subscription.html", context, status)
+
+
+@router.get("/subscription/{token}", response_class=HTMLResponse)
+def manage_page(request: Request, token: str) -> HTMLResponse:
+    try:
+        sub = digests_of(request).managed(token)
+    except BadToken as exc:
+        return _bad_link(request, exc)
+    return _manage_form(request, sub, token, FormValues.of(sub), [])
+
+
+@router.post("/subscription/{token}", response_class=HTMLResponse)
+async def manage(request: Request, token: str) -> HTMLResponse:
+    digests = digests_of(request)
+    try:
+        sub = digests.managed(token)
+    except BadToken as exc:
+        return _bad_link(request, exc)
+    values, prefs, problems = _parse(await request.form())
+    values.email = sub.email
+    if problems or prefs is None:
+        return _manage_form(request, sub, token, values, problems, status=400)
+    updated = digests.update(sub, prefs)
+    return _manage_form(request, updated, token, FormValues.of(updated), [], "Saved.")
+
+
+@router.get("/settings/digest", response_class=HTMLResponse)
+def account_digest(request: Request, user: Annotated[User, Depends(require_user)]) -> Response:
+    """From the account's settings: its subscription's page, or the form to start one."""
+    digests = digests_of(request)
+    sub = digests.for_user(user.pk) or digests.store.by_email(user.email)
+    if sub is not None:
+        return RedirectResponse(f"/subscription/{digests.token('manage', sub)}", status_code=303)
+    return _subscribe_form(request, FormValues(email=user.email), [], locked_email=True)

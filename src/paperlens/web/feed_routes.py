@@ -1,0 +1,136 @@
+"""RSS/Atom feeds over the same lists the pages show: ``/feeds/daily.xml``,
+``/feeds/trending.xml?window=``, ``/feeds/search.xml?q=&category=&author=`` and
+``/feeds/c/{collection}.xml`` (public collections only). Atom by default,
+``?format=rss`` for RSS 2.0. Links in feeds point at the server that answered."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from paperlens.core import MAX_QUERY_CHARS
+from paperlens.feeds import CONTENT_TYPES, FORMATS, FeedPaper, FeedSpec, Format, render_feed
+from paperlens.library import CollectionNotFound
+from paperlens.search.engine import Mode
+from paperlens.search.filters import SearchFilters
+from paperlens.web.auth import lens_of
+from paperlens.web.security import (
+    MAX_AUTHOR_CHARS,
+    MAX_CATEGORIES,
+    MAX_CATEGORY_CHARS,
+    clean_text,
+)
+
+router = APIRouter(prefix="/feeds", include_in_schema=False)
+
+FEED_SIZE = 50
+WINDOWS = ("day", "week", "month")
+MAX_AGE = "public, max-age=900"
+
+
+def _format(request: Request) -> Format:
+    raw = request.query_params.get("format", "atom")
+    for fmt in FORMATS:
+        if raw == fmt:
+            return fmt
+    raise ValueError("format must be atom or rss")
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _self(request: Request) -> str:
+    query = f"?{request.url.query}" if request.url.query else ""
+    return f"{_base(request)}{request.url.path}{query}"
+
+
+def _respond(request: Request, spec: FeedSpec, items: list[FeedPaper]) -> Response:
+    fmt = _format(request)
+    body = render_feed(spec, items, _base(request), fmt)
+    return Response(body, media_type=CONTENT_TYPES[fmt], headers={"cache-control": MAX_AGE})
+
+
+def feed_links(path: str, title: str) -> list[tuple[str, str]]:
+    """``<link rel="alternate">`` entries for a page's template (see base.html)."""
+    sep = "&" if "?" in path else "?"
+    return [(f"{title} (Atom)", path), (f"{title} (RSS)", f"{path}{sep}format=rss")]
+
+
+@router.get("/daily.xml")
+def daily(request: Request) -> Response:
+    lens = lens_of(request)
+    _format(request)
+    feed = lens.daily(None, 1, FEED_SIZE)
+    items = [FeedPaper(i.stored.paper, i.stored.added_at) for i in feed.items] if feed else []
+    day = f" of {feed.day:%b} {feed.day.day}, {feed.day.year}" if feed else ""
+    spec = FeedSpec(
+        f"paperlens: papers{day}",
+        "The newest day of papers, newest first.",
+        f"{_base(request)}/",
+        _self(request),
+    )
+    return _respond(request, spec, items)
+
+
+@router.get("/trending.xml")
+def trending(request: Request) -> Response:
+    window = request.query_params.get("window", "week")
+    if window not in WINDOWS:
+        raise ValueError("window must be day, week or month")
+    category = clean_text(request.query_params.get("category", ""), MAX_CATEGORY_CHARS)
+    lens = lens_of(request)
+    found = lens.trending(window, limit=FEED_SIZE, category=category or None)  # type: ignore[arg-type]
+    query = urlencode({k: v for k, v in {"window": window, "category": category}.items() if v})
+    spec = FeedSpec(
+        f"paperlens: trending this {window}" + (f" in {category}" if category else ""),
+        "Papers readers upvote, with time decay.",
+        f"{_base(request)}/trending?{query}",
+        _self(request),
+    )
+    return _respond(request, spec, [FeedPaper(t.paper, t.added_at) for t in found])
+
+
+@router.get("/search.xml")
+def search(request: Request) -> Response:
+    p = request.query_params
+    q = clean_text(p.get("q", ""), MAX_QUERY_CHARS)
+    cats = tuple(
+        c[:MAX_CATEGORY_CHARS]
+        for c in clean_text(p.get("category", ""), 1000).replace(",", " ").split()
+    )[:MAX_CATEGORIES]
+    author = clean_text(p.get("author", ""), MAX_AUTHOR_CHARS)
+    mode = p.get("mode", Mode.HYBRID.value) or Mode.HYBRID.value
+    filters = SearchFilters(categories=cats, author=author or None)
+    found = lens_of(request).search(q, mode, filters, 1, FEED_SIZE)
+    pairs = {"q": q, "category": " ".join(cats), "author": author}
+    query = urlencode({k: v for k, v in pairs.items() if v})
+    what = f"“{q}”" if q else "filtered papers"
+    spec = FeedSpec(
+        f"paperlens search: {what}"[:300],
+        "The best matches of a saved search.",
+        f"{_base(request)}/search?{query}",
+        _self(request),
+    )
+    return _respond(request, spec, [FeedPaper(r.paper, r.added_at) for r in found.results])
+
+
+@router.get("/c/{collection_id}.xml")
+def collection(request: Request, collection_id: str) -> Response:
+    lens = lens_of(request)
+    try:
+        view = lens.library.view(None, int(collection_id))  # anonymous: public only
+    except (CollectionNotFound, ValueError):
+        return Response(
+            "no such public collection", status_code=404, media_type="text/plain; charset=utf-8"
+        )
+    c = view.collection
+    spec = FeedSpec(
+        f"paperlens collection: {c.name}",
+        f"Papers saved to the public collection “{c.name}”.",
+        f"{_base(request)}/c/{c.pk}",
+        _self(request),
+    )
+    return _respond(request, spec, [FeedPaper(i.paper, i.added_at) for i in view.items])

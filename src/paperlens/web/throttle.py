@@ -1,0 +1,124 @@
+"""Rate limits on the actions worth abusing: logging in, signing up, asking for reset
+links and submitting papers, each per client address and per account.
+
+Counting is a moving window in memory (the ``limits`` library), right for the one
+process ``paperlens serve`` runs. Routes call :func:`throttle_of` and then
+:meth:`Throttle.hit` (count and refuse over the limit) or :meth:`Throttle.allowed` plus
+:meth:`Throttle.record` (refuse only after failures, as for wrong passwords). Over a
+limit :class:`RateLimited` is raised: a 429 with ``Retry-After``, rendered by the app as
+a page or JSON.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, fields
+
+from fastapi import HTTPException, Request
+from limits import RateLimitItem, parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimits:
+    """One ``limits`` expression (``"10/minute"``) per rule."""
+
+    #: Every login attempt from one address.
+    login_ip: str = "10/minute"
+    #: Failed logins for one email address.
+    login_account: str = "5/minute"
+    signup_ip: str = "5/minute"
+    #: Reset-link requests from one address (over it: 429).
+    reset_ip: str = "5/minute"
+    #: Reset mails to one account (over it: no mail, same answer, so nothing leaks).
+    reset_account: str = "3/hour"
+    #: Paper submissions (used by the community pages).
+    submit_ip: str = "30/hour"
+    submit_account: str = "20/hour"
+    #: Digest subscriptions from one address (over it: 429).
+    subscribe_ip: str = "20/hour"
+    #: Confirmation mails to one email address (over it: no mail, same answer).
+    subscribe_email: str = "3/hour"
+
+
+DEFAULT_LIMITS = RateLimits()
+
+
+class RateLimited(HTTPException):
+    def __init__(self, action: str, retry_after: int) -> None:
+        super().__init__(
+            429,
+            f"Too many {action} attempts. Wait {retry_after} seconds and try again.",
+            headers={"Retry-After": str(retry_after)},
+        )
+        self.retry_after = retry_after
+
+
+_ACTIONS = {
+    "login": "sign-in",
+    "signup": "sign-up",
+    "reset": "password reset",
+    "submit": "submit",
+    "subscribe": "subscribe",
+}
+
+
+class Throttle:
+    """The rate limits of one app; ``limits=None`` turns every rule off."""
+
+    def __init__(self, limits: RateLimits | None = DEFAULT_LIMITS) -> None:
+        self.enabled = limits is not None
+        self.items: dict[str, RateLimitItem] = {}
+        if limits is not None:
+            self.items = {f.name: parse(getattr(limits, f.name)) for f in fields(limits)}
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def _item(self, rule: str) -> RateLimitItem | None:
+        if not self.enabled:
+            return None
+        if rule not in self.items:
+            raise KeyError(f"no rate-limit rule {rule!r}")
+        return self.items[rule]
+
+    def _refuse(self, rule: str, item: RateLimitItem, key: str) -> RateLimited:
+        stats = self.limiter.get_window_stats(item, rule, key)
+        retry = max(1, math.ceil(stats.reset_time - time.time()))
+        return RateLimited(_ACTIONS.get(rule.split("_")[0], rule), retry)
+
+    def hit(self, rule: str, key: str) -> None:
+        """Count one attempt; :class:`RateLimited` if over the limit."""
+        item = self._item(rule)
+        if item is not None and not self.limiter.hit(item, rule, key):
+            raise self._refuse(rule, item, key)
+
+    def allowed(self, rule: str, key: str) -> bool:
+        """Whether one more attempt would be within the limit (counts nothing)."""
+        item = self._item(rule)
+        return item is None or self.limiter.test(item, rule, key)
+
+    def check(self, rule: str, key: str) -> None:
+        """:class:`RateLimited` if the limit is already reached (counts nothing)."""
+        item = self._item(rule)
+        if item is not None and not self.limiter.test(item, rule, key):
+            raise self._refuse(rule, item, key)
+
+    def record(self, rule: str, key: str) -> None:
+        """Count one attempt without refusing (e.g. a failed login)."""
+        item = self._item(rule)
+        if item is not None:
+            self.limiter.hit(item, rule, key)
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def throttle_of(request: Request) -> Throttle:
+    throttle = getattr(request.app.state, "throttle", None)
+    if throttle is None:  # an app built without create_app: no limits
+        throttle = Throttle(None)
+        request.app.state.throttle = throttle
+    assert isinstance(throttle, Throttle)
+    return throttle

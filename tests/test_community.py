@@ -1,0 +1,296 @@
+"""Upvotes (idempotent, race-safe), trending (its formula's ordering), and submitting
+papers by arXiv id against the loopback replay server. Runs on SQLite and, with
+``PAPERLENS_TEST_DATABASE_URL``, on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from paperlens.arxiv_ids import BadArxivId
+from paperlens.community import (
+    AGE_OFFSET_HOURS,
+    GRAVITY,
+    SubmitRateLimited,
+    Submitter,
+    trending_score,
+)
+from paperlens.config import Settings
+from paperlens.core import PaperLens, PaperNotFound
+from paperlens.paper import make_paper
+from paperlens.sources.arxiv_api import PaperNotFound as ArxivPaperNotFound
+from paperlens.sources.base import Listing, Parsed
+from replay_server import ReplayServer
+
+API = Path(__file__).parent / "fixtures" / "arxiv_api"
+NOW = datetime(2024, 3, 20, 12, 0, tzinfo=UTC)
+
+
+def new_user(lens: PaperLens, name: str = "") -> int:
+    email = f"{name or 'reader'}-{uuid.uuid4().hex[:10]}@example.org"
+    return lens.accounts.create_user(email, "correct horse battery", name).pk
+
+
+def add_paper(
+    lens: PaperLens,
+    pid: str,
+    published: datetime,
+    categories: tuple[str, ...] = ("cs.LG",),
+    hf_upvotes: int | None = None,
+) -> int:
+    paper = make_paper(
+        id=pid,
+        title=f"Paper {pid}",
+        abstract=f"About {pid}.",
+        authors=["Ada Lovelace"],
+        categories=categories,
+        published=published,
+        source="test",
+    )
+    listing = (
+        Listing("hf-daily", published.date(), hf_upvotes, 0) if hf_upvotes is not None else None
+    )
+    lens.papers.write_batch([Parsed(paper, "test", listing=listing)])
+    stored = lens.papers.get(pid)
+    assert stored is not None
+    return stored.pk
+
+
+@pytest.fixture
+def lens(settings: Settings) -> Iterator[PaperLens]:
+    pl = PaperLens(settings)
+    yield pl
+    pl.close()
+
+
+# -- votes ------------------------------------------------------------------------------
+
+
+def test_vote_once_per_account_and_undo(lens: PaperLens) -> None:
+    pk = add_paper(lens, "2403.00001", NOW)
+    alice, bob = new_user(lens, "alice"), new_user(lens, "bob")
+    assert lens.vote(alice, "2403.00001") == 1
+    assert lens.vote(alice, "2403.00001") == 1  # again: still one
+    assert lens.vote(bob, "arXiv:2403.00001v2") == 2  # any id form
+    assert lens.vote_counts([pk]) == {pk: 2}
+    assert lens.community.voted_by(alice, [pk]) == {pk}
+    assert lens.vote(alice, "2403.00001", up=False) == 1
+    assert lens.vote(alice, "2403.00001", up=False) == 1  # undoing twice is harmless
+    assert lens.community.voted_by(alice, [pk]) == set()
+
+
+def test_vote_counts_for_many_papers_in_one_call(lens: PaperLens) -> None:
+    pks = [add_paper(lens, f"2403.{i:05d}", NOW) for i in range(1, 6)]
+    users = [new_user(lens) for _ in range(3)]
+    for n, pk in enumerate(pks[:3]):
+        for user in users[: n + 1]:
+            lens.community.vote(user, pk)
+    assert lens.vote_counts(pks) == {pks[0]: 1, pks[1]: 2, pks[2]: 3}
+    assert lens.vote_counts([]) == {}
+
+
+def test_vote_unknown_paper(lens: PaperLens) -> None:
+    user = new_user(lens)
+    with pytest.raises(PaperNotFound):
+        lens.vote(user, "2403.99999")
+
+
+def test_concurrent_votes_by_one_account_count_once(lens: PaperLens) -> None:
+    pk = add_paper(lens, "2403.00001", NOW)
+    user = new_user(lens)
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+    counts: list[int] = []
+
+    def vote() -> None:
+        try:
+            barrier.wait()
+            counts.append(lens.community.vote(user, pk))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=vote) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert counts == [1] * 8
+    assert lens.vote_counts([pk]) == {pk: 1}
+
+
+def test_concurrent_votes_by_many_accounts_all_count(lens: PaperLens) -> None:
+    pk = add_paper(lens, "2403.00001", NOW)
+    users = [new_user(lens) for _ in range(6)]
+    barrier = threading.Barrier(len(users))
+
+    def vote(user: int) -> None:
+        barrier.wait()
+        lens.community.vote(user, pk)
+
+    threads = [threading.Thread(target=vote, args=(u,)) for u in users]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert lens.vote_counts([pk]) == {pk: 6}
+
+
+# -- trending ------------------------------------------------------------------------------
+
+
+def test_trending_score_ordering_properties() -> None:
+    # More points at equal age rank higher; at equal points the newer paper does.
+    assert trending_score(5, 0, 10) > trending_score(4, 0, 10)
+    assert trending_score(3, 0, 5) > trending_score(3, 0, 50)
+    # The documented formula, exactly.
+    assert trending_score(2, 30, 10) == pytest.approx((2 + 3) / (10 + AGE_OFFSET_HOURS) ** GRAVITY)
+    # Decay: a day-old paper needs many times the votes of a fresh one.
+    assert trending_score(10, 0, 24) < trending_score(1, 0, 0)
+    assert trending_score(0, 0, 1) == 0
+
+
+def test_trending_ranks_by_votes_with_decay_and_windows(lens: PaperLens) -> None:
+    fresh = add_paper(lens, "2403.00001", NOW - timedelta(hours=3))
+    older = add_paper(lens, "2403.00002", NOW - timedelta(days=3))
+    month = add_paper(lens, "2403.00003", NOW - timedelta(days=20))
+    ancient = add_paper(lens, "2401.00004", NOW - timedelta(days=60))
+    add_paper(lens, "2403.00005", NOW - timedelta(hours=1))  # no votes: never listed
+    users = [new_user(lens) for _ in range(5)]
+    for pk, n in ((fresh, 2), (older, 5), (month, 5), (ancient, 5)):
+        for u in users[:n]:
+            lens.community.vote(u, pk)
+    week = lens.trending("week", now=NOW)
+    assert [t.pk for t in week] == [fresh, older]  # 2 fresh votes beat 5 three-day-old ones
+    assert [t.votes for t in week] == [2, 5]
+    assert week[0].score > week[1].score
+    assert [t.pk for t in lens.trending("day", now=NOW)] == [fresh]
+    assert [t.pk for t in lens.trending("month", now=NOW)] == [fresh, older, month]
+    assert lens.trending("week", now=NOW, limit=1)[0].pk == fresh
+    with pytest.raises(ValueError, match="window"):
+        lens.trending("year", now=NOW)  # type: ignore[arg-type]
+
+
+def test_trending_more_votes_win_at_equal_age(lens: PaperLens) -> None:
+    a = add_paper(lens, "2403.00001", NOW - timedelta(hours=5))
+    b = add_paper(lens, "2403.00002", NOW - timedelta(hours=5))
+    users = [new_user(lens) for _ in range(3)]
+    lens.community.vote(users[0], a)
+    for u in users:
+        lens.community.vote(u, b)
+    assert [t.pk for t in lens.trending("week", now=NOW)] == [b, a]
+
+
+def test_trending_counts_hf_upvotes_at_a_tenth_and_filters_categories(lens: PaperLens) -> None:
+    hf = add_paper(lens, "2403.00001", NOW - timedelta(hours=4), ("cs.CL",), hf_upvotes=40)
+    local = add_paper(lens, "2403.00002", NOW - timedelta(hours=4), ("math.AG",))
+    users = [new_user(lens) for _ in range(3)]
+    for u in users:
+        lens.community.vote(u, local)
+    ranked = lens.trending("week", now=NOW)
+    assert [t.pk for t in ranked] == [hf, local]  # 40 HF upvotes = 4 points > 3 votes
+    assert ranked[0].votes == 0 and ranked[0].external == 40
+    assert [t.pk for t in lens.trending("week", now=NOW, category="math")] == [local]
+    assert [t.pk for t in lens.trending("week", now=NOW, category="cs.CL")] == [hf]
+    assert lens.trending("week", now=NOW, category="q-bio") == []
+
+
+def test_trending_reference_is_the_newest_paper_on_a_stale_corpus(lens: PaperLens) -> None:
+    newest = datetime(2007, 4, 2, 10, 0, tzinfo=UTC)
+    pk = add_paper(lens, "0704.00001", newest)
+    lens.community.vote(new_user(lens), pk)
+    assert [t.pk for t in lens.trending("day")] == [pk]  # real now is years later
+
+
+# -- submissions -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def arxiv(replay_server: ReplayServer) -> ReplayServer:
+    replay_server.add(
+        "/api/query", {"id_list": "2106.09685", "max_results": "1"}, fixture=API / "lora.xml"
+    )
+    replay_server.add(
+        "/api/query", {"id_list": "2106.99999", "max_results": "1"}, fixture=API / "empty.xml"
+    )
+    return replay_server
+
+
+def submit_lens(settings: Settings, arxiv: ReplayServer) -> PaperLens:
+    return PaperLens(
+        settings.model_copy(
+            update={"arxiv_api_base_url": arxiv.url("/api/query"), "request_interval": 0}
+        )
+    )
+
+
+def test_submit_fetches_indexes_and_credits(settings: Settings, arxiv: ReplayServer) -> None:
+    lens = submit_lens(settings, arxiv)
+    try:
+        user = new_user(lens, "sub")
+        result = lens.submit(user, "https://arxiv.org/abs/2106.09685v1")
+        assert result.created
+        assert result.stored.paper.id == "2106.09685"
+        assert result.stored.paper.title == "LoRA: Low-Rank Adaptation of Large Language Models"
+        credit = lens.community.submission(result.stored.pk)
+        assert credit is not None and credit.user_pk == user and credit.display_name == "sub"
+        # Indexed at once: searchable lexically and by embedding.
+        found = lens.search("low-rank adaptation", "lexical")
+        assert [r.paper.id for r in found.results] == ["2106.09685"]
+        assert lens.embeddings.count(lens.model_key) == 1
+        # A duplicate (in another form, by someone else) points to the same paper.
+        other = new_user(lens)
+        again = lens.submit(other, "arXiv:2106.09685")
+        assert not again.created and again.stored.pk == result.stored.pk
+        assert lens.community.submission(result.stored.pk).user_pk == user  # type: ignore[union-attr]
+        assert len(arxiv.requests) == 1
+    finally:
+        lens.close()
+
+
+@pytest.mark.parametrize("bad", ["", "not an id", "2106.0968", "https://example.org/abs/x"])
+def test_submit_bad_ids_fail_before_any_request(
+    settings: Settings, arxiv: ReplayServer, bad: str
+) -> None:
+    lens = submit_lens(settings, arxiv)
+    try:
+        with pytest.raises(BadArxivId):
+            lens.submit(new_user(lens), bad)
+        assert arxiv.requests == []
+    finally:
+        lens.close()
+
+
+def test_submit_unknown_paper(settings: Settings, arxiv: ReplayServer) -> None:
+    lens = submit_lens(settings, arxiv)
+    try:
+        with pytest.raises(ArxivPaperNotFound, match=r"2106\.99999"):
+            lens.submit(new_user(lens), "2106.99999")
+        assert lens.papers.count() == 0
+    finally:
+        lens.close()
+
+
+def test_submissions_are_rate_limited_per_account(settings: Settings, arxiv: ReplayServer) -> None:
+    lens = submit_lens(settings, arxiv)
+    calls: list[Any] = []
+    try:
+        submitter = Submitter(
+            lens.papers, lens.community, lens.settings, lambda: calls.append(1), limit="1/hour"
+        )
+        alice, bob = new_user(lens), new_user(lens)
+        with pytest.raises(ArxivPaperNotFound):
+            submitter.submit(alice, "2106.99999")
+        with pytest.raises(SubmitRateLimited):
+            submitter.submit(alice, "2106.09685")
+        assert submitter.submit(bob, "2106.09685").created  # another account may
+        assert submitter.submit(alice, "2106.09685").created is False  # duplicates are free
+        assert calls == [1]
+    finally:
+        lens.close()
