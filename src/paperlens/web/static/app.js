@@ -12,6 +12,7 @@
         { left: "$", right: "$", display: false }
       ],
       throwOnError: false,
+      errorColor: "inherit", // an author's own macro (\JJ) stays readable TeX, not red
       trust: false,
       ignoredTags: ["script", "noscript", "style", "textarea", "pre", "code", "option"]
     };
