@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from email.utils import parsedate_to_datetime
@@ -139,6 +140,19 @@ def client(web_app: Any) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for every browser test (see tests/browser.py)."""
+    from playwright.sync_api import sync_playwright
+
+    from browser import launch
+
+    with sync_playwright() as pw:
+        b = launch(pw)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
 def live_server(web_app: Any) -> Iterator[str]:
     """The app served by uvicorn in a thread on 127.0.0.1 (a free port); yields its URL."""
     import uvicorn
@@ -211,19 +225,26 @@ class SmtpSink:
             return list(self.messages)
 
 
+@contextmanager
+def serve_smtp(handler: Any) -> Iterator[None]:
+    """Run an aiosmtpd ``handler`` on 127.0.0.1 at a free port, stored in ``handler.port``."""
+    from aiosmtpd.controller import Controller
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    handler.port = sock.getsockname()[1]
+    sock.close()
+    controller = Controller(handler, hostname="127.0.0.1", port=handler.port)
+    controller.start()
+    try:
+        yield
+    finally:
+        controller.stop()
+
+
 @pytest.fixture
 def smtp_server() -> Iterator[SmtpSink]:
     """An aiosmtpd server on 127.0.0.1 (a free port) that keeps every message it gets."""
-    from aiosmtpd.controller import Controller
-
     sink = SmtpSink()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sink.port = sock.getsockname()[1]
-    sock.close()
-    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
-    controller.start()
-    try:
+    with serve_smtp(sink):
         yield sink
-    finally:
-        controller.stop()

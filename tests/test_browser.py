@@ -8,43 +8,17 @@ Without /usr/bin/chromium they are skipped, except in CI (CI=true), where they f
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Request, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Request
 
+from browser import require_chromium, shot
 from conftest import HOSTILE_ID
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-if not CHROMIUM.exists():
-    if os.environ.get("CI") == "true":
-        pytest.fail("browser tests need /usr/bin/chromium (apt-get install chromium)")
-    pytest.skip(
-        "/usr/bin/chromium is missing: apt-get install chromium to run the browser tests",
-        allow_module_level=True,
-    )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        yield b
-        b.close()
+require_chromium()
 
 
 class Watch:
@@ -82,11 +56,6 @@ def watched(browser: Browser, live_server: str) -> Iterator[tuple[Page, Watch]]:
     assert watch.dialogs == [], "a dialog opened: script from page content ran"
     assert watch.outside == [], "the page requested something from outside"
     assert watch.errors == [], "console errors (CSP violations show here)"
-
-
-def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
 
 
 def test_search_open_paper_follow_similar(watched: tuple[Page, Watch]) -> None:

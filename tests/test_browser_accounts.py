@@ -6,42 +6,18 @@ Without /usr/bin/chromium they are skipped, except in CI (CI=true), where they f
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from browser import require_chromium, shot
+
 PASSWORD = "correct horse battery"
 
-if not CHROMIUM.exists():
-    if os.environ.get("CI") == "true":
-        pytest.fail("browser tests need /usr/bin/chromium (apt-get install chromium)")
-    pytest.skip(
-        "/usr/bin/chromium is missing: apt-get install chromium to run the browser tests",
-        allow_module_level=True,
-    )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        yield b
-        b.close()
+require_chromium()
 
 
 @pytest.fixture
@@ -66,11 +42,6 @@ def page(browser: Browser, live_server: str) -> Iterator[Page]:
     assert errors == []
 
 
-def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
 def test_sign_up_settings_token_logout_login(page: Page, live_server: str) -> None:
     email = f"browser-{uuid.uuid4().hex[:8]}@example.org"
     page.goto("/")
@@ -86,7 +57,7 @@ def test_sign_up_settings_token_logout_login(page: Page, live_server: str) -> No
     assert field.get_attribute("aria-invalid") == "true"
     assert "f-password-error" in (field.get_attribute("aria-describedby") or "")
     assert page.input_value("#f-email") == email
-    shot(page, "signup-error")
+    shot(page, "signup-error", full_page=True)
     page.get_by_label("Password").fill(PASSWORD)
     page.click("main button[type=submit]")
     page.wait_for_url("**/settings?done=welcome")
@@ -107,7 +78,7 @@ def test_sign_up_settings_token_logout_login(page: Page, live_server: str) -> No
     page.click("form[action='/settings/tokens'] button")
     token = page.input_value("#new-token")
     assert token.startswith("pl_")
-    shot(page, "settings-token")
+    shot(page, "settings-token", full_page=True)
     me = httpx.get(f"{live_server}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert me.status_code == 200 and me.json()["email"] == email
     page.goto("/settings")
@@ -134,7 +105,7 @@ def test_sign_up_settings_token_logout_login(page: Page, live_server: str) -> No
     page.wait_for_url("**/settings")
     now = {c["name"]: c["value"] for c in page.context.cookies()}
     assert now["pl_session"] != session["value"]
-    shot(page, "settings")
+    shot(page, "settings", full_page=True)
 
 
 def test_theme_form_still_works_with_its_token(page: Page) -> None:

@@ -5,42 +5,16 @@ Skipped without /usr/bin/chromium, except in CI (CI=true), where it fails."""
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from browser import require_chromium, shot
+
 PASSWORD = "correct horse battery"
 
-if not CHROMIUM.exists():
-    if os.environ.get("CI") == "true":
-        pytest.fail("browser tests need /usr/bin/chromium (apt-get install chromium)")
-    pytest.skip(
-        "/usr/bin/chromium is missing: apt-get install chromium to run the browser tests",
-        allow_module_level=True,
-    )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        yield b
-        b.close()
+require_chromium()
 
 
 def new_page(browser: Browser, base: str) -> Page:
@@ -60,11 +34,6 @@ def new_page(browser: Browser, base: str) -> Page:
     page.on("dialog", on_dialog)
     page.errors = errors  # type: ignore[attr-defined]
     return page
-
-
-def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
 
 
 def test_signup_upvote_save_for_you(browser: Browser, live_server: str) -> None:

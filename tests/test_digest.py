@@ -9,7 +9,6 @@ import html
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -23,7 +22,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import HOSTILE_ID, HOSTILE_TITLE, UPVOTED_VOTES, WebCorpus
+from conftest import HOSTILE_ID, HOSTILE_TITLE, UPVOTED_VOTES, WebCorpus, serve_smtp
 
 SECRET = "digest-tests-secret"
 PUBLIC = "http://testserver"
@@ -182,19 +181,9 @@ class ScriptedSmtp:
 
 @pytest.fixture
 def scripted_smtp() -> Iterator[ScriptedSmtp]:
-    from aiosmtpd.controller import Controller
-
     handler = ScriptedSmtp()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    handler.port = sock.getsockname()[1]
-    sock.close()
-    controller = Controller(handler, hostname="127.0.0.1", port=handler.port)
-    controller.start()
-    try:
+    with serve_smtp(handler):
         yield handler
-    finally:
-        controller.stop()
 
 
 @pytest.fixture
