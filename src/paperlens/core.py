@@ -26,10 +26,11 @@ from paperlens.community import (
     trending,
 )
 from paperlens.config import Settings
-from paperlens.embedding import Encoder, SentenceTransformerEncoder
+from paperlens.embedding import Encoder, build_encoder
 from paperlens.index.lexical import LexicalIndex
-from paperlens.index.vector import HnswParams, VectorIndex
-from paperlens.indexer import IndexProgress, IndexReport, build_all
+from paperlens.index.pgvector import PgVectorIndex
+from paperlens.index.vector import DenseIndex, HnswParams, VectorIndex
+from paperlens.indexer import EmbedStep, IndexProgress, IndexReport, build_all
 from paperlens.ingest import IngestReport, ingest
 from paperlens.library import Library
 from paperlens.paper import Paper
@@ -39,7 +40,7 @@ from paperlens.search.filters import SearchFilters
 from paperlens.sources.base import Source
 from paperlens.store.candidates import CandidateStore
 from paperlens.store.community import CommunityStore
-from paperlens.store.db import open_engine
+from paperlens.store.db import create_db_engine, open_engine
 from paperlens.store.embeddings import EmbeddingStore
 from paperlens.store.feed import FeedDay, FeedStore
 from paperlens.store.library import LibraryStore
@@ -87,23 +88,29 @@ def _slug(text: str) -> str:
 
 
 def encoder_key(settings: Settings) -> str:
-    """The key :class:`SentenceTransformerEncoder` will report, without loading it."""
-    from paperlens.embedding import BUNDLED_ALIASES
+    """The key the configured encoder will report, without loading it (one per backend:
+    vectors of different backends are never mixed)."""
+    from paperlens import embedding
 
-    name = "all-MiniLM-L6-v2" if settings.model.lower() in BUNDLED_ALIASES else settings.model
-    return f"{name}@{settings.max_seq_length}"
+    return embedding.encoder_key(
+        settings.model, settings.max_seq_length, settings.encoder_backend, settings.model2vec_dims
+    )
 
 
 class PaperLens:
     def __init__(self, settings: Settings | None = None, *, hnsw: HnswParams | None = None) -> None:
         self.settings = settings or Settings()
         self.engine = open_engine(self.settings.resolved_database_url)
+        #: Read-only queries that tolerate replication lag (search result papers, the
+        #: daily feed) may go to a replica; never migrated from here.
+        read_url = self.settings.read_database_url
+        self.read_engine = create_db_engine(read_url) if read_url else self.engine
         self.papers = PaperStore(self.engine)
         self.embeddings = EmbeddingStore(self.engine)
         self.hnsw = hnsw or HnswParams()
         self._lock = threading.Lock()
         self._lexical: LexicalIndex | None = None
-        self._vectors: VectorIndex | None = None
+        self._vectors: DenseIndex | None = None
         self._encoder: Encoder | None = None
         self._accounts: Accounts | None = None
 
@@ -120,10 +127,7 @@ class PaperLens:
     def encoder(self) -> Encoder:
         with self._lock:
             if self._encoder is None:
-                s = self.settings
-                self._encoder = SentenceTransformerEncoder(
-                    s.model, max_seq_length=s.max_seq_length, batch_size=s.embed_batch_size
-                )
+                self._encoder = build_encoder(self.settings)
             return self._encoder
 
     @property
@@ -134,16 +138,40 @@ class PaperLens:
         return self.settings.index_dir / "vectors" / f"{_slug(self.model_key)}.usearch"
 
     @property
-    def vectors(self) -> VectorIndex:
+    def vector_backend(self) -> str:
+        """``usearch`` or ``pgvector``, from ``Settings.vector_backend``."""
+        backend = self.settings.vector_backend
+        on_postgres = self.engine.dialect.name == "postgresql"
+        if backend == "auto":
+            return "pgvector" if on_postgres else "usearch"
+        if backend == "pgvector" and not on_postgres:
+            raise ValueError("vector_backend 'pgvector' needs a PostgreSQL database_url")
+        return backend
+
+    def _saved_ndim(self) -> int | None:
+        if self.vector_backend == "pgvector":
+            return PgVectorIndex.saved_ndim(self.engine, self.model_key)
+        return VectorIndex.saved_ndim(self._vector_path())
+
+    @property
+    def vectors(self) -> DenseIndex:
         """The HNSW index for the configured model (its dimension read from the saved
-        index, so searching a built index does not need the model loaded to start)."""
+        index or the stored embeddings, so neither searching a built index nor indexing
+        vectors embedded elsewhere needs the model loaded)."""
         if self._vectors is None:
-            path = self._vector_path()
-            ndim = VectorIndex.saved_ndim(path)
+            ndim = self._saved_ndim() or self._stored_dim()
             if ndim is None:
                 ndim = self.encoder.dim
-            self._vectors = VectorIndex(path, ndim, self.model_key, self.hnsw)
+            if self.vector_backend == "pgvector":
+                self._vectors = PgVectorIndex(self.engine, ndim, self.model_key, self.hnsw)
+            else:
+                self._vectors = VectorIndex(self._vector_path(), ndim, self.model_key, self.hnsw)
         return self._vectors
+
+    def _stored_dim(self) -> int | None:
+        for _pks, matrix in self.embeddings.changed_since(self.model_key, 0, batch_size=1):
+            return int(matrix.shape[1])
+        return None
 
     @property
     def retriever(self) -> Retriever:
@@ -173,16 +201,32 @@ class PaperLens:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
 
     # -- ingest and index ---------------------------------------------------------------
 
     def ingest(self, source: Source, **kwargs: Any) -> IngestReport:
         return ingest(source, self.papers, **kwargs)
 
-    def index(self, progress: IndexProgress | None = None) -> IndexReport:
-        kwargs = {"progress": progress} if progress is not None else {}
+    def index(
+        self, progress: IndexProgress | None = None, *, embed: EmbedStep | None = None
+    ) -> IndexReport:
+        """Bring embeddings and indexes up to date. ``embed`` replaces the local embed
+        step (e.g. :class:`paperlens.distributed.RayEmbedder`); the model is then not
+        loaded here."""
+        if embed is None:
+            return build_all(
+                self.papers, self.embeddings, self.lexical, self.vectors, self.encoder, progress
+            )
         return build_all(
-            self.papers, self.embeddings, self.lexical, self.vectors, self.encoder, **kwargs
+            self.papers,
+            self.embeddings,
+            self.lexical,
+            lambda: self.vectors,
+            None,
+            progress,
+            embed=embed,
         )
 
     # -- reading ----------------------------------------------------------------------
@@ -198,7 +242,9 @@ class PaperLens:
         return stored
 
     def _results(self, ranking: Ranking) -> list[Result]:
-        stored = self.papers.get_by_pks(h.pk for h in ranking.hits)
+        # From the read replica when there is one: a paper it does not hold yet is
+        # left out of the page rather than failing it.
+        stored = PaperStore(self.read_engine).get_by_pks(h.pk for h in ranking.hits)
         return [
             Result(
                 stored[h.pk].paper,
@@ -264,7 +310,7 @@ class PaperLens:
     def daily(self, day: date | None = None, page: int = 1, per_page: int = 30) -> FeedDay | None:
         """Papers first published on ``day`` (UTC; default the newest day with papers),
         newest first, with prev/next days; ``None`` when no paper has a date."""
-        feed = FeedStore(self.engine)
+        feed = FeedStore(self.read_engine)
         day = day or feed.latest_day()
         return None if day is None else feed.day(day, page, per_page)
 
@@ -309,7 +355,7 @@ class PaperLens:
         return self.submitter.submit(user_pk, arxiv_id)
 
     def _neighbours(self, vector: Any, k: int) -> list[int]:
-        if self._vectors is None and VectorIndex.saved_ndim(self._vector_path()) is None:
+        if self._vectors is None and self._saved_ndim() is None:
             return []  # no index built: the recent pool alone (and no model to load)
         try:
             return [pk for pk, _ in self.vectors.search(vector, k)]
@@ -359,8 +405,11 @@ class PaperLens:
         stats["model"] = self.model_key
         stats["embedded"] = self.embeddings.count(self.model_key)
         stats["lexical_docs"] = self.lexical.num_docs()
-        path = self._vector_path()
-        stats["vectors"] = VectorIndex.saved_count(path)
+        stats["vector_backend"] = self.vector_backend
+        if self.vector_backend == "pgvector":
+            stats["vectors"] = PgVectorIndex.saved_count(self.engine, self.model_key)
+        else:
+            stats["vectors"] = VectorIndex.saved_count(self._vector_path())
         return stats
 
 

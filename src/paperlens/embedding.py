@@ -6,10 +6,19 @@ local path may be configured; the Hugging Face hub is kept offline unless
 ``HF_HUB_OFFLINE`` is set otherwise, so a named model must already be in the local
 cache (nothing is downloaded behind a researcher's back).
 
-Measured on the 2-core reference machine (512 arXiv abstracts, title + abstract):
-torch 25.6 papers/s at 256 tokens and 53 at 128; onnxruntime fp32 20 / 43; onnxruntime
-int8 27 / 74 but with mean cosine 0.945 to the fp32 vectors. torch is the default;
-see bench/speed.py and bench/quality.py for the current numbers.
+Backends (``encoder_backend``, ``PAPERLENS_ENCODER_BACKEND``): ``torch``
+(sentence-transformers, the default), and, derived offline from the same local model and
+cached under ``data_dir/models`` (:mod:`paperlens.encoders`), ``onnx`` and ``onnx-int8``
+(onnxruntime) and ``model2vec`` (a static distillation). Each backend's vectors carry
+their own :func:`encoder_key`, so one index never mixes them.
+
+Measured by bench/embedders.py on the 2-core reference machine (busy: load 8-13), in
+papers per CPU-second (title + abstract) and CSFCube semantic nDCG@10 / MAP:
+torch@256 10.0 (0.477 / 0.341), torch@128 17.0 (0.490 / 0.309), onnx fp32@256 13.6
+(identical vectors: cosine 1.0000), onnx-int8@256 24.4 (cosine 0.995 to fp32;
+0.492 / 0.342), onnx-int8@128 38.1 (0.495 / 0.322), model2vec 256-d 1,667 (0.415 /
+0.248, below BM25's nDCG). For a large import on a CPU, onnx-int8 is the recommended
+backend (bench/README.md); torch stays the default.
 """
 
 from __future__ import annotations
@@ -17,12 +26,18 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, get_args
 
 import numpy as np
 from numpy.typing import NDArray
 
+from paperlens.config import EncoderBackend
+
+if TYPE_CHECKING:
+    from paperlens.config import Settings
+
 BUNDLED_ALIASES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "bundled"}
+BACKENDS: tuple[EncoderBackend, ...] = get_args(EncoderBackend)
 
 
 class Encoder(Protocol):
@@ -42,6 +57,56 @@ class Encoder(Protocol):
 
 class ModelNotFound(RuntimeError):
     pass
+
+
+class BackendUnavailable(RuntimeError):
+    """The configured backend cannot run this model, or its package is not installed."""
+
+
+def model_label(model: str) -> str:
+    """The model's name in keys and paths (the bundled model under one spelling)."""
+    return "all-MiniLM-L6-v2" if model.lower() in BUNDLED_ALIASES else model
+
+
+def encoder_key(
+    model: str, max_seq_length: int, backend: str = "torch", model2vec_dims: int = 256
+) -> str:
+    """The key an encoder's vectors are stored under: ``all-MiniLM-L6-v2@256`` for torch
+    (unchanged, so existing embeddings stay valid), ``…@256+onnx``, ``…@256+onnx-int8``
+    and ``all-MiniLM-L6-v2+model2vec256`` (a static model reads the whole text)."""
+    base = model_label(model)
+    if backend == "torch":
+        return f"{base}@{max_seq_length}"
+    if backend == "model2vec":
+        return f"{base}+model2vec{model2vec_dims}"
+    if backend in BACKENDS:
+        return f"{base}@{max_seq_length}+{backend}"
+    raise ValueError(f"unknown encoder backend {backend!r}; one of {', '.join(BACKENDS)}")
+
+
+def build_encoder(settings: Settings, notify: Any = None) -> Encoder:
+    """The encoder ``settings`` ask for; a derived model (ONNX, model2vec) is made on
+    first use if ``paperlens models prepare`` has not made it yet (``notify(message)``
+    hears about that)."""
+    s = settings
+    backend = s.encoder_backend
+    if backend == "torch":
+        return SentenceTransformerEncoder(
+            s.model, max_seq_length=s.max_seq_length, batch_size=s.embed_batch_size
+        )
+    from paperlens import encoders
+
+    extra = {"notify": notify} if notify is not None else {}
+    if backend in ("onnx", "onnx-int8"):
+        return encoders.OnnxEncoder(
+            s.model,
+            s.models_dir,
+            quantized=backend == "onnx-int8",
+            max_seq_length=s.max_seq_length,
+            batch_size=s.embed_batch_size,
+            **extra,
+        )
+    return encoders.Model2VecEncoder(s.model, s.models_dir, dims=s.model2vec_dims, **extra)
 
 
 def resolve_model(name: str) -> str:
@@ -84,8 +149,7 @@ class SentenceTransformerEncoder:
 
     @property
     def key(self) -> str:
-        base = "all-MiniLM-L6-v2" if self.model_name.lower() in BUNDLED_ALIASES else self.model_name
-        return f"{base}@{self.max_seq_length}"
+        return encoder_key(self.model_name, self.max_seq_length)
 
     @property
     def dim(self) -> int:

@@ -7,7 +7,9 @@
    drops deleted papers.
 
 Each step only looks at what changed, so running ``paperlens index`` again after a
-small harvest is quick.
+small harvest is quick. The embed step is pluggable (:data:`EmbedStep`): by default
+:func:`embed_pending` with a local encoder; :mod:`paperlens.distributed` embeds on a
+Ray cluster instead, and the two other steps stay the same.
 """
 
 from __future__ import annotations
@@ -20,12 +22,16 @@ import numpy as np
 
 from paperlens.embedding import Encoder
 from paperlens.index.lexical import LexicalIndex
-from paperlens.index.vector import VectorIndex
+from paperlens.index.vector import DenseIndex
 from paperlens.store.embeddings import EmbeddingStore
 from paperlens.store.papers import PaperStore, embedding_text
 
 #: ``(step, done, total)``: total is ``None`` when unknown.
 IndexProgress = Callable[[str, int, int | None], None]
+
+#: The embed step: embeds the pending papers into the store (reporting progress as step
+#: ``"embed"``) and returns how many it embedded.
+EmbedStep = Callable[[EmbeddingStore, IndexProgress], int]
 
 
 @dataclass(slots=True)
@@ -79,7 +85,7 @@ def sync_lexical(store: PaperStore, lexical: LexicalIndex, progress: IndexProgre
 def sync_vectors(
     store: PaperStore,
     embeddings: EmbeddingStore,
-    vectors: VectorIndex,
+    vectors: DenseIndex,
     progress: IndexProgress = _noop,
 ) -> int:
     upto = store.current_seq()
@@ -104,19 +110,38 @@ def sync_vectors(
     return added
 
 
+def local_embed(encoder: Encoder, batch_size: int = 256) -> EmbedStep:
+    """The default embed step: :func:`embed_pending` with ``encoder`` in this process."""
+
+    def step(embeddings: EmbeddingStore, progress: IndexProgress) -> int:
+        return embed_pending(encoder, embeddings, progress, batch_size=batch_size)
+
+    return step
+
+
 def build_all(
     store: PaperStore,
     embeddings: EmbeddingStore,
     lexical: LexicalIndex,
-    vectors: VectorIndex,
-    encoder: Encoder,
-    progress: IndexProgress = _noop,
+    vectors: DenseIndex | Callable[[], DenseIndex],
+    encoder: Encoder | None = None,
+    progress: IndexProgress | None = None,
+    *,
+    embed: EmbedStep | None = None,
 ) -> IndexReport:
+    """Run the three steps. ``embed`` replaces the local embed step (then ``encoder`` is
+    not needed); ``vectors`` may be given as a callable, opened after embedding (so a
+    driver that embeds elsewhere never loads the model to learn its dimension)."""
+    if embed is None:
+        if encoder is None:
+            raise ValueError("build_all needs an encoder or an embed step")
+        embed = local_embed(encoder)
+    progress = progress or _noop
     report = IndexReport()
     clock = time.perf_counter
 
     started = clock()
-    report.embedded = embed_pending(encoder, embeddings, progress)
+    report.embedded = embed(embeddings, progress)
     report.seconds["embed"] = clock() - started
 
     started = clock()
@@ -124,6 +149,7 @@ def build_all(
     report.seconds["lexical"] = clock() - started
 
     started = clock()
-    report.vectors = sync_vectors(store, embeddings, vectors, progress)
+    index = vectors() if callable(vectors) else vectors
+    report.vectors = sync_vectors(store, embeddings, index, progress)
     report.seconds["vectors"] = clock() - started
     return report

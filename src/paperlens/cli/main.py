@@ -13,8 +13,10 @@ from rich.table import Table
 
 from paperlens import __version__
 from paperlens.cli import accounts as accounts_cli
+from paperlens.cli import db as db_cli
 from paperlens.cli import digest as digest_cli
 from paperlens.cli import ingest as ingest_cli
+from paperlens.cli import models as models_cli
 from paperlens.cli.context import CliState, state
 from paperlens.cli.output import (
     console,
@@ -30,7 +32,7 @@ from paperlens.cli.output import (
 from paperlens.cli.serve import run_server, serve, warm_up
 from paperlens.config import Settings
 from paperlens.core import PaperLens
-from paperlens.indexer import IndexReport
+from paperlens.indexer import EmbedStep, IndexReport
 from paperlens.search.engine import Mode
 from paperlens.search.filters import SearchFilters
 
@@ -45,6 +47,8 @@ app.add_typer(ingest_cli.app, name="ingest")
 app.add_typer(digest_cli.app, name="digest")
 app.add_typer(accounts_cli.admin_app, name="admin")
 app.add_typer(accounts_cli.user_app, name="user")
+app.add_typer(models_cli.app, name="models")
+app.add_typer(db_cli.app, name="db")
 
 SAMPLE_FILES = ("arxiv-snapshot-sample.jsonl.gz", "ml-abstracts-1000.jsonl.gz")
 
@@ -83,8 +87,8 @@ def main(
         ctx.obj = CliState(Settings(**overrides))  # type: ignore[arg-type]
 
 
-def run_index(lens: PaperLens) -> IndexReport:
-    """Embed and index with one progress bar a step."""
+def run_index(lens: PaperLens, embed: EmbedStep | None = None) -> IndexReport:
+    """Embed (locally, or with ``embed``) and index with one progress bar a step."""
     with Progress(*progress_columns(), console=err_console, transient=True) as bar:
         tasks: dict[str, TaskID] = {}
         labels = {"embed": "embedding", "lexical": "BM25 index", "vectors": "HNSW index"}
@@ -94,7 +98,7 @@ def run_index(lens: PaperLens) -> IndexReport:
                 tasks[step] = bar.add_task(labels.get(step, step), total=total)
             bar.update(tasks[step], completed=done, total=total)
 
-        report = lens.index(progress)
+        report = lens.index(progress, embed=embed)
     s = report.seconds
     console.print(
         f"indexed: [bold]{report.embedded}[/] embedded ({report.embed_rate:,.1f} papers/s, "
@@ -105,10 +109,41 @@ def run_index(lens: PaperLens) -> IndexReport:
 
 
 @app.command()
-def index(ctx: typer.Context) -> None:
+def index(
+    ctx: typer.Context,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="Embed on a Ray cluster: its head's HOST:PORT, 'auto' or 'local'.",
+        ),
+    ] = None,
+    ray_workers: Annotated[
+        int | None,
+        typer.Option(
+            "--ray-workers", min=1, help="Embedding workers on Ray (default: one per CPU)."
+        ),
+    ] = None,
+) -> None:
     """Embed new or changed papers and bring the BM25 and HNSW indexes up to date."""
     with errors_as_one_line():
-        run_index(state(ctx).lens)
+        lens = state(ctx).lens
+        if ray_address is None:
+            if ray_workers is not None:
+                fail("--ray-workers needs --ray ADDRESS")
+            run_index(lens)
+            return
+        from paperlens.distributed import ray_embedder
+
+        with ray_embedder(ray_address, lens.settings, ray_workers) as embedder:
+            run_index(lens, embed=embedder)
+            if embedder.workers:
+                n, cpus = len(embedder.workers), embedder.cpus_per_worker
+                console.print(
+                    f"on Ray {escape(ray_address)}: {n} worker{'s' * (n != 1)}, {cpus} "
+                    f"CPU{'s' * (cpus != 1)} each, started in {embedder.start_seconds:.1f} s"
+                )
 
 
 def _filters(

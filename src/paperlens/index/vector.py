@@ -13,11 +13,13 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 from numpy.typing import NDArray
-from usearch.index import Index
+
+if TYPE_CHECKING:
+    from usearch.index import Index
 
 Vector = NDArray[np.float32]
 
@@ -37,6 +39,26 @@ class HnswParams:
     expansion_add: int = 256
     expansion_search: int = 128
     dtype: str = "f16"
+
+
+class DenseIndex(Protocol):
+    """What the indexer and the retriever use of a dense index: :class:`VectorIndex`
+    (usearch file) or :class:`paperlens.index.pgvector.PgVectorIndex` (PostgreSQL)."""
+
+    model: str
+    ndim: int
+
+    @property
+    def seq(self) -> int: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, pk: int) -> bool: ...
+    def upsert(self, keys: NDArray[np.uint64], vectors: Vector, threads: int = 0) -> None: ...
+    def remove(self, keys: NDArray[np.uint64]) -> None: ...
+    def save(self, seq: int) -> None: ...
+    def reload(self) -> bool: ...
+    def search(self, vector: Vector, k: int) -> list[tuple[int, float]]: ...
+    def get(self, pk: int) -> Vector | None: ...
+    def get_many(self, pks: list[int]) -> tuple[list[int], Vector]: ...
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -87,6 +109,11 @@ class VectorIndex:
         return int(state["count"]) if state else 0
 
     def _new_index(self) -> Index:
+        # Imported here, not at module load: usearch's statically linked C++ runtime
+        # breaks Ray's (std::regex_error in ray.init) if it is loaded first, and a Ray
+        # driver (paperlens.distributed) imports this module before connecting.
+        from usearch.index import Index
+
         return Index(
             ndim=self.ndim,
             metric="ip",

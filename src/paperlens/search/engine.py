@@ -20,7 +20,7 @@ import numpy as np
 
 from paperlens.embedding import Encoder
 from paperlens.index.lexical import LexicalIndex
-from paperlens.index.vector import Vector, VectorIndex
+from paperlens.index.vector import DenseIndex, Vector
 from paperlens.search.filters import SearchFilters
 from paperlens.search.fusion import reciprocal_rank_fusion
 
@@ -63,7 +63,7 @@ class Retriever:
     def __init__(
         self,
         lexical: LexicalIndex,
-        vectors: Callable[[], VectorIndex],
+        vectors: Callable[[], DenseIndex],
         encoder: Callable[[], Encoder],
     ) -> None:
         self.lexical = lexical
@@ -71,7 +71,7 @@ class Retriever:
         self._encoder = encoder
 
     @property
-    def vectors(self) -> VectorIndex:
+    def vectors(self) -> DenseIndex:
         return self._vectors()
 
     # -- modes ------------------------------------------------------------------------

@@ -12,7 +12,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, insert, select,
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from paperlens.store.schema import Base, CounterRow, table
+from paperlens.store.migrate import ensure_current
+from paperlens.store.schema import CounterRow, table
 
 SEQ = "seq"
 
@@ -41,8 +42,8 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def open_engine(url: str) -> Engine:
-    """Create the engine for ``url`` and make sure the schema exists."""
+def create_db_engine(url: str) -> Engine:
+    """The engine for ``url``, schema untouched (see :func:`open_engine`)."""
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -57,7 +58,14 @@ def open_engine(url: str) -> Engine:
             json_deserializer=orjson.loads,
             pool_pre_ping=True,
         )
-    Base.metadata.create_all(engine)
+    return engine
+
+
+def open_engine(url: str) -> Engine:
+    """Create the engine for ``url`` and bring its schema up to date (migrations, see
+    :mod:`paperlens.store.migrate`)."""
+    engine = create_db_engine(url)
+    ensure_current(engine)
     counters = table(CounterRow)
     with engine.begin() as conn:
         exists = conn.execute(select(counters.c.value).where(counters.c.name == SEQ)).first()

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    MetaData,
     String,
     Table,
     Text,
@@ -55,8 +56,20 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: Constraint names are fixed by convention so a migration can name what it alters. They
+#: are PostgreSQL's own default names, so databases created before migrations (by
+#: ``create_all``, unnamed constraints) already carry exactly these names.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "%(table_name)s_%(column_0_N_name)s_key",
+    "ck": "%(table_name)s_%(constraint_name)s_check",
+    "fk": "%(table_name)s_%(column_0_N_name)s_fkey",
+    "pk": "%(table_name)s_pkey",
+}
+
+
 class Base(DeclarativeBase):
-    pass
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class PaperRow(Base):
@@ -333,6 +346,23 @@ class DigestSendRow(Base):
     __table_args__ = (
         Index("ux_digest_sends_subscription_period", "subscription_pk", "period", unique=True),
     )
+
+
+class VectorIndexRow(Base):
+    """The pgvector backend (PostgreSQL only; see :mod:`paperlens.index.pgvector`): one
+    row per embedding model whose vectors are indexed in the database. The vectors live
+    in a table of their own per model (``table_name``, created on demand because its
+    column type ``halfvec(ndim)`` depends on the model); ``seq`` is the change counter
+    the index is current to and ``count`` how many papers it holds."""
+
+    __tablename__ = "vector_indexes"
+
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    table_name: Mapped[str] = mapped_column(String(63), unique=True)
+    ndim: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class CounterRow(Base):

@@ -34,7 +34,7 @@ from paperlens.web import (
 )
 from paperlens.web.auth import CsrfCookie, LoginRequired, csrf_protect, login_redirect
 from paperlens.web.security import DEFAULT_MAX_BODY, BodySizeLimit, RateLimit, SecurityHeaders
-from paperlens.web.throttle import DEFAULT_LIMITS, RateLimits, Throttle
+from paperlens.web.throttle import DEFAULT_LIMITS, RateLimits, Throttle, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,8 @@ def create_app(
         dependencies=[Depends(csrf_protect)],
     )
     app.state.lens = the_lens
-    app.state.throttle = Throttle(auth_limits)
+    storage = the_lens.settings.rate_limit_storage
+    app.state.throttle = Throttle(auth_limits, storage)
     add_error_handlers(app)
     app.include_router(api.router)
     app.include_router(api_accounts.router)
@@ -164,7 +165,9 @@ def create_app(
     secure = the_lens.settings.public_url.lower().startswith("https://")
     app.add_middleware(CsrfCookie, secure=secure)
     if rate_limit:
-        app.add_middleware(RateLimit, limit=rate_limit, prefix=API_PREFIX)
+        app.add_middleware(
+            RateLimit, limit=rate_limit, prefix=API_PREFIX, storage=open_storage(storage)
+        )
     app.add_middleware(BodySizeLimit, max_bytes=max_body)
     app.add_middleware(SecurityHeaders)
     return app

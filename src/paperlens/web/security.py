@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
+from limits.storage import MemoryStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
 
 Scope = MutableMapping[str, Any]
@@ -135,11 +135,17 @@ class RateLimit:
     """At most ``limit`` (``"120/minute"``) requests per client address to paths under
     ``prefix``; over it, 429 with ``Retry-After``."""
 
-    def __init__(self, app: ASGIApp, limit: str = "120/minute", prefix: str = "/api/") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: str = "120/minute",
+        prefix: str = "/api/",
+        storage: Storage | None = None,
+    ) -> None:
         self.app = app
         self.prefix = prefix
         self.item: RateLimitItem = parse(limit)
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.limiter = MovingWindowRateLimiter(storage or MemoryStorage())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not str(scope.get("path", "")).startswith(self.prefix):

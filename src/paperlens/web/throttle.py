@@ -1,12 +1,13 @@
 """Rate limits on the actions worth abusing: logging in, signing up, asking for reset
 links and submitting papers, each per client address and per account.
 
-Counting is a moving window in memory (the ``limits`` library), right for the one
-process ``paperlens serve`` runs. Routes call :func:`throttle_of` and then
-:meth:`Throttle.hit` (count and refuse over the limit) or :meth:`Throttle.allowed` plus
-:meth:`Throttle.record` (refuse only after failures, as for wrong passwords). Over a
-limit :class:`RateLimited` is raised: a 429 with ``Retry-After``, rendered by the app as
-a page or JSON.
+Counting is a moving window (the ``limits`` library) in the storage that
+``Settings.rate_limit_storage`` names: in memory by default, right for the one process
+``paperlens serve`` runs; a shared storage (``redis://...``) when several workers serve.
+Routes call :func:`throttle_of` and then :meth:`Throttle.hit` (count and refuse over the
+limit) or :meth:`Throttle.allowed` plus :meth:`Throttle.record` (refuse only after
+failures, as for wrong passwords). Over a limit :class:`RateLimited` is raised: a 429
+with ``Retry-After``, rendered by the app as a page or JSON.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, fields
 
 from fastapi import HTTPException, Request
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
+from limits.storage import Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 
@@ -68,12 +69,14 @@ _ACTIONS = {
 class Throttle:
     """The rate limits of one app; ``limits=None`` turns every rule off."""
 
-    def __init__(self, limits: RateLimits | None = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self, limits: RateLimits | None = DEFAULT_LIMITS, storage: str = "memory://"
+    ) -> None:
         self.enabled = limits is not None
         self.items: dict[str, RateLimitItem] = {}
         if limits is not None:
             self.items = {f.name: parse(getattr(limits, f.name)) for f in fields(limits)}
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.limiter = MovingWindowRateLimiter(open_storage(storage))
 
     def _item(self, rule: str) -> RateLimitItem | None:
         if not self.enabled:
@@ -109,6 +112,18 @@ class Throttle:
         item = self._item(rule)
         if item is not None:
             self.limiter.hit(item, rule, key)
+
+
+def open_storage(uri: str) -> Storage:
+    """The ``limits`` storage for ``uri`` (``memory://``, ``redis://host:6379``, ...);
+    ``ValueError`` naming the setting when it cannot be used."""
+    try:
+        storage = storage_from_string(uri)
+    except Exception as exc:  # limits raises ConfigurationError or the driver's error
+        raise ValueError(f"PAPERLENS_RATE_LIMIT_STORAGE {uri!r} cannot be used: {exc}") from exc
+    if not isinstance(storage, Storage):
+        raise ValueError(f"PAPERLENS_RATE_LIMIT_STORAGE {uri!r}: use a synchronous storage")
+    return storage
 
 
 def client_ip(request: Request) -> str:

@@ -1,0 +1,115 @@
+"""``paperlens models ...``: prepare the encoder backends ahead of use.
+
+The ONNX exports and the model2vec distillation are derived from the local model on first
+use anyway; ``models prepare`` does it on purpose (say, while building an air-gapped
+install, or before a long import), and ``models list`` shows what is ready.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from paperlens.cli.context import state
+from paperlens.cli.output import console, err_console, errors_as_one_line
+from paperlens.config import Settings
+from paperlens.embedding import BACKENDS, build_encoder, encoder_key
+
+app = typer.Typer(help="Embedding models and their faster backends.", no_args_is_help=True)
+
+
+class Backend(StrEnum):
+    torch = "torch"
+    onnx = "onnx"
+    onnx_int8 = "onnx-int8"
+    model2vec = "model2vec"
+
+
+def _variant(settings: Settings, backend: str) -> str | None:
+    if backend == "torch":
+        return None
+    return f"model2vec{settings.model2vec_dims}" if backend == "model2vec" else backend
+
+
+def _size_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1_000_000
+
+
+def _note(message: str) -> None:
+    err_console.print(f"[dim]{escape(message)}[/]")
+
+
+@app.command("prepare")
+def prepare(
+    ctx: typer.Context,
+    backend: Annotated[
+        Backend | None,
+        typer.Option(
+            "--backend",
+            "-b",
+            help="Backend to prepare (default: the configured PAPERLENS_ENCODER_BACKEND).",
+        ),
+    ] = None,
+    dims: Annotated[
+        int | None,
+        typer.Option(
+            "--dims", min=8, help="model2vec dimensions (default: PAPERLENS_MODEL2VEC_DIMS)."
+        ),
+    ] = None,
+) -> None:
+    """Derive the backend's model from the local one (once; offline) and check it loads."""
+    settings = state(ctx).settings
+    update: dict[str, object] = {}
+    if backend is not None:
+        update["encoder_backend"] = backend.value
+    if dims is not None:
+        update["model2vec_dims"] = dims
+    settings = settings.model_copy(update=update)
+    started = time.perf_counter()
+    with errors_as_one_line():
+        encoder = build_encoder(settings, notify=_note)
+        probe = encoder.encode(["a probe sentence"])
+    seconds = time.perf_counter() - started
+    variant = _variant(settings, settings.encoder_backend)
+    where = ""
+    if variant is not None:
+        from paperlens.encoders import cache_dir
+
+        path = cache_dir(settings.models_dir, settings.model, variant)
+        where = f" in {escape(str(path))} ({_size_mb(path):.1f} MB)"
+    console.print(
+        f"ready: [bold]{escape(encoder.key)}[/], {probe.shape[1]} dimensions{where}, "
+        f"{seconds:.1f} s"
+    )
+
+
+@app.command("list")
+def list_models(ctx: typer.Context) -> None:
+    """Each backend's vector key and whether its derived model is ready (reads only)."""
+    from paperlens.encoders import cache_dir, read_manifest
+
+    settings = state(ctx).settings
+    table = Table()
+    for col in ("backend", "key", "model files", "MB"):
+        table.add_column(col, justify="right" if col == "MB" else "left")
+    for backend in BACKENDS:
+        s = settings.model_copy(update={"encoder_backend": backend})
+        key = encoder_key(s.model, s.max_seq_length, backend, s.model2vec_dims)
+        variant = _variant(s, backend)
+        marker = " (configured)" if backend == settings.encoder_backend else ""
+        if variant is None:
+            table.add_row(backend + marker, key, "the model itself", "—")
+            continue
+        path = cache_dir(s.models_dir, s.model, variant)
+        if read_manifest(path) is not None:
+            table.add_row(backend + marker, key, escape(str(path)), f"{_size_mb(path):.1f}")
+        else:
+            state_ = "incomplete: rebuilt on use" if path.exists() else "not prepared"
+            table.add_row(backend + marker, key, state_, "—")
+    console.print(table)

@@ -1,0 +1,316 @@
+"""Encoder backends: torch (sentence-transformers), ONNX fp32 and int8, model2vec.
+
+The derived models are made once per session, offline, from the bundled model, in a
+temporary ``models`` directory; tests that damage a cache work on a copy of it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+from pydantic import ValidationError
+
+from corpus import sample_records, write_jsonl
+from paperlens import encoders
+from paperlens.config import Settings
+from paperlens.core import PaperLens, encoder_key
+from paperlens.embedding import (
+    BACKENDS,
+    BackendUnavailable,
+    ModelNotFound,
+    SentenceTransformerEncoder,
+    build_encoder,
+)
+from paperlens.encoders import Model2VecEncoder, OnnxEncoder, cache_dir
+
+MODEL = "all-MiniLM-L6-v2"
+LONG = " ".join(["We study sparse attention for long documents and its memory cost."] * 40)
+TEXTS = [
+    "Graph neural networks for molecular property prediction",
+    "Deep learning on molecular graphs predicts the properties of chemical compounds.",
+    "The meter of medieval French lyric poetry",
+    "x",
+    LONG,  # far beyond 256 word pieces: truncation must match torch's
+    "Déjà vu: accents, $\\alpha < \\beta$ and 你好 survive tokenisation.",
+]
+
+GNN = "Graph neural networks predict molecular properties"
+RELATED = (
+    "Graph neural networks for molecules. We learn representations of molecular graphs "
+    "with message passing between atoms and predict chemical properties such as solubility "
+    "and toxicity, improving on fingerprint baselines."
+)
+UNRELATED = (
+    "The meter of medieval French poetry. We survey the syllable counts and rhyme schemes "
+    "of twelfth-century troubadour songs and their manuscripts."
+)
+
+
+def cosines(a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[np.float32]:
+    return np.asarray((a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1))
+
+
+def assert_unit_rows(vectors: NDArray[np.float32], dim: int, rows: int) -> None:
+    assert vectors.dtype == np.float32
+    assert vectors.shape == (rows, dim)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ONNX (fp32 and int8) and model2vec 256, each derived once for the session."""
+    path = tmp_path_factory.mktemp("encoders") / "models"
+    encoders.prepare("onnx-int8", MODEL, path)  # makes the fp32 export first
+    encoders.prepare("model2vec", MODEL, path, dims=256)
+    return path
+
+
+@pytest.fixture(scope="session")
+def torch_vectors() -> NDArray[np.float32]:
+    return SentenceTransformerEncoder(MODEL, max_seq_length=256).encode(TEXTS)
+
+
+def copy_models(models_dir: Path, target: Path, *variants: str) -> Path:
+    for variant in variants:
+        shutil.copytree(cache_dir(models_dir, MODEL, variant), cache_dir(target, MODEL, variant))
+    return target
+
+
+# -- keys and settings ---------------------------------------------------------------------
+
+
+def test_keys_differ_per_backend_and_torch_keeps_its_key() -> None:
+    keys = {
+        b: encoder_key(Settings(data_dir=Path("/nonexistent"), encoder_backend=b)) for b in BACKENDS
+    }
+    assert keys == {
+        "torch": "all-MiniLM-L6-v2@256",  # unchanged: existing embeddings stay valid
+        "onnx": "all-MiniLM-L6-v2@256+onnx",
+        "onnx-int8": "all-MiniLM-L6-v2@256+onnx-int8",
+        "model2vec": "all-MiniLM-L6-v2+model2vec256",
+    }
+    other = Settings(data_dir=Path("/x"), encoder_backend="onnx-int8", max_seq_length=128)
+    assert encoder_key(other) == "all-MiniLM-L6-v2@128+onnx-int8"
+    smaller = Settings(data_dir=Path("/x"), encoder_backend="model2vec", model2vec_dims=64)
+    assert encoder_key(smaller) == "all-MiniLM-L6-v2+model2vec64"
+
+
+def test_backend_comes_from_the_environment_and_is_validated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PAPERLENS_ENCODER_BACKEND", "onnx-int8")
+    assert Settings().encoder_backend == "onnx-int8"
+    monkeypatch.setenv("PAPERLENS_ENCODER_BACKEND", "tensorrt")
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+# -- each backend ---------------------------------------------------------------------------
+
+
+def test_onnx_fp32_matches_torch(models_dir: Path, torch_vectors: NDArray[np.float32]) -> None:
+    encoder = OnnxEncoder(MODEL, models_dir, max_seq_length=256, batch_size=4)
+    vectors = encoder.encode(TEXTS)
+    assert encoder.dim == 384
+    assert_unit_rows(vectors, 384, len(TEXTS))
+    assert cosines(vectors, torch_vectors).min() > 0.999
+    assert encoder.encode([]).shape == (0, 384)
+
+
+def test_onnx_rows_follow_the_input_order(models_dir: Path) -> None:
+    """Texts are sorted by length and padded per batch; rows must come back in order."""
+    encoder = OnnxEncoder(MODEL, models_dir, max_seq_length=256, batch_size=2)
+    together = encoder.encode(TEXTS)
+    alone = np.vstack([encoder.encode([t]) for t in TEXTS])
+    assert cosines(together, alone).min() > 0.9999
+
+
+def test_onnx_int8_is_close_to_fp32(models_dir: Path, torch_vectors: NDArray[np.float32]) -> None:
+    encoder = OnnxEncoder(MODEL, models_dir, quantized=True, max_seq_length=256)
+    vectors = encoder.encode(TEXTS)
+    assert_unit_rows(vectors, 384, len(TEXTS))
+    close = cosines(vectors, torch_vectors)
+    assert close.min() > 0.9
+    assert close.mean() > 0.97  # per-channel weights: ~0.995 on abstracts
+    assert close.min() < 0.99999  # really quantized, not the fp32 model again
+    fp32_size = (cache_dir(models_dir, MODEL, "onnx") / "model.onnx").stat().st_size
+    assert (encoder.path / "model.onnx").stat().st_size < fp32_size / 3
+
+
+def test_model2vec_ranks_a_related_abstract_first(models_dir: Path) -> None:
+    encoder = Model2VecEncoder(MODEL, models_dir, dims=256)
+    query, related, unrelated = encoder.encode([GNN, RELATED, UNRELATED])
+    assert encoder.dim == 256
+    assert_unit_rows(np.vstack([query, related, unrelated]), 256, 3)
+    assert float(query @ related) > float(query @ unrelated) + 0.2
+
+
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8", "model2vec"])
+def test_build_encoder_reports_the_key_it_was_built_for(
+    models_dir: Path, tmp_path: Path, backend: str
+) -> None:
+    data_dir = tmp_path / "data"
+    variants = {"onnx": ["onnx"], "onnx-int8": ["onnx", "onnx-int8"], "model2vec": ["model2vec256"]}
+    copy_models(models_dir, data_dir / "models", *variants[backend])
+    settings = Settings(data_dir=data_dir, encoder_backend=backend)  # type: ignore[arg-type]
+    encoder = build_encoder(settings, notify=lambda m: pytest.fail(f"rebuilt: {m}"))
+    assert encoder.key == encoder_key(settings)
+
+
+# -- the cache ------------------------------------------------------------------------------
+
+
+def test_a_second_construction_reuses_the_export(models_dir: Path) -> None:
+    model_file = cache_dir(models_dir, MODEL, "onnx-int8") / "model.onnx"
+    before = model_file.stat().st_mtime_ns
+    messages: list[str] = []
+    OnnxEncoder(MODEL, models_dir, quantized=True, notify=messages.append)
+    Model2VecEncoder(MODEL, models_dir, notify=messages.append)
+    assert messages == []
+    assert model_file.stat().st_mtime_ns == before
+
+
+def test_a_corrupt_export_is_rebuilt(models_dir: Path, tmp_path: Path) -> None:
+    target = copy_models(models_dir, tmp_path / "models", "onnx", "onnx-int8")
+    broken = cache_dir(target, MODEL, "onnx-int8") / "model.onnx"
+    fp32_file = cache_dir(target, MODEL, "onnx") / "model.onnx"
+    fp32_mtime = fp32_file.stat().st_mtime_ns
+    with broken.open("r+b") as fh:  # a half-written file
+        fh.truncate(broken.stat().st_size // 2)
+    messages: list[str] = []
+    encoder = OnnxEncoder(MODEL, target, quantized=True, notify=messages.append)
+    assert any("incomplete, corrupt or stale" in m for m in messages)
+    assert_unit_rows(encoder.encode(TEXTS[:2]), 384, 2)
+    assert fp32_file.stat().st_mtime_ns == fp32_mtime  # the sound fp32 export is kept
+    assert encoders.read_manifest(broken.parent) is not None
+    assert [p.name for p in broken.parent.parent.iterdir() if ".tmp-" in p.name] == []
+
+
+def test_a_partial_export_is_rebuilt(models_dir: Path, tmp_path: Path) -> None:
+    """A directory without its manifest (a build killed before the rename cannot leave
+    one, but a copy or a hand edit can) is not trusted."""
+    target = copy_models(models_dir, tmp_path / "models", "onnx")
+    (cache_dir(target, MODEL, "onnx") / encoders.MANIFEST).unlink()
+    assert encoders.read_manifest(cache_dir(target, MODEL, "onnx")) is None
+    messages: list[str] = []
+    encoder = OnnxEncoder(MODEL, target, notify=messages.append)
+    assert any("incomplete, corrupt or stale" in m for m in messages)
+    assert any("exporting all-MiniLM-L6-v2 to ONNX" in m for m in messages)
+    assert encoders.read_manifest(encoder.path) is not None
+    assert_unit_rows(encoder.encode(TEXTS[:2]), 384, 2)
+
+
+def test_unloadable_models_are_reported(tmp_path: Path) -> None:
+    cls_model = tmp_path / "cls-model"
+    (cls_model / "1_Pooling").mkdir(parents=True)
+    (cls_model / "modules.json").write_text(
+        '[{"type": "sentence_transformers.models.Transformer", "path": ""},'
+        ' {"type": "sentence_transformers.models.Pooling", "path": "1_Pooling"}]'
+    )
+    (cls_model / "1_Pooling" / "config.json").write_text('{"pooling_mode_cls_token": true}')
+    with pytest.raises(BackendUnavailable, match="not a mean-pooled"):
+        OnnxEncoder(str(cls_model), tmp_path / "models")
+    with pytest.raises(ModelNotFound, match="not in the offline Hugging Face cache"):
+        Model2VecEncoder("no-such-org/no-such-model", tmp_path / "models")
+    assert not (tmp_path / "models").exists()
+
+
+# -- in use ---------------------------------------------------------------------------------
+
+
+def test_backends_index_side_by_side_without_mixing(models_dir: Path, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    copy_models(models_dir, data_dir / "models", "onnx", "onnx-int8", "model2vec256")
+    source = write_jsonl(tmp_path / "papers.jsonl", sample_records("ml-abstracts-1000", limit=40))
+    from paperlens.sources.jsonl import JsonlSource
+
+    keys = {}
+    for backend in ("model2vec", "onnx-int8"):
+        settings = Settings(data_dir=data_dir, database_url="", encoder_backend=backend)
+        lens = PaperLens(settings)
+        try:
+            if backend == "model2vec":
+                lens.ingest(JsonlSource(source))
+            report = lens.index()
+            assert report.embedded == 40  # nothing reused from the other backend
+            keys[backend] = lens.model_key
+            assert lens.embeddings.count(lens.model_key) == 40
+            first = next(iter(lens.papers.changed_since(0)))[0]
+            similar = lens.similar(first.paper.id, 3)
+            assert len(similar) == 3 and first.paper.id not in {r.paper.id for r in similar}
+        finally:
+            lens.close()
+    assert keys["model2vec"] != keys["onnx-int8"]
+    vector_files = sorted(p.name for p in (data_dir / "index" / "vectors").iterdir())
+    assert len([n for n in vector_files if n.endswith(".usearch")]) == 2
+
+
+# -- the command line -----------------------------------------------------------------------
+
+
+def paperlens(data_dir: Path, *args: str, **env_vars: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "PAPERLENS_DATA_DIR": str(data_dir),
+        "PAPERLENS_DATABASE_URL": f"sqlite:///{data_dir / 'paperlens.db'}",
+        "HF_HUB_OFFLINE": "1",
+        "COLUMNS": "200",
+        **env_vars,
+    }
+    if "PAPERLENS_ENCODER_BACKEND" not in env_vars:
+        env.pop("PAPERLENS_ENCODER_BACKEND", None)
+    return subprocess.run(
+        [sys.executable, "-m", "paperlens.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_cli_models_prepare_and_list(models_dir: Path, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    copy_models(models_dir, data_dir / "models", "onnx")
+    listed = paperlens(data_dir, "models", "list")
+    assert listed.returncode == 0, listed.stderr
+    lines = {line.split()[1]: line for line in listed.stdout.splitlines() if "all-MiniLM" in line}
+    assert "not prepared" in lines["onnx-int8"]
+    assert str(cache_dir(data_dir / "models", MODEL, "onnx")) in lines["onnx"]
+
+    proc = paperlens(data_dir, "models", "prepare", "--backend", "onnx-int8")
+    assert proc.returncode == 0, proc.stderr
+    assert "ready: all-MiniLM-L6-v2@256+onnx-int8, 384 dimensions" in proc.stdout
+    assert "quantizing all-MiniLM-L6-v2 to int8" in proc.stderr
+    assert "exporting" not in proc.stderr  # the fp32 export was there already
+    assert encoders.read_manifest(cache_dir(data_dir / "models", MODEL, "onnx-int8"))
+
+
+def test_cli_models_prepare_fails_on_one_line(tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing-model")
+    proc = paperlens(tmp_path / "data", "models", "prepare", PAPERLENS_MODEL=missing)
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: cannot load embedding model")
+    assert "Traceback" not in proc.stderr
+
+    proc = paperlens(
+        tmp_path / "data",
+        "models",
+        "prepare",
+        PAPERLENS_ENCODER_BACKEND="onnx",
+        PAPERLENS_MODEL=missing,
+    )
+    assert proc.returncode == 1
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "not in the offline Hugging Face cache" in lines[0]
