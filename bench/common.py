@@ -29,6 +29,8 @@ LIBRARIES = (
     "sentence-transformers",
     "transformers",
     "tokenizers",
+    "onnxruntime",
+    "model2vec",
     "usearch",
     "tantivy",
     "SQLAlchemy",
@@ -61,12 +63,18 @@ def scratch_dir(base: Path | None, keep: bool) -> Iterator[Path]:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def make_settings(data_dir: Path, max_seq_length: int) -> Any:
+def make_settings(data_dir: Path, max_seq_length: int, **overrides: Any) -> Any:
     """Settings for a bench data dir: every location given explicitly, so neither
-    ``PAPERLENS_DATA_DIR`` nor ``PAPERLENS_DATABASE_URL`` can point at real data."""
+    ``PAPERLENS_DATA_DIR`` nor ``PAPERLENS_DATABASE_URL`` can point at real data; the
+    encoder backend is ``torch`` unless ``overrides`` names another."""
     from paperlens.config import Settings
 
-    return Settings(data_dir=data_dir, database_url="", max_seq_length=max_seq_length)
+    return Settings(
+        data_dir=data_dir,
+        database_url="",
+        max_seq_length=max_seq_length,
+        **{"encoder_backend": "torch", **overrides},
+    )
 
 
 def _git_commit() -> str:

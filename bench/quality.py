@@ -219,12 +219,13 @@ def summarise(per_query: dict[str, dict[str, float]], queries: list[Query]) -> d
 # -- one embedding configuration -----------------------------------------------------------
 
 
-def index_at(data_dir: Path, seq_length: int) -> tuple[Any, dict[str, Any]]:
-    """Open the store at ``seq_length`` and build what is missing (the lexical index is
-    built on the first call only; each length gets its own embeddings and HNSW index)."""
+def index_at(data_dir: Path, seq_length: int, backend: str = "torch") -> tuple[Any, dict[str, Any]]:
+    """Open the store at ``seq_length`` with the ``backend`` encoder and build what is
+    missing (the lexical index is built on the first call only; each length and backend
+    gets its own embeddings and HNSW index)."""
     from paperlens.core import PaperLens
 
-    pl = PaperLens(make_settings(data_dir, seq_length))
+    pl = PaperLens(make_settings(data_dir, seq_length, encoder_backend=backend))
     _ = pl.encoder  # load the model outside the timed embedding step
     report = pl.index()
     embed = {

@@ -11,7 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import arxiv_sanity
+import embedders
+import postgres
 import quality
+import scale
 import speed
 from common import RESULTS_DIR, markdown_table, replace_section
 
@@ -45,13 +49,49 @@ def speed_section(results: dict[str, Any]) -> str:
     return body + "\n\n```\n" + speed.notes(results) + "\n```"
 
 
+def embedders_section(results: dict[str, Any]) -> str:
+    body = _render(results, list(embedders.TABLES))
+    return body + "\n\n" + embedders.NOTE
+
+
+def arxiv_sanity_section(results: dict[str, Any]) -> str:
+    return _render(
+        results,
+        [arxiv_sanity.quality_table, arxiv_sanity.paired_table, arxiv_sanity.speed_table],
+    )
+
+
+def scale_section(paths: list[Path]) -> str:
+    """Every ``scale-SIZE.json``, smallest corpus first (partial runs say which phases
+    finished)."""
+    runs = sorted(
+        (json.loads(p.read_text(encoding="utf-8")) for p in paths), key=lambda r: r["size"]
+    )
+    tables = [scale.phase_table, scale.serve_table, scale.resource_table]
+    return "\n\n".join(_render(r, tables) + "\n\n" + scale.notes(r) for r in runs)
+
+
+def postgres_section(results: dict[str, Any]) -> str:
+    return _render(results, list(postgres.TABLES)) + "\n\n" + postgres.notes(results)
+
+
 def main() -> None:
-    sections = {"quality": quality_section, "speed": speed_section}
+    sections = {
+        "quality": quality_section,
+        "speed": speed_section,
+        "arxiv_sanity": arxiv_sanity_section,
+        "embedders": embedders_section,
+        "postgres": postgres_section,
+    }
     for name, render in sections.items():
         path = RESULTS_DIR / f"{name}.json"
         if path.exists():
             replace_section(README, name, render(json.loads(path.read_text(encoding="utf-8"))))
             print(f"{README}: {name} tables from {path.name}")
+    scale_paths = sorted(RESULTS_DIR.glob("scale-*.json"))
+    if scale_paths:
+        replace_section(README, "scale", scale_section(scale_paths))
+        print(f"{README}: scale tables from {', '.join(p.name for p in scale_paths)}")
 
 
 if __name__ == "__main__":

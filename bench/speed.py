@@ -25,7 +25,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,6 @@ from common import (
     RESULTS_DIR,
     SHARED_DIR,
     console,
-    dir_size_mb,
     go_offline,
     int_list,
     machine_info,
@@ -47,6 +46,18 @@ from common import (
     scratch_dir,
     write_json,
     write_jsonl,
+)
+from measure import (
+    LookupEncoder,
+    Truth,
+    disk_usage,
+    embed_pool,
+    exact_top,
+    ingest_file,
+    log,
+    open_lens,
+    time_calls,
+    timed_embed,
 )
 from synth import (
     RealPaper,
@@ -60,7 +71,6 @@ from synth import (
 )
 
 MODES = ("lexical", "semantic", "semantic_no_encode", "hybrid", "similar")
-WARMUP = 10
 PUT_CHUNK = 5000
 NOISE_CANDIDATES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8)
 
@@ -154,44 +164,7 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def open_lens(data_dir: Path, seq_length: int) -> Any:
-    from paperlens.core import PaperLens
-
-    return PaperLens(make_settings(data_dir, seq_length))
-
-
-def rate(count: int, seconds: float) -> dict[str, float]:
-    return {
-        "papers": count,
-        "seconds": rounded(seconds, 2),
-        "papers_per_second": rounded(count / seconds if seconds > 0 else 0.0, 1),
-    }
-
-
 # -- embedding real text ------------------------------------------------------------------
-
-
-def ingest_file(pl: Any, path: Path) -> dict[str, float]:
-    from paperlens.sources.jsonl import JsonlSource
-
-    report = pl.ingest(JsonlSource(path))
-    if report.rejected:
-        raise SystemExit(f"{path.name}: {report.rejected} rejected, e.g. {report.rejects[:3]}")
-    return rate(report.stored, report.seconds)
-
-
-def timed_embed(pl: Any) -> dict[str, float]:
-    """``embed_pending`` on what the store holds, model loaded beforehand."""
-    from paperlens.indexer import embed_pending
-
-    encoder = pl.encoder
-    started = time.perf_counter()
-    done = embed_pending(encoder, pl.embeddings)
-    return rate(done, time.perf_counter() - started)
 
 
 def measure_embedding(
@@ -212,24 +185,6 @@ def measure_embedding(
             pl.close()
         log(f"embed at {length} tokens: {out[str(length)]['papers_per_second']} papers/s")
     return out
-
-
-def embed_pool(
-    work: Path, pool: list[RealPaper], seq_length: int
-) -> tuple[Vectors, dict[str, Any]]:
-    """Every real paper embedded once (the proxies' sources), as a matrix in pool order."""
-    path = work / "pool.jsonl"
-    write_jsonl(path, (pool_record(p) for p in pool))
-    pl = open_lens(work / "pool", seq_length)
-    try:
-        ingested = ingest_file(pl, path)
-        embedded = timed_embed(pl)
-        pks = {p.id: pl.papers.get(p.id).pk for p in pool}
-        stored = pl.embeddings.get(pl.model_key, list(pks.values()))
-    finally:
-        pl.close()
-    matrix = np.vstack([stored[pks[p.id]] for p in pool]).astype(np.float32)
-    return matrix, {"ingest": ingested, "embed": embedded}
 
 
 def proxy_fidelity(
@@ -309,36 +264,6 @@ def build_indexes(pl: Any) -> dict[str, float]:
     }
 
 
-def disk_usage(pl: Any) -> dict[str, float]:
-    data = pl.settings.data_dir
-    return {
-        "database_mb": rounded(dir_size_mb(*data.glob("paperlens.db*")), 1),
-        "lexical_index_mb": rounded(dir_size_mb(pl.settings.index_dir / "lexical"), 1),
-        "hnsw_index_mb": rounded(dir_size_mb(pl.settings.index_dir / "vectors"), 1),
-    }
-
-
-class LookupEncoder:
-    """An :class:`~paperlens.embedding.Encoder` that returns precomputed query vectors:
-    semantic search timed without running the model."""
-
-    def __init__(self, key: str, vectors: dict[str, Vectors]) -> None:
-        self._key = key
-        self._vectors = vectors
-        self._dim = len(next(iter(vectors.values())))
-
-    @property
-    def key(self) -> str:
-        return self._key
-
-    @property
-    def dim(self) -> int:
-        return self._dim
-
-    def encode(self, texts: Sequence[str]) -> Vectors:
-        return np.vstack([self._vectors[t] for t in texts])
-
-
 def lens_without_model(data_dir: Path, seq_length: int, encoder: LookupEncoder) -> Any:
     from paperlens.core import PaperLens
 
@@ -348,22 +273,6 @@ def lens_without_model(data_dir: Path, seq_length: int, encoder: LookupEncoder) 
             return encoder
 
     return PrecomputedQueries(make_settings(data_dir, seq_length))
-
-
-def time_calls(call: Callable[[str], object], inputs: Sequence[str]) -> dict[str, float]:
-    for item in inputs[:WARMUP]:
-        call(item)
-    seconds = []
-    for item in inputs:
-        started = time.perf_counter()
-        call(item)
-        seconds.append(time.perf_counter() - started)
-    return {
-        "queries": len(seconds),
-        "p50_ms": percentile_ms(seconds, 50),
-        "p95_ms": percentile_ms(seconds, 95),
-        "mean_ms": rounded(float(np.mean(seconds)) * 1000, 2),
-    }
 
 
 def latencies(
@@ -377,22 +286,6 @@ def latencies(
         "similar": (lambda pid: pl.similar(pid, k=10), paper_ids),
     }
     return {mode: time_calls(call, inputs) for mode, (call, inputs) in calls.items()}
-
-
-def exact_top(matrix: Vectors, queries: Vectors, k: int) -> np.ndarray:
-    """Row indices of the ``k`` best inner products for each query (brute force)."""
-    scores = queries @ matrix.T
-    top = np.argpartition(-scores, k, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(top, order, axis=1)
-
-
-@dataclass(frozen=True, slots=True)
-class Truth:
-    """Exact answer to one query: its 10 nearest pks and the 10th best cosine."""
-
-    pks: set[int]
-    floor: float
 
 
 def exact_truths(
