@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from corpus import sample_records, write_jsonl
 from paperlens.arxiv_ids import BadArxivId
 from paperlens.community import (
     AGE_OFFSET_HOURS,
@@ -26,6 +27,7 @@ from paperlens.core import PaperLens, PaperNotFound
 from paperlens.paper import make_paper
 from paperlens.sources.arxiv_api import PaperNotFound as ArxivPaperNotFound
 from paperlens.sources.base import Listing, Parsed
+from paperlens.sources.snapshot import SnapshotSource
 from replay_server import ReplayServer
 
 API = Path(__file__).parent / "fixtures" / "arxiv_api"
@@ -250,6 +252,37 @@ def test_submit_fetches_indexes_and_credits(settings: Settings, arxiv: ReplaySer
         assert not again.created and again.stored.pk == result.stored.pk
         assert lens.community.submission(result.stored.pk).user_pk == user  # type: ignore[union-attr]
         assert len(arxiv.requests) == 1
+    finally:
+        lens.close()
+
+
+def test_a_submission_does_not_rewrite_the_built_hnsw_graph(
+    settings: Settings, arxiv: ReplayServer, tmp_path: Path
+) -> None:
+    """At 3M papers the HNSW file is ~3 GB: a submitted paper goes to the small delta
+    beside it, and is found by semantic search and "similar" at once."""
+    if settings.database_url.startswith("postgresql"):
+        pytest.skip("the usearch file is not used with pgvector")
+    lens = submit_lens(settings, arxiv)
+    try:
+        path = write_jsonl(tmp_path / "s.jsonl", sample_records("arxiv-snapshot-sample", limit=40))
+        lens.ingest(SnapshotSource(path))
+        lens.index()
+        graph = lens._vector_path()
+        before = graph.stat().st_ino, graph.stat().st_mtime_ns
+        lens.submit(new_user(lens), "2106.09685")
+        assert (graph.stat().st_ino, graph.stat().st_mtime_ns) == before
+        assert len(list(graph.parent.glob(graph.name + ".delta-*"))) == 1
+        found = lens.search("low-rank adaptation of large language models", "semantic")
+        assert found.results[0].paper.id == "2106.09685"
+        assert lens.stats()["vectors"] == 41
+        reopened = PaperLens(lens.settings)  # another web worker, or a restart
+        try:
+            assert len(reopened.similar("2106.09685", k=3)) == 3  # its vector is there too
+            again = reopened.search("low-rank adaptation of large language models", "semantic")
+            assert again.results[0].paper.id == "2106.09685"
+        finally:
+            reopened.close()
     finally:
         lens.close()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -51,6 +52,9 @@ if TYPE_CHECKING:
 
 MAX_QUERY_CHARS = 1000
 MAX_PER_PAGE = 100
+#: How often a long-running process (the web server) looks for an HNSW index that
+#: another process (`paperlens index`) published: one stat() of its state file.
+VECTORS_RELOAD_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +115,7 @@ class PaperLens:
         self._lock = threading.Lock()
         self._lexical: LexicalIndex | None = None
         self._vectors: DenseIndex | None = None
+        self._vectors_checked = time.monotonic()
         self._encoder: Encoder | None = None
         self._accounts: Accounts | None = None
 
@@ -158,7 +163,12 @@ class PaperLens:
         """The HNSW index for the configured model (its dimension read from the saved
         index or the stored embeddings, so neither searching a built index nor indexing
         vectors embedded elsewhere needs the model loaded)."""
-        if self._vectors is None:
+        if self._vectors is not None:
+            now = time.monotonic()
+            if now - self._vectors_checked > VECTORS_RELOAD_SECONDS:
+                self._vectors_checked = now
+                self._vectors.reload()  # published by `paperlens index` in another process
+        else:
             ndim = self._saved_ndim() or self._stored_dim()
             if ndim is None:
                 ndim = self.encoder.dim

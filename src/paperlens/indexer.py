@@ -82,19 +82,33 @@ def sync_lexical(store: PaperStore, lexical: LexicalIndex, progress: IndexProgre
     return lexical.apply(store.changed_since(lexical.seq), upto, on_batch=on_batch)
 
 
+def _remove_deleted(store: PaperStore, vectors: DenseIndex, since: int) -> None:
+    for batch in store.changed_keys_since(since):
+        vectors.remove(np.array([pk for pk, deleted in batch if deleted], dtype=np.uint64))
+
+
 def sync_vectors(
     store: PaperStore,
     embeddings: EmbeddingStore,
     vectors: DenseIndex,
     progress: IndexProgress = _noop,
+    batch_size: int = 4096,
 ) -> int:
     upto = store.current_seq()
     since = vectors.seq
     added = 0
-    for pks, matrix in embeddings.changed_since(vectors.model, since):
-        vectors.upsert(pks, matrix)
-        added += len(pks)
+    # A first build (or one resumed from its checkpoint) saves a checkpoint now and then,
+    # so that a crash an hour into a 3M-paper build does not start it over. Later runs
+    # are incremental and short.
+    every = vectors.checkpoint_every if since == 0 or vectors.building else None
+    for chunk in embeddings.changed_batches(vectors.model, since, batch_size):
+        vectors.upsert(chunk.pks, chunk.matrix)
+        added += len(chunk.pks)
         progress("vectors", added, None)
+        if every and added // every > (added - len(chunk.pks)) // every:
+            _remove_deleted(store, vectors, since)  # a checkpoint holds no deleted paper
+            # Rows of the batch's last counter may follow in the next batch: stop short.
+            vectors.checkpoint(min(chunk.last_seq - 1, upto))
     # Deleted papers leave the index; a paper revived with unchanged text keeps its old
     # embedding row, so put it back if it is missing.
     for batch in store.changed_keys_since(since):

@@ -124,6 +124,14 @@ class PgVectorIndex:
         """Nothing to reload: every search reads the live index."""
         return False
 
+    #: Rows are committed as they are written, and the HNSW index is built at the first
+    #: :meth:`save` (far faster than row by row), so a build is not checkpointed.
+    checkpoint_every: int | None = None
+    building = False
+
+    def checkpoint(self, seq: int) -> bool:
+        return False
+
     # -- writing ------------------------------------------------------------------------
 
     def _ensure(self, conn: Connection) -> None:

@@ -37,6 +37,13 @@ class PendingPaper:
     text_hash: str
 
 
+@dataclass(frozen=True, slots=True)
+class EmbeddingBatch:
+    pks: NDArray[np.uint64]
+    matrix: NDArray[np.float32]
+    last_seq: int  # change counter of the batch's last row
+
+
 class EmbeddingStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -108,6 +115,14 @@ class EmbeddingStore:
         self, model: str, seq: int, batch_size: int = 4096
     ) -> Iterator[tuple[NDArray[np.uint64], NDArray[np.float32]]]:
         """Embeddings of live papers written after ``seq``: ``(pks, matrix)`` batches."""
+        for batch in self.changed_batches(model, seq, batch_size):
+            yield batch.pks, batch.matrix
+
+    def changed_batches(
+        self, model: str, seq: int, batch_size: int = 4096
+    ) -> Iterator[EmbeddingBatch]:
+        """As :meth:`changed_since`, in change order, each batch with the change
+        counter of its last row (everything before that counter has been yielded)."""
         last_seq, last_pk = seq, 0
         e = embeddings_t
         while True:
@@ -125,9 +140,10 @@ class EmbeddingStore:
                 ).all()
             if not rows:
                 return
-            yield (
+            yield EmbeddingBatch(
                 np.array([r.paper_pk for r in rows], dtype=np.uint64),
                 np.vstack([from_bytes(r.vector) for r in rows]),
+                int(rows[-1].seq),
             )
             last_seq, last_pk = rows[-1].seq, rows[-1].paper_pk
 

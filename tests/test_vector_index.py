@@ -1,0 +1,282 @@
+"""The usearch HNSW index on disk: a memory-mapped main graph plus a small delta.
+
+Real usearch files in a temporary directory. The vectors are random unit vectors; at
+these sizes HNSW with the default settings is exact, so results are checked against
+brute force over the vectors that should be there.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from corpus import sample_records, write_jsonl
+from paperlens import core
+from paperlens.config import Settings
+from paperlens.core import PaperLens
+from paperlens.index.vector import VectorIndex
+from paperlens.indexer import sync_vectors
+from paperlens.sources.snapshot import SnapshotSource
+
+NDIM = 16
+MODEL = "test-model@1"
+
+
+def unit(rng: np.random.Generator, n: int) -> NDArray[np.float32]:
+    m = rng.standard_normal((n, NDIM)).astype(np.float32)
+    return m / np.linalg.norm(m, axis=1, keepdims=True)
+
+
+def keys(*values: int) -> NDArray[np.uint64]:
+    return np.array(values, dtype=np.uint64)
+
+
+def brute_force(
+    expected: dict[int, NDArray[np.float32]], query: NDArray[np.float32], k: int
+) -> list[int]:
+    pks = sorted(expected)
+    scores = np.vstack([expected[pk] for pk in pks]) @ query
+    return [pks[i] for i in np.argsort(-scores, kind="stable")[:k]]
+
+
+def assert_top(
+    expected: dict[int, NDArray[np.float32]], got: list[int], query: NDArray[np.float32], k: int
+) -> None:
+    """``got`` is a true top-``k`` of ``expected`` for ``query`` (ties within the f16
+    storage precision may come in either order)."""
+    assert len(got) == len(set(got)) == k and set(got) <= set(expected)
+    true = np.array([expected[pk] @ query for pk in got])
+    best = np.array([expected[pk] @ query for pk in brute_force(expected, query, k)])
+    assert np.allclose(true, best, atol=5e-3)
+
+
+def built(
+    path: Path, n: int = 300, **kwargs: object
+) -> tuple[VectorIndex, dict[int, NDArray[np.float32]]]:
+    rng = np.random.default_rng(7)
+    vectors = unit(rng, n)
+    index = VectorIndex(path, NDIM, MODEL, **kwargs)  # type: ignore[arg-type]
+    index.upsert(np.arange(1, n + 1, dtype=np.uint64), vectors)
+    index.save(seq=10)
+    return index, {pk: vectors[pk - 1] for pk in range(1, n + 1)}
+
+
+def file_identity(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_ino, st.st_mtime_ns
+
+
+def deltas(path: Path) -> list[str]:
+    return sorted(p.name for p in path.parent.glob(f"{path.name}.delta-*"))
+
+
+def test_first_build_writes_the_main_graph_alone(tmp_path: Path) -> None:
+    path = tmp_path / "v.usearch"
+    index, expected = built(path)
+    assert path.exists() and deltas(path) == []
+    state = json.loads((tmp_path / "v.usearch.json").read_text())
+    assert (state["count"], state["main_count"], state["delta"], state["masked"]) == (
+        300,
+        300,
+        None,
+        [],
+    )
+    assert len(index) == 300 and len(index.delta) == 0
+    reader = VectorIndex(path, NDIM, MODEL)
+    assert (len(reader), reader.seq) == (300, 10)
+    for pk in (1, 150, 300):
+        hits = reader.search(expected[pk], 5)
+        assert_top(expected, [p for p, _ in hits], expected[pk], 5)
+        assert hits[0] == (pk, pytest.approx(1.0, abs=1e-2))
+
+
+@pytest.mark.parametrize("view", [True, False])
+def test_a_small_change_writes_only_the_delta(tmp_path: Path, view: bool) -> None:
+    path = tmp_path / "v.usearch"
+    index, expected = built(path, view=view)
+    main_before = file_identity(path)
+    reader = VectorIndex(path, NDIM, MODEL)
+    reader_main = reader.main
+
+    rng = np.random.default_rng(99)
+    new = unit(rng, 3)
+    index.upsert(keys(1001, 1002, 5), new)  # two new papers, paper 5 re-embedded
+    index.remove(keys(7, 1002))  # paper 7 (in the main graph) and one new paper deleted
+    index.save(seq=11)
+
+    expected.update({1001: new[0], 5: new[2]})
+    del expected[7]
+    assert file_identity(path) == main_before  # the big file is untouched
+    assert len(deltas(path)) == 1
+    assert len(index) == len(expected) == 300
+    assert 7 not in index and 1002 not in index and 1001 in index and 5 in index
+    assert np.allclose(index.get(5), new[2], atol=1e-2)  # type: ignore[arg-type]
+    assert index.get(7) is None and index.get(1002) is None
+
+    assert reader.reload() and reader.main is reader_main  # the mapping is kept
+    for probe in (index, reader, VectorIndex(path, NDIM, MODEL, view=not view)):
+        assert (len(probe), probe.seq) == (300, 11)
+        for query in (new[0], new[2], expected[100], unit(rng, 1)[0]):
+            assert_top(expected, [p for p, _ in probe.search(query, 10)], query, 10)
+        found, matrix = probe.get_many([5, 7, 1001, 1002, 42])
+        assert found == [5, 1001, 42] and matrix.shape == (3, NDIM)
+    old_vector_of_7 = built(tmp_path / "again.usearch")[1][7]
+    assert 7 not in [p for p, _ in reader.search(old_vector_of_7, 20)]
+
+
+def test_many_masked_keys_still_fill_the_page(tmp_path: Path) -> None:
+    path = tmp_path / "v.usearch"
+    index, expected = built(path, compact_min=10_000)
+    gone = np.arange(2, 301, 2, dtype=np.uint64)  # half the main graph deleted
+    index.remove(gone)
+    index.save(seq=12)
+    for pk in gone:
+        del expected[int(pk)]
+    reader = VectorIndex(path, NDIM, MODEL)
+    assert len(reader) == 150 and len(reader.masked) == 150
+    query = unit(np.random.default_rng(3), 1)[0]
+    assert_top(expected, [p for p, _ in reader.search(query, 10)], query, 10)
+
+
+def test_a_large_delta_is_folded_into_the_main_graph(tmp_path: Path) -> None:
+    path = tmp_path / "v.usearch"
+    index, expected = built(path, compact_min=5, compact_share=0.01)
+    small = unit(np.random.default_rng(5), 2)
+    index.upsert(keys(2001, 2002), small)
+    index.save(seq=11)  # 2 changes: under the threshold
+    main_before = file_identity(path)
+    assert len(deltas(path)) == 1
+
+    more = unit(np.random.default_rng(6), 10)
+    index.upsert(np.arange(3001, 3011, dtype=np.uint64), more)
+    index.remove(keys(3, 4))
+    index.save(seq=12)  # 14 changes: folded in
+    expected |= {2001: small[0], 2002: small[1]}
+    expected |= {3001 + i: more[i] for i in range(10)}
+    del expected[3], expected[4]
+
+    assert file_identity(path) != main_before and deltas(path) == []
+    state = json.loads((tmp_path / "v.usearch.json").read_text())
+    assert (state["count"], state["main_count"], state["masked"]) == (310, 310, [])
+    reader = VectorIndex(path, NDIM, MODEL)
+    assert len(reader) == 310 and len(reader.delta) == 0
+    for query in (more[4], small[1], expected[250]):
+        assert_top(expected, [p for p, _ in reader.search(query, 10)], query, 10)
+
+
+def test_an_index_saved_before_the_delta_still_loads(tmp_path: Path) -> None:
+    path = tmp_path / "v.usearch"
+    _index, expected = built(path)
+    state_path = tmp_path / "v.usearch.json"
+    state = json.loads(state_path.read_text())
+    legacy = {k: state[k] for k in ("seq", "model", "ndim", "count", "hnsw")}
+    state_path.write_text(json.dumps(legacy))
+    index = VectorIndex(path, NDIM, MODEL)
+    assert (len(index), index.seq) == (300, 10)
+    assert_top(expected, [p for p, _ in index.search(expected[9], 3)], expected[9], 3)
+    index.upsert(keys(9), unit(np.random.default_rng(1), 1))
+    index.save(seq=11)  # now saved in the new form, with a delta
+    assert len(deltas(path)) == 1 and len(VectorIndex(path, NDIM, MODEL)) == 300
+
+
+def test_an_index_for_another_model_is_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "v.usearch"
+    built(path)
+    other = VectorIndex(path, NDIM, "other-model@1")
+    assert (len(other), other.seq) == (0, 0)
+
+
+def test_unsaved_changes_are_not_dropped_by_a_reload(tmp_path: Path) -> None:
+    path = tmp_path / "v.usearch"
+    writer, _expected = built(path)
+    other = VectorIndex(path, NDIM, MODEL)
+    writer.upsert(keys(501), unit(np.random.default_rng(2), 1))  # not saved yet
+    other.upsert(keys(502), unit(np.random.default_rng(3), 1))
+    other.save(seq=20)
+    assert not writer.reload() and 501 in writer and 502 not in writer
+    writer.save(seq=21)
+    assert writer.reload() is False  # its own save: nothing new
+    assert other.reload() and 501 in other and other.seq == 21
+
+
+def test_a_running_server_sees_an_index_published_by_another_process(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`paperlens index` from cron while `paperlens serve` runs: the server finds the
+    new papers by embedding without a restart."""
+    if settings.database_url.startswith("postgresql"):
+        pytest.skip("pgvector is read live; this is about the usearch file")
+    monkeypatch.setattr(core, "VECTORS_RELOAD_SECONDS", 0.0)
+    records = sample_records("arxiv-snapshot-sample", limit=40)
+    indexer = PaperLens(settings)
+    server = PaperLens(settings)
+    try:
+        indexer.ingest(SnapshotSource(write_jsonl(tmp_path / "a.jsonl", records[:30])))
+        indexer.index()
+        assert len(server.similar(records[0]["id"], k=5)) == 5
+        indexer.ingest(SnapshotSource(write_jsonl(tmp_path / "b.jsonl", records[30:])))
+        indexer.index()
+        late = records[35]["id"]
+        assert server.similar(late, k=5)  # it has a vector in the server now
+        assert server.stats()["vectors"] == 40
+        assert late in [r.paper.id for r in server.search(records[35]["title"], "semantic").results]
+    finally:
+        indexer.close()
+        server.close()
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashingIndex(VectorIndex):
+    """Dies (like a killed process) once ``crash_after`` vectors have been added."""
+
+    crash_after = 10**9
+
+    def upsert(
+        self, keys: NDArray[np.uint64], vectors: NDArray[np.float32], threads: int = 0
+    ) -> None:
+        if self.crash_after <= 0:
+            raise Crash
+        self.crash_after -= len(keys)
+        super().upsert(keys, vectors, threads)
+
+
+def test_a_long_build_resumes_from_its_last_checkpoint(settings: Settings, tmp_path: Path) -> None:
+    lens = PaperLens(settings)
+    try:
+        records = sample_records("arxiv-snapshot-sample", limit=60)
+        lens.ingest(SnapshotSource(write_jsonl(tmp_path / "s.jsonl", records)))
+        pks = sorted(pk for b in lens.papers.changed_keys_since(0) for pk, _deleted in b)
+        vectors = unit(np.random.default_rng(11), len(pks))
+        for start in range(0, len(pks), 4):  # 4 papers a transaction: 15 change counters
+            rows = [(pk, "hash", vectors[i]) for i, pk in enumerate(pks) if start <= i < start + 4]
+            lens.embeddings.put(MODEL, rows)
+        path = tmp_path / "v.usearch"
+        small = {"compact_min": 5, "compact_share": 0.01}
+
+        first = CrashingIndex(path, NDIM, MODEL, **small)  # type: ignore[arg-type]
+        first.checkpoint_every = 16
+        first.crash_after = 40
+        with pytest.raises(Crash):
+            sync_vectors(lens.papers, lens.embeddings, first, batch_size=8)
+        state = json.loads((tmp_path / "v.usearch.json").read_text())
+        assert state["building"] and 16 <= state["count"] <= 40 and state["seq"] > 0
+
+        second = CrashingIndex(path, NDIM, MODEL, **small)  # type: ignore[arg-type]
+        assert second.building and len(second) == state["count"]
+        second.checkpoint_every = 16
+        added = sync_vectors(lens.papers, lens.embeddings, second, batch_size=8)
+        assert added < len(pks)  # it went on from the checkpoint
+        final = VectorIndex(path, NDIM, MODEL)
+        assert (len(final), final.building) == (len(pks), False)
+        expected = dict(zip(pks, vectors, strict=True))
+        for i in (0, 30, 59):
+            assert_top(expected, [p for p, _ in final.search(vectors[i], 5)], vectors[i], 5)
+    finally:
+        lens.close()
