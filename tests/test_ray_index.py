@@ -36,6 +36,8 @@ MAX_SEQ_LENGTH = 128
 #: token in ``~/.ray`` nor its absence changes what the head and the drivers agree on.
 RAY_AUTH = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
 QUERIES = ("galaxy dark matter", "neural network", "quantum spin systems", "graph theory")
+#: Ports of the module's Ray head, set by the ``ray_head`` fixture.
+HEAD: dict[str, int] = {}
 
 
 def _free_port() -> int:
@@ -49,7 +51,8 @@ def ray_head() -> Iterator[str]:
     """A Ray head (GCS, raylet, 2 CPUs, 200 MB object store) started with ``ray start
     --block`` in its own session; yields its address. Stopped by signalling that process
     (and its process group): never ``ray stop``, which would end every Ray on the box."""
-    port = _free_port()
+    port, client_port = _free_port(), _free_port()
+    HEAD.update(gcs=port, client=client_port)
     temp_dir = Path(tempfile.mkdtemp(prefix="plray-", dir="/tmp"))  # short: socket paths
     log_path = temp_dir / "head.log"
     ray_bin = Path(sys.executable).with_name("ray")
@@ -63,6 +66,7 @@ def ray_head() -> Iterator[str]:
                 "--block",
                 "--node-ip-address=127.0.0.1",
                 f"--port={port}",
+                f"--ray-client-server-port={client_port}",
                 "--num-cpus=2",
                 "--num-gpus=0",
                 "--include-dashboard=false",
@@ -91,6 +95,12 @@ def ray_head() -> Iterator[str]:
                 os.killpg(head.pid, signal.SIGKILL)  # its own session: only what it started
                 head.wait(timeout=10)
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def ray_client(ray_head: str) -> str:
+    """The same head's Ray Client address (``ray://``)."""
+    return f"ray://127.0.0.1:{HEAD['client']}"
 
 
 def paperlens(
@@ -265,3 +275,20 @@ def test_a_port_that_is_not_ray_times_out_in_one_line(
         proc = paperlens(tmp_path / "data", database_url, "index", "--ray", address, timeout=60)
     error = _one_line_error(proc)
     assert f"the Ray cluster at {address} did not answer within 3 s" in error
+
+
+def test_a_ray_client_address_works_too(ray_client: str, tmp_path: Path, database_url: str) -> None:
+    """``ray://HOST:PORT`` (Ray Client: for a cluster whose GCS port the indexing machine
+    cannot reach) embeds the same way."""
+    data = tmp_path / "data"
+    records = sample_records("arxiv-snapshot-sample", limit=30)
+    path = write_jsonl(tmp_path / "c.jsonl", records)
+    proc = paperlens(data, database_url, "ingest", "snapshot", str(path))
+    assert proc.returncode == 0, proc.stderr
+    proc = paperlens(data, database_url, "index", "--ray", ray_client, "--ray-workers", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert "indexed: 30 embedded" in proc.stdout
+    assert "1 worker, 2 CPUs each" in proc.stdout
+    proc = paperlens(data, database_url, "similar", records[0]["id"])
+    assert proc.returncode == 0, proc.stderr
+    assert any(r["id"] in proc.stdout for r in records[1:])

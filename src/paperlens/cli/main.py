@@ -116,7 +116,8 @@ def index(
         typer.Option(
             "--ray",
             metavar="ADDRESS",
-            help="Embed on a Ray cluster: its head's HOST:PORT, 'auto' or 'local'.",
+            help="Embed on a Ray cluster: its head's HOST:PORT, ray://HOST:PORT (Ray "
+            "Client), 'auto' or 'local'.",
         ),
     ] = None,
     ray_workers: Annotated[
