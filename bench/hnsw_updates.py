@@ -93,7 +93,7 @@ def main() -> None:
         }
         total = len(mapped)
         keys = mapped.main.keys[: min(total, 50_000)]
-        next_key = int(keys.max()) + 1 if len(keys) else 1
+        next_key = int(mapped.main.keys[:].max()) + 1 if total else 1
         reader = VectorIndex(path, ndim, model, params)
 
         for n in args.papers:
