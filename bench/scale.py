@@ -897,6 +897,10 @@ def phase_table(results: dict[str, Any]) -> Table:
             seconds = k["seconds_before_kill"] + r["seconds"]
             rate = (k["killed_after_entries_read"] + r["entries_read"]) / seconds
             label += ", killed + resumed"
+        elif r.get("papers_in_store_before"):  # continued from an earlier, stopped run
+            label += f", resumed at {r['papers_in_store_before']:,} (this run's rate)"
+        if "ran_alongside" in r:
+            label += f", alongside {r['ran_alongside']}"
         table.add_row(label, f"{rate:,.0f}", f"{seconds:,.0f}", _mb(r["peak_rss_mb"]), trend)
     return table
 
@@ -1026,6 +1030,18 @@ def notes(results: dict[str, Any]) -> str:
             f"{ingest['resumed_from']}, read {ingest['entries_read']:,} entries, added "
             f"{ingest['added']:,}, updated {ingest['updated']:,}, unchanged "
             f"{ingest['unchanged']:,}; papers in store {ingest['papers_in_store_after']:,}"
+        )
+    elif ingest and ingest.get("papers_in_store_before"):
+        lines.append(
+            f"resume: an earlier import process was stopped with "
+            f"{ingest['papers_in_store_before']:,} papers committed; this run resumed from "
+            f"byte/line {ingest['resumed_from']}, read {ingest['entries_read']:,} entries, "
+            f"added {ingest['added']:,}; papers in store {ingest['papers_in_store_after']:,}"
+        )
+    if any("ran_alongside" in phases.get(p, {}) for p in ("lexical", "vectors")):
+        lines.append(
+            "lexical and vectors ran at the same time (--parallel-index): each shared the "
+            "2 cores with the other, so their rates are lower bounds"
         )
     serve = phases.get("serve")
     if serve:
