@@ -423,13 +423,22 @@ class VectorIndex:
         return None if v is None else np.asarray(v, dtype=np.float32)
 
     def get_many(self, pks: list[int]) -> tuple[list[int], Vector]:
-        """Vectors of those ``pks`` present, as a matrix, with the pks found."""
-        found: list[int] = []
-        rows: list[NDArray[Any]] = []
-        for pk in pks:
-            v = self.get(pk)
-            if v is not None:
-                found.append(pk)
-                rows.append(v)
-        matrix = np.vstack(rows) if rows else np.zeros((0, self.ndim), dtype=np.float32)
-        return found, matrix
+        """Vectors of those ``pks`` present, as a matrix, with the pks found (in one
+        batched lookup per graph: the exact path of a filtered search asks for
+        thousands)."""
+        main, delta, masked = self.main, self.delta, self.masked
+        keys = np.asarray(pks, dtype=np.uint64)
+        in_delta = self._present(delta, keys)
+        from_main = ~in_delta & self._present(main, keys)
+        if masked:
+            from_main &= np.array([int(k) not in masked for k in keys], dtype=bool)
+        rows: dict[int, NDArray[Any]] = {}
+        for index, wanted in ((delta, in_delta), (main, from_main)):
+            chosen = keys[wanted]
+            if len(chosen):
+                got = cast(tuple[NDArray[Any] | None, ...], index.get(chosen))
+                rows.update((int(k), v) for k, v in zip(chosen, got, strict=True) if v is not None)
+        found = [pk for pk in pks if pk in rows]
+        if not found:
+            return [], np.zeros((0, self.ndim), dtype=np.float32)
+        return found, np.vstack([rows[pk] for pk in found]).astype(np.float32)
