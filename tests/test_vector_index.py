@@ -168,6 +168,35 @@ def test_a_large_delta_is_folded_into_the_main_graph(tmp_path: Path) -> None:
         assert_top(expected, [p for p, _ in reader.search(query, 10)], query, 10)
 
 
+@pytest.mark.parametrize("n", [300, 3000])
+def test_every_added_paper_can_be_found(tmp_path: Path, n: int) -> None:
+    """usearch's concurrent add() strands a few nodes no search reaches (USearch#735).
+    Graphs built four threads at a time must still return every paper for its own
+    vector: the main graph of a first build, and a delta added to it later, in the
+    writer and in a reader of the saved files."""
+    rng = np.random.default_rng(n)
+
+    def lost(graph: object, pks: NDArray[np.uint64], vectors: NDArray[np.float32]) -> list[int]:
+        hits = graph.search(vectors, 4, threads=1).keys  # type: ignore[attr-defined]
+        return [int(k) for k, row in zip(pks, hits, strict=True) if k not in row]
+
+    for build in range(4):
+        path = tmp_path / f"v{build}.usearch"
+        first, later = unit(rng, n), unit(rng, n // 2)
+        first_keys = np.arange(1, n + 1, dtype=np.uint64)
+        later_keys = np.arange(n + 1, n + 1 + n // 2, dtype=np.uint64)
+        index = VectorIndex(path, NDIM, MODEL)
+        for chunk in np.array_split(np.arange(n), 3):
+            index.upsert(first_keys[chunk], first[chunk], threads=4)
+        index.save(seq=1)
+        index.upsert(later_keys, later, threads=4)
+        index.save(seq=2)
+        assert deltas(path) and len(index.delta) == n // 2
+        for probe in (index, VectorIndex(path, NDIM, MODEL)):
+            assert lost(probe.main, first_keys, first) == [], f"build {build}: main graph"
+            assert lost(probe.delta, later_keys, later) == [], f"build {build}: delta"
+
+
 def test_an_index_saved_before_the_delta_still_loads(tmp_path: Path) -> None:
     path = tmp_path / "v.usearch"
     _index, expected = built(path)

@@ -16,11 +16,13 @@ one consistent version.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import secrets
 import threading
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -75,6 +77,84 @@ class DenseIndex(Protocol):
     def search(self, vector: Vector, k: int) -> list[tuple[int, float]]: ...
     def get(self, pk: int) -> Vector | None: ...
     def get_many(self, pks: list[int]) -> tuple[list[int], Vector]: ...
+
+
+# Reachability. usearch's concurrent ``add()`` can leave a node stored but unreachable by
+# any search (unum-cloud/USearch#735, open as of 2.26), and the neighbour pruning of later
+# inserts strands a few more: about one paper in 10,000 that no query would ever return
+# (bench/hnsw_reach.py). So every graph is checked before it is published: each node is
+# searched for with its own vector, and the ones not found are re-inserted on one thread.
+REACH_CHECK_EF = 16  # the whole-graph pass searches narrowly; a miss is re-inserted
+REACH_CHUNK = 65_536  # vectors fetched from the graph per step of the whole-graph pass
+REACH_ROUNDS = 3
+
+
+@contextlib.contextmanager
+def _search_breadth(index: Index, expansion: int) -> Iterator[None]:
+    """Search ``index`` with another ``expansion_search`` meanwhile. usearch has no
+    per-call setting, so other searches of this graph in this process use it too: only
+    a writer (a build, a fold) does this, on a graph no reader has yet."""
+    breadth = index.expansion_search
+    setattr(index, "expansion_search", expansion)  # noqa: B010 (typed read-only; it works)
+    try:
+        yield
+    finally:
+        setattr(index, "expansion_search", breadth)  # noqa: B010
+
+
+def _unreached(
+    index: Index, keys: NDArray[np.uint64], vectors: Vector, threads: int
+) -> NDArray[np.bool_]:
+    """Which of ``keys`` a search for their own vector does not return (top 4, so a
+    few exact duplicates do not count)."""
+    found = np.asarray(index.search(vectors, min(4, len(index)), threads=threads).keys)
+    hit: NDArray[np.bool_] = (found.reshape(len(keys), -1) == keys[:, None]).any(axis=1)
+    return ~hit
+
+
+def _reinsert(index: Index, keys: NDArray[np.uint64], vectors: Vector, threads: int = 0) -> int:
+    """Re-insert ``keys`` one at a time until a full-breadth search finds each (at most
+    ``REACH_ROUNDS`` tries); returns how many insertions that took."""
+    inserted = 0
+    for _ in range(REACH_ROUNDS):
+        if len(keys) == 0:
+            break
+        index.remove(keys)
+        index.add(keys, vectors, threads=1)
+        inserted += len(keys)
+        lost = _unreached(index, keys, vectors, threads)
+        keys, vectors = keys[lost], vectors[lost]
+    return inserted
+
+
+def add_reachable(index: Index, keys: NDArray[np.uint64], vectors: Vector, threads: int = 0) -> int:
+    """Add to a small graph (the delta) and re-insert what a search cannot find at once;
+    returns how many were re-inserted."""
+    keys = np.asarray(keys, dtype=np.uint64)
+    vectors = np.asarray(vectors, dtype=np.float32).reshape(len(keys), -1)
+    index.add(keys, vectors, threads=threads)
+    lost = _unreached(index, keys, vectors, threads)
+    return _reinsert(index, keys[lost], vectors[lost], threads)
+
+
+def repair_reachability(index: Index, threads: int = 0) -> int:
+    """Search every node of ``index`` for its own vector (narrowly, ``REACH_CHECK_EF``)
+    and re-insert the ones not found; returns how many were re-inserted. About 10 s per
+    100,000 papers on 2 cores (bench/hnsw_reach.py)."""
+    if len(index) == 0:
+        return 0
+    every = np.asarray(index.keys[:], dtype=np.uint64)
+    lost_keys: list[NDArray[np.uint64]] = []
+    lost_vectors: list[Vector] = []
+    with _search_breadth(index, min(REACH_CHECK_EF, index.expansion_search)):
+        for start in range(0, len(every), REACH_CHUNK):
+            keys = every[start : start + REACH_CHUNK]
+            rows = cast(tuple[NDArray[Any], ...], index.get(keys))
+            vectors = np.vstack(rows).astype(np.float32)
+            lost = _unreached(index, keys, vectors, threads)
+            lost_keys.append(keys[lost])
+            lost_vectors.append(vectors[lost])
+    return _reinsert(index, np.concatenate(lost_keys), np.vstack(lost_vectors), threads)
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -270,7 +350,10 @@ class VectorIndex:
             if not self._bulk and pending > self._threshold():
                 self._enter_bulk()
             self.remove(keys)
-            (self.main if self._bulk else self.delta).add(keys, vectors, threads=threads)
+            if self._bulk:  # checked whole before it is published (_write_main)
+                self.main.add(keys, vectors, threads=threads)
+            else:
+                add_reachable(self.delta, keys, vectors, threads)
 
     def remove(self, keys: NDArray[np.uint64]) -> None:
         if len(keys) == 0:
@@ -303,7 +386,7 @@ class VectorIndex:
             if self.masked:
                 main.remove(np.fromiter(self.masked, dtype=np.uint64, count=len(self.masked)))
             if len(self.delta):
-                keys = self.delta.keys[:]
+                keys = np.asarray(self.delta.keys[:], dtype=np.uint64)
                 rows = cast(tuple[NDArray[Any], ...], self.delta.get(keys))
                 main.add(keys, np.vstack(rows).astype(np.float32))
         self.main, self._main_mapped = main, False
@@ -360,6 +443,8 @@ class VectorIndex:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self._bulk:
             self._enter_bulk()
+        if remap:  # a finished build or fold (checkpoints skip it; the end does it)
+            repair_reachability(self.main)
         tmp = self.path.with_name(self.path.name + ".tmp")
         self.main.save(str(tmp))
         os.replace(tmp, self.path)
