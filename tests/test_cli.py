@@ -171,3 +171,20 @@ def test_search_json_output(tmp_path: Path) -> None:
     assert out["results"][0]["id"] == "0704.0002"
     assert out["results"][0]["title"].startswith("Sparsity-certifying Graph Decompositions")
     assert len(out["results"]) == 3
+
+
+def test_index_while_another_updater_runs_says_so(tmp_path: Path) -> None:
+    """A second ``paperlens index`` (an overlapping cron run) stops at once with one
+    line; the running one indexes what is new."""
+    from filelock import FileLock
+
+    lock_path = tmp_path / "index" / "writer.lock"
+    lock_path.parent.mkdir(parents=True)
+    lock = FileLock(lock_path, thread_local=False)
+    lock.acquire()
+    try:
+        proc = paperlens(tmp_path, "index")
+    finally:
+        lock.release()
+    assert proc.returncode != 0
+    assert "another paperlens process is updating the indexes" in _one_line_error(proc)

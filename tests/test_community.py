@@ -4,6 +4,9 @@ papers by arXiv id against the loopback replay server. Runs on SQLite and, with
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -24,6 +27,7 @@ from paperlens.community import (
 )
 from paperlens.config import Settings
 from paperlens.core import PaperLens, PaperNotFound
+from paperlens.indexer import IndexBusy
 from paperlens.paper import make_paper
 from paperlens.sources.arxiv_api import PaperNotFound as ArxivPaperNotFound
 from paperlens.sources.base import Listing, Parsed
@@ -283,6 +287,75 @@ def test_a_submission_does_not_rewrite_the_built_hnsw_graph(
             assert again.results[0].paper.id == "2106.09685"
         finally:
             reopened.close()
+    finally:
+        lens.close()
+
+
+@contextlib.contextmanager
+def another_updater(settings: Settings) -> Iterator[None]:
+    """A separate process holding the index lock, as a long ``paperlens index`` does."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from filelock import FileLock; "
+            "lock = FileLock(sys.argv[1], thread_local=False); lock.acquire(); "
+            "print('held', flush=True); sys.stdin.read()",
+            str(settings.index_dir / "writer.lock"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.communicate("", timeout=30)  # stdin closed: it exits, the lock goes
+
+
+def test_a_submission_during_another_index_run_is_kept_and_indexed_later(
+    settings: Settings, arxiv: ReplayServer
+) -> None:
+    """tantivy allows one writer: before the lock, a submission while ``paperlens index``
+    ran failed with a server error, the paper stored but not credited."""
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    lens = submit_lens(settings, arxiv)
+    try:
+        user = new_user(lens, "busy")
+        with another_updater(settings):
+            result = lens.submit(user, "2106.09685")
+            assert result.created and not result.indexed
+            assert lens.community.submission(result.stored.pk).user_pk == user  # type: ignore[union-attr]
+            with pytest.raises(IndexBusy, match="another paperlens process"):
+                lens.index()
+        assert lens.search("low-rank adaptation", "lexical").results == []
+        report = lens.index()  # what the other updater would have done before finishing
+        assert report.passes == 1 and report.embedded == 1
+        found = lens.search("low-rank adaptation", "hybrid")
+        assert [r.paper.id for r in found.results][:1] == ["2106.09685"]
+    finally:
+        lens.close()
+
+
+def test_papers_stored_during_an_index_run_are_indexed_by_that_run(settings: Settings) -> None:
+    lens = PaperLens(settings)
+    try:
+        for i in range(3):
+            add_paper(lens, f"2401.0000{i}", NOW)
+        late: list[int] = []
+
+        def progress(step: str, _done: int, _total: int | None) -> None:
+            if step == "vectors" and not late:  # BM25 is done: the new paper missed it
+                late.append(add_paper(lens, "2401.00009", NOW))
+
+        report = lens.index(progress)
+        assert report.passes == 2 and report.embedded == 4
+        assert lens.lexical.seq == lens.vectors.seq == lens.papers.current_seq()
+        assert late[0] in lens.vectors
+        hits = lens.search("About 2401.00009", "lexical").results
+        assert hits and hits[0].paper.id == "2401.00009"
+        assert lens.index().passes == 1  # nothing left: one pass that finds nothing
     finally:
         lens.close()
 

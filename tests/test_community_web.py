@@ -311,6 +311,7 @@ def test_submit_by_api(submit_app: tuple[Any, ReplayServer]) -> None:
         assert c.post("/api/v1/submissions", json={}, headers=headers).status_code == 422
         r = c.post("/api/v1/submissions", json={"id": "arXiv:2106.09685v2"}, headers=headers)
         assert r.status_code == 201 and r.json()["created"] is True
+        assert r.json()["indexed"] is True
         assert r.json()["paper"]["id"] == "2106.09685"
         r = c.post(
             "/api/v1/submissions", json={"id": "https://arxiv.org/pdf/2106.09685"}, headers=headers

@@ -27,8 +27,10 @@ Listings show the two counts apart: ▲ for this server's votes (with the button
 Submissions
 -----------
 :class:`Submitter` fetches a paper through the arXiv API harvester, stores and indexes
-it at once, and credits the first submitter. A paper already stored is returned as is
-(``created=False``). Each account may submit :data:`SUBMIT_LIMIT` papers.
+it at once, and credits the first submitter. While another process is updating the
+indexes (a long ``paperlens index``), that process indexes the paper before it finishes
+(``indexed=False`` here). A paper already stored is returned as is (``created=False``).
+Each account may submit :data:`SUBMIT_LIMIT` papers.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from limits.strategies import MovingWindowRateLimiter
 
 from paperlens.arxiv_ids import parse_arxiv_id
 from paperlens.config import Settings
+from paperlens.indexer import IndexBusy
 from paperlens.paper import Paper
 from paperlens.sources.arxiv_api import fetch_paper
 from paperlens.sources.base import Parsed
@@ -142,6 +145,8 @@ class SubmitResult:
     stored: StoredPaper
     #: False when the paper was already here (a duplicate submission).
     created: bool
+    #: False while another process updating the indexes has yet to index it.
+    indexed: bool = True
 
 
 class Submitter:
@@ -178,6 +183,10 @@ class Submitter:
             self.papers.write_batch([Parsed(paper, f"submitted by user {user_pk}")])
             stored = self.papers.get(paper.id)
             assert stored is not None
-            self._index()
+            try:
+                self._index()
+                indexed = True
+            except IndexBusy:
+                indexed = False  # the running updater picks it up before it finishes
         self.community.credit(stored.pk, user_pk)
-        return SubmitResult(stored, created=True)
+        return SubmitResult(stored, created=True, indexed=indexed)

@@ -31,7 +31,7 @@ from paperlens.embedding import Encoder, build_encoder
 from paperlens.index.lexical import LexicalIndex
 from paperlens.index.pgvector import PgVectorIndex
 from paperlens.index.vector import DenseIndex, HnswParams, VectorIndex
-from paperlens.indexer import EmbedStep, IndexProgress, IndexReport, build_all
+from paperlens.indexer import EmbedStep, IndexProgress, IndexReport, build_all, exclusively
 from paperlens.ingest import IngestReport, ingest
 from paperlens.library import Library
 from paperlens.paper import Paper
@@ -224,20 +224,29 @@ class PaperLens:
     ) -> IndexReport:
         """Bring embeddings and indexes up to date. ``embed`` replaces the local embed
         step (e.g. :class:`paperlens.distributed.RayEmbedder`); the model is then not
-        loaded here."""
-        if embed is None:
+        loaded here. One updater at a time: raises :class:`~paperlens.indexer.IndexBusy`
+        while another process runs this, which then indexes what is new here too."""
+
+        def build() -> IndexReport:
+            if embed is None:
+                return build_all(
+                    self.papers, self.embeddings, self.lexical, self.vectors, self.encoder, progress
+                )
             return build_all(
-                self.papers, self.embeddings, self.lexical, self.vectors, self.encoder, progress
+                self.papers,
+                self.embeddings,
+                self.lexical,
+                lambda: self.vectors,
+                None,
+                progress,
+                embed=embed,
             )
-        return build_all(
-            self.papers,
-            self.embeddings,
-            self.lexical,
-            lambda: self.vectors,
-            None,
-            progress,
-            embed=embed,
-        )
+
+        def behind() -> bool:
+            current = self.papers.current_seq()
+            return current > min(self.lexical.seq, self.vectors.seq)
+
+        return exclusively(self.settings.index_dir / "writer.lock", build, behind)
 
     # -- reading ----------------------------------------------------------------------
 

@@ -10,6 +10,12 @@ Each step only looks at what changed, so running ``paperlens index`` again after
 small harvest is quick. The embed step is pluggable (:data:`EmbedStep`): by default
 :func:`embed_pending` with a local encoder; :mod:`paperlens.distributed` embeds on a
 Ray cluster instead, and the two other steps stay the same.
+
+One process at a time updates the indexes (:func:`exclusively`, a lock file beside
+them): tantivy allows a single writer, and two HNSW writers would each publish their
+own delta. A second updater gets :class:`IndexBusy` at once; what it wanted indexed
+(a submitted paper, say) is picked up by the running one, which goes round again
+while the store has changed under it.
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from paperlens.embedding import Encoder
 from paperlens.index.lexical import LexicalIndex
@@ -41,10 +49,65 @@ class IndexReport:
     vectors: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
+    #: Runs of the three steps: more than one when papers arrived during the first.
+    passes: int = 0
+
     @property
     def embed_rate(self) -> float:
         s = self.seconds.get("embed", 0.0)
         return self.embedded / s if s > 0 else 0.0
+
+    def add(self, other: IndexReport) -> None:
+        self.embedded += other.embedded
+        self.lexical_docs += other.lexical_docs
+        self.vectors += other.vectors
+        self.passes += other.passes
+        for step, seconds in other.seconds.items():
+            self.seconds[step] = self.seconds.get(step, 0.0) + seconds
+
+
+class IndexBusy(RuntimeError):
+    """Another process (or thread) is updating the indexes right now."""
+
+
+#: Passes of :func:`exclusively` at most, however fast papers keep arriving.
+MAX_PASSES = 5
+
+
+def exclusively(
+    lock_path: Path, build: Callable[[], IndexReport], behind: Callable[[], bool]
+) -> IndexReport:
+    """Run ``build`` holding the index lock, again while ``behind()`` says the store
+    has changes the indexes lack. Raises :class:`IndexBusy` if another holds the lock.
+
+    The check after each pass is repeated once the lock is released: a writer that
+    stored a paper and found the lock held (so left it to us) did so before we let go,
+    so we see its change then, and take the lock back for it (or leave it to whoever
+    has just taken it)."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(lock_path, thread_local=False)  # one file descriptor per call
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise IndexBusy(
+            "another paperlens process is updating the indexes; what it has not "
+            "indexed yet, it will pick up before it finishes"
+        ) from None
+    report = IndexReport()
+    while True:
+        try:
+            while True:
+                report.add(build())
+                if report.passes >= MAX_PASSES or not behind():
+                    break
+        finally:
+            lock.release()
+        if report.passes >= MAX_PASSES or not behind():
+            return report
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return report
 
 
 def _noop(_step: str, _done: int, _total: int | None) -> None:
@@ -166,4 +229,5 @@ def build_all(
     index = vectors() if callable(vectors) else vectors
     report.vectors = sync_vectors(store, embeddings, index, progress)
     report.seconds["vectors"] = clock() - started
+    report.passes = 1
     return report

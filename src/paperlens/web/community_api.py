@@ -193,7 +193,9 @@ def submit(
     if not result.created:
         response.status_code = 200
     return cs.SubmissionOut(
-        created=result.created, paper=schemas.PaperSummary.of(result.stored.paper)
+        created=result.created,
+        indexed=result.indexed,
+        paper=schemas.PaperSummary.of(result.stored.paper),
     )
 
 

@@ -53,6 +53,10 @@ class SubmissionIn(BaseModel):
 
 class SubmissionOut(BaseModel):
     created: bool = Field(description="False when the paper was already here.")
+    indexed: bool = Field(
+        description="False while another process updating the indexes has yet to index "
+        "it: searchable within minutes, once that run finishes."
+    )
     paper: PaperSummary
 
 
