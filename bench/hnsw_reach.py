@@ -1,6 +1,7 @@
 """Papers no search can reach: usearch's concurrent add() with and without the repair.
 
     .venv/bin/python bench/hnsw_reach.py WORK [--sizes 20000,100000,300000] [--queries 200]
+    .venv/bin/python bench/hnsw_reach.py --index FILE   # a graph built before the check
 
 WORK is a ``bench/scale.py --work DIR`` directory: its ``rows.npy``, ``pool-vectors.npy``
 and ``config.json`` give the same proxy embeddings the scale run indexes (means of real
@@ -14,6 +15,10 @@ built on all cores in batches of 4,096 (as ``sync_vectors`` feeds it), two ways:
 * **checked**: the same, then ``paperlens.index.vector.repair_reachability``, which
   ``VectorIndex`` runs before it publishes a main graph: search every node for its own
   vector (narrowly), re-insert the missed ones on one thread.
+
+With ``--index FILE`` (a saved paperlens usearch index, e.g. the 1M one ``scale.py``
+built before the check existed) it loads that graph, counts its unreachable papers, runs
+the check on it and counts again.
 
 Measured: build time, the check's time, papers re-inserted, papers whose own vector
 does not return them in the top 10 at the default search breadth (no search would ever
@@ -40,7 +45,8 @@ BATCH = 4_096
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("work", type=Path, help="a bench/scale.py --work directory")
+    parser.add_argument("work", type=Path, nargs="?", help="a bench/scale.py --work directory")
+    parser.add_argument("--index", type=Path, help="check a saved index file instead")
     parser.add_argument("--sizes", type=int_list, default=[20_000, 100_000, 300_000])
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "hnsw_reach.json")
@@ -58,6 +64,72 @@ def proxies(work: Path, count: int) -> np.ndarray:
         for b in range(-(-count // NOISE_BLOCK))
     ]
     return np.vstack(blocks)[:count]
+
+
+def unreachable_in(index: Any, chunk: int = 65_536) -> int:
+    """Papers whose own (stored) vector does not return them in the top 10 at the
+    index's search breadth. Two stages, so that a 1M graph takes minutes, not an hour:
+    every paper at expansion 16 (top 4), then the ones missed there at full breadth."""
+    from paperlens.index.vector import REACH_CHECK_EF
+
+    keys = np.asarray(index.keys[:], dtype=np.uint64)
+    breadth = index.expansion_search
+    suspects: list[np.ndarray] = []
+    index.expansion_search = REACH_CHECK_EF
+    try:
+        for start in range(0, len(keys), chunk):
+            part = keys[start : start + chunk]
+            vectors = np.vstack(index.get(part)).astype(np.float32)
+            found = index.search(vectors, 4).keys
+            suspects.append(part[~(found == part[:, None]).any(axis=1)])
+    finally:
+        index.expansion_search = breadth
+    part = np.concatenate(suspects)
+    if len(part) == 0:
+        return 0
+    vectors = np.vstack(index.get(part)).astype(np.float32)
+    found = index.search(vectors, 10).keys.reshape(len(part), -1)
+    return int((~(found == part[:, None]).any(axis=1)).sum())
+
+
+def check_saved(path: Path, out_path: Path) -> None:
+    from usearch.index import Index
+
+    from paperlens.index.vector import HnswParams, repair_reachability
+
+    params = HnswParams()
+    index = Index(
+        ndim=int(json.loads(path.with_name(path.name + ".json").read_text())["ndim"]),
+        metric="ip",
+        dtype=params.dtype,
+        connectivity=params.connectivity,
+        expansion_add=params.expansion_add,
+        expansion_search=params.expansion_search,
+    )
+    started = time.perf_counter()
+    index.load(str(path))
+    load_s = time.perf_counter() - started
+    console().print(f"loaded {len(index):,} vectors in {load_s:.1f} s; counting ...")
+    started = time.perf_counter()
+    before = unreachable_in(index)
+    count_s = time.perf_counter() - started
+    console().print(f"unreachable before: {before:,} ({count_s:.0f} s to count)")
+    started = time.perf_counter()
+    reinserted = repair_reachability(index)
+    check_s = time.perf_counter() - started
+    after = unreachable_in(index)
+    result = {
+        "benchmark": "HNSW nodes no search reaches: a saved graph, checked",
+        "machine": machine_info(),
+        "index": {"file": path.name, "vectors": len(index)},
+        "unreachable_before": before,
+        "check_s": rounded(check_s, 1),
+        "reinserted": reinserted,
+        "unreachable_after": after,
+        "count_s": rounded(count_s, 1),
+    }
+    console().print(result)
+    write_json(out_path, result)
 
 
 def measure(vectors: np.ndarray, queries: np.ndarray, repaired: bool) -> dict[str, Any]:
@@ -98,6 +170,11 @@ def measure(vectors: np.ndarray, queries: np.ndarray, repaired: bool) -> dict[st
 
 def main() -> None:
     args = parse_args()
+    if args.index is not None:
+        check_saved(args.index, args.out.with_name("hnsw_reach_saved.json"))
+        return
+    if args.work is None:
+        raise SystemExit("give a bench/scale.py --work directory, or --index FILE")
     every = proxies(args.work, max(args.sizes) + args.queries)
     queries = every[-args.queries :]
     out: dict[str, Any] = {
