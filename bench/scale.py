@@ -496,8 +496,8 @@ def make_server(config: dict[str, Any]) -> Any:
 def pick_categories(pl: Any, categories: list[str], size: int) -> dict[str, dict[str, Any]]:
     """The most common category (HNSW over-fetch path) and the one nearest 0.5% of the
     corpus (exact scoring of the passing papers), with how many papers pass each."""
+    from paperlens.filters import SearchFilters
     from paperlens.search.engine import EXACT_LIMIT
-    from paperlens.search.filters import SearchFilters
 
     counts = {c: pl.lexical.count(SearchFilters(categories=(c,))) for c in categories}
     large = max(counts, key=lambda c: counts[c])
@@ -514,7 +514,7 @@ def pick_categories(pl: Any, categories: list[str], size: int) -> dict[str, dict
 
 
 def phase_serve(config: dict[str, Any]) -> dict[str, Any]:
-    from paperlens.search.filters import SearchFilters
+    from paperlens.filters import SearchFilters
 
     work = Path(config["work"])
     phrases: list[str] = json.loads((work / "phrases.json").read_text())

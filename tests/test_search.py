@@ -14,8 +14,8 @@ from corpus import sample_records, write_jsonl
 from databases import fresh_database
 from paperlens.config import Settings
 from paperlens.core import PaperLens, PaperNotFound
+from paperlens.filters import SearchFilters
 from paperlens.search import engine as engine_module
-from paperlens.search.filters import SearchFilters
 from paperlens.sources.base import Deleted
 from paperlens.sources.jsonl import JsonlSource
 from paperlens.sources.snapshot import SnapshotSource

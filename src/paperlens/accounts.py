@@ -25,6 +25,7 @@ from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paperlens.config import Settings
+from paperlens.errors import Invalid
 from paperlens.store.schema import (
     ApiTokenRow,
     PasswordResetRow,
@@ -82,7 +83,7 @@ class ApiToken:
     last_used_at: datetime | None
 
 
-class InvalidResetToken(ValueError):
+class InvalidResetToken(Invalid):
     """The reset link is unknown, expired or already used."""
 
 

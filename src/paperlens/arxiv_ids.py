@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 
+from paperlens.errors import Invalid
 from paperlens.text import fold, normalise_whitespace
 
 _NEW = r"(?P<new>\d{4}\.\d{4,5})"
@@ -25,7 +26,7 @@ _PREFIXES = re.compile(
 TITLE_ID_PREFIX = "title-"
 
 
-class BadArxivId(ValueError):
+class BadArxivId(Invalid):
     """Raised for text that is not an arXiv identifier in any accepted form."""
 
 

@@ -47,6 +47,7 @@ from limits.strategies import MovingWindowRateLimiter
 
 from paperlens.arxiv_ids import parse_arxiv_id
 from paperlens.config import Settings
+from paperlens.errors import TooMany
 from paperlens.indexer import IndexBusy
 from paperlens.paper import Paper
 from paperlens.sources.arxiv_api import fetch_paper
@@ -136,7 +137,7 @@ def trending(
 # -- submissions --------------------------------------------------------------------------
 
 
-class SubmitRateLimited(Exception):
+class SubmitRateLimited(TooMany):
     """Too many submissions from one account."""
 
 

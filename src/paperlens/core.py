@@ -28,6 +28,8 @@ from paperlens.community import (
 )
 from paperlens.config import Settings
 from paperlens.embedding import Encoder, build_encoder
+from paperlens.errors import PaperNotFound
+from paperlens.filters import SearchFilters
 from paperlens.index.lexical import LexicalIndex
 from paperlens.index.pgvector import PgVectorIndex
 from paperlens.index.vector import DenseIndex, HnswParams, VectorIndex
@@ -37,7 +39,6 @@ from paperlens.library import Library
 from paperlens.paper import Paper
 from paperlens.recommend import Recommendation, Recommender
 from paperlens.search.engine import IndexNotBuilt, Mode, Ranking, Retriever
-from paperlens.search.filters import SearchFilters
 from paperlens.sources.base import Source
 from paperlens.store.candidates import CandidateStore
 from paperlens.store.community import CommunityStore
@@ -81,10 +82,6 @@ class SearchResults:
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // self.per_page))
-
-
-class PaperNotFound(LookupError):
-    pass
 
 
 def _slug(text: str) -> str:

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from paperlens.arxiv_ids import abs_url, is_arxiv_id
+from paperlens.errors import CollectionNotFound
 from paperlens.paper import Paper
 from paperlens.store.library import Collection, LibraryStore, Note
 from paperlens.store.papers import PaperStore
@@ -23,10 +24,6 @@ from paperlens.store.papers import PaperStore
 DEFAULT_COLLECTION = "Saved"
 MAX_NAME_CHARS = 100
 MAX_NOTE_CHARS = 10_000
-
-
-class CollectionNotFound(LookupError):
-    pass
 
 
 @dataclass(frozen=True, slots=True)

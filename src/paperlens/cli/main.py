@@ -32,9 +32,9 @@ from paperlens.cli.output import (
 from paperlens.cli.serve import run_server, serve, warm_up
 from paperlens.config import Settings
 from paperlens.core import PaperLens
+from paperlens.filters import SearchFilters
 from paperlens.indexer import EmbedStep, IndexReport
 from paperlens.search.engine import Mode
-from paperlens.search.filters import SearchFilters
 
 app = typer.Typer(
     name="paperlens",

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from paperlens.digest.compose import DigestItem, Section, item_of
 from paperlens.digest.subscriptions import Subscription
 from paperlens.digest.validation import SavedSearch
+from paperlens.filters import SearchFilters
 from paperlens.paper import Paper
 from paperlens.search.engine import Mode
-from paperlens.search.filters import SearchFilters
 
 if TYPE_CHECKING:
     from paperlens.core import PaperLens

@@ -12,12 +12,14 @@ from typing import Literal
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
+from paperlens.errors import Invalid
+
 Purpose = Literal["confirm", "unsubscribe", "manage"]
 #: How long a confirmation link works.
 CONFIRM_MAX_AGE = 7 * 24 * 3600
 
 
-class BadToken(ValueError):
+class BadToken(Invalid):
     """A link that is forged, cut short, of another kind, or (confirm) too old."""
 
 

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from email_validator import EmailNotValidError, validate_email
 
+from paperlens.errors import Invalid
+
 FREQUENCIES = ("daily", "weekly")
 SECTIONS = ("trending", "for_you", "searches")
 DEFAULT_SECTIONS = ("trending", "searches")
@@ -26,7 +28,7 @@ MAX_AUTHOR_CHARS = 200
 MAX_EMAIL_CHARS = 254
 
 
-class InvalidSubscription(ValueError):
+class InvalidSubscription(Invalid):
     """A subscription request that cannot be accepted; ``str()`` says why."""
 
 

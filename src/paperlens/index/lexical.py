@@ -19,7 +19,7 @@ from typing import Any, cast
 
 import tantivy
 
-from paperlens.search.filters import SearchFilters
+from paperlens.filters import SearchFilters
 from paperlens.store.papers import StoredPaper
 from paperlens.text import fold, strip_latex
 

@@ -19,9 +19,10 @@ from enum import StrEnum
 import numpy as np
 
 from paperlens.embedding import Encoder
+from paperlens.errors import Unavailable
+from paperlens.filters import SearchFilters
 from paperlens.index.lexical import LexicalIndex
 from paperlens.index.vector import DenseIndex, Vector
-from paperlens.search.filters import SearchFilters
 from paperlens.search.fusion import reciprocal_rank_fusion
 
 #: Deepest result a search pages to.
@@ -55,7 +56,7 @@ class Ranking:
     seconds: float = 0.0
 
 
-class IndexNotBuilt(RuntimeError):
+class IndexNotBuilt(Unavailable):
     pass
 
 

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 
 from paperlens.arxiv_ids import BadArxivId, parse_arxiv_id
 from paperlens.config import Settings
+from paperlens.errors import NotFound
 from paperlens.paper import Paper, Version, make_paper
 from paperlens.sources.base import Entry, Parsed, Rejected, SourceError
 from paperlens.sources.http import PoliteClient, client_or_default, xml_root
@@ -39,7 +40,7 @@ _ATOM = f"{{{ATOM_NS}}}"
 _ARXIV = f"{{{ARXIV_NS}}}"
 
 
-class PaperNotFound(LookupError):
+class PaperNotFound(NotFound):
     """arXiv has no usable record for the id asked for."""
 
 

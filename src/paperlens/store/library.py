@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, Row, Select, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from paperlens.errors import Conflict
 from paperlens.store.community import dialect_insert
 from paperlens.store.db import chunked
 from paperlens.store.schema import (
@@ -33,7 +34,7 @@ papers_t = table(PaperRow)
 users_t = table(UserRow)
 
 
-class DuplicateName(ValueError):
+class DuplicateName(Conflict):
     pass
 
 

@@ -14,8 +14,8 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from paperlens.core import MAX_QUERY_CHARS, PaperLens, PaperNotFound
+from paperlens.filters import SearchFilters
 from paperlens.search.engine import MAX_DEPTH, Mode
-from paperlens.search.filters import SearchFilters
 from paperlens.web import schemas
 from paperlens.web.security import (
     MAX_AUTHOR_CHARS,

@@ -12,9 +12,9 @@ from fastapi.responses import Response
 
 from paperlens.core import MAX_QUERY_CHARS
 from paperlens.feeds import CONTENT_TYPES, FORMATS, FeedPaper, FeedSpec, Format, render_feed
+from paperlens.filters import SearchFilters
 from paperlens.library import CollectionNotFound
 from paperlens.search.engine import Mode
-from paperlens.search.filters import SearchFilters
 from paperlens.web.auth import lens_of
 from paperlens.web.security import (
     MAX_AUTHOR_CHARS,

@@ -27,8 +27,8 @@ from markupsafe import Markup
 
 from paperlens import __version__
 from paperlens.core import MAX_QUERY_CHARS, PaperLens, PaperNotFound, Result, SearchResults
+from paperlens.filters import SearchFilters
 from paperlens.search.engine import MAX_DEPTH, IndexNotBuilt, Mode
-from paperlens.search.filters import SearchFilters
 from paperlens.store.feed import FeedDay
 from paperlens.web.auth import csrf_field, csrf_token, current_user
 from paperlens.web.feed_routes import feed_links

@@ -1,9 +1,15 @@
-"""Search filters shared by every retrieval mode."""
+"""Search filters shared by every retrieval mode and every index.
+
+A plain value with no behaviour beyond checking itself, so the indexes (which apply
+the filters) and the retrieval layer above them can both use it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+
+from paperlens.errors import Invalid
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,7 +25,7 @@ class SearchFilters:
 
     def __post_init__(self) -> None:
         if self.since and self.until and self.since > self.until:
-            raise ValueError(f"since ({self.since}) is after until ({self.until})")
+            raise Invalid(f"since ({self.since}) is after until ({self.until})")
 
     @property
     def active(self) -> bool:
