@@ -384,7 +384,12 @@ class PaperLens:
 
 
 __all__ = [
+    "EmbedStep",
     "IndexNotBuilt",
+    "IndexProgress",
+    "IndexReport",
+    "IngestReport",
+    "LensSources",
     "Mode",
     "PaperLens",
     "PaperNotFound",
