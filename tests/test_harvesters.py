@@ -596,7 +596,7 @@ def test_api_chunk_size_limit_and_key() -> None:
     assert a.key == ArxivApiSource(["2106.09685v2", "arXiv:1706.03762"], "http://x/api").key
     assert a.key != ArxivApiSource(["1706.03762", "2106.09685"], "http://x/api").key
     assert a.key != ArxivApiSource(["2106.09685", "1706.03762"], "http://y/api").key
-    assert ArxivApiSource(["2106.09685"]).base_url == "http://export.arxiv.org/api/query"
+    assert ArxivApiSource(["2106.09685"]).base_url == "https://export.arxiv.org/api/query"
 
 
 def test_fetch_paper(replay_server: ReplayServer, client: PoliteClient) -> None:
