@@ -29,7 +29,7 @@ from paperlens.config import Settings
 from paperlens.core import PaperLens, PaperNotFound
 from paperlens.indexer import IndexBusy
 from paperlens.paper import make_paper
-from paperlens.sources.arxiv_api import PaperNotFound as ArxivPaperNotFound
+from paperlens.sources.arxiv_api import NotOnArxiv
 from paperlens.sources.base import Listing, Parsed
 from paperlens.sources.snapshot import SnapshotSource
 from replay_server import ReplayServer
@@ -81,13 +81,15 @@ def lens(settings: Settings) -> Iterator[PaperLens]:
 def test_vote_once_per_account_and_undo(lens: PaperLens) -> None:
     pk = add_paper(lens, "2403.00001", NOW)
     alice, bob = new_user(lens, "alice"), new_user(lens, "bob")
-    assert lens.vote(alice, "2403.00001") == 1
-    assert lens.vote(alice, "2403.00001") == 1  # again: still one
-    assert lens.vote(bob, "arXiv:2403.00001v2") == 2  # any id form
-    assert lens.vote_counts([pk]) == {pk: 2}
+    assert lens.community.vote(alice, lens.paper("2403.00001").pk) == 1
+    assert lens.community.vote(alice, lens.paper("2403.00001").pk) == 1  # again: still one
+    assert lens.community.vote(bob, lens.paper("arXiv:2403.00001v2").pk) == 2  # any id form
+    assert lens.community.counts([pk]) == {pk: 2}
     assert lens.community.voted_by(alice, [pk]) == {pk}
-    assert lens.vote(alice, "2403.00001", up=False) == 1
-    assert lens.vote(alice, "2403.00001", up=False) == 1  # undoing twice is harmless
+    assert lens.community.vote(alice, lens.paper("2403.00001").pk, up=False) == 1
+    assert (
+        lens.community.vote(alice, lens.paper("2403.00001").pk, up=False) == 1
+    )  # undoing twice is harmless
     assert lens.community.voted_by(alice, [pk]) == set()
 
 
@@ -97,14 +99,14 @@ def test_vote_counts_for_many_papers_in_one_call(lens: PaperLens) -> None:
     for n, pk in enumerate(pks[:3]):
         for user in users[: n + 1]:
             lens.community.vote(user, pk)
-    assert lens.vote_counts(pks) == {pks[0]: 1, pks[1]: 2, pks[2]: 3}
-    assert lens.vote_counts([]) == {}
+    assert lens.community.counts(pks) == {pks[0]: 1, pks[1]: 2, pks[2]: 3}
+    assert lens.community.counts([]) == {}
 
 
 def test_vote_unknown_paper(lens: PaperLens) -> None:
     user = new_user(lens)
     with pytest.raises(PaperNotFound):
-        lens.vote(user, "2403.99999")
+        lens.community.vote(user, lens.paper("2403.99999").pk)
 
 
 def test_concurrent_votes_by_one_account_count_once(lens: PaperLens) -> None:
@@ -128,7 +130,7 @@ def test_concurrent_votes_by_one_account_count_once(lens: PaperLens) -> None:
         t.join()
     assert errors == []
     assert counts == [1] * 8
-    assert lens.vote_counts([pk]) == {pk: 1}
+    assert lens.community.counts([pk]) == {pk: 1}
 
 
 def test_concurrent_votes_by_many_accounts_all_count(lens: PaperLens) -> None:
@@ -145,7 +147,7 @@ def test_concurrent_votes_by_many_accounts_all_count(lens: PaperLens) -> None:
         t.start()
     for t in threads:
         t.join()
-    assert lens.vote_counts([pk]) == {pk: 6}
+    assert lens.community.counts([pk]) == {pk: 6}
 
 
 # -- trending ------------------------------------------------------------------------------
@@ -172,15 +174,15 @@ def test_trending_ranks_by_votes_with_decay_and_windows(lens: PaperLens) -> None
     for pk, n in ((fresh, 2), (older, 5), (month, 5), (ancient, 5)):
         for u in users[:n]:
             lens.community.vote(u, pk)
-    week = lens.trending("week", now=NOW)
+    week = lens.community.trending("week", now=NOW)
     assert [t.pk for t in week] == [fresh, older]  # 2 fresh votes beat 5 three-day-old ones
     assert [t.votes for t in week] == [2, 5]
     assert week[0].score > week[1].score
-    assert [t.pk for t in lens.trending("day", now=NOW)] == [fresh]
-    assert [t.pk for t in lens.trending("month", now=NOW)] == [fresh, older, month]
-    assert lens.trending("week", now=NOW, limit=1)[0].pk == fresh
+    assert [t.pk for t in lens.community.trending("day", now=NOW)] == [fresh]
+    assert [t.pk for t in lens.community.trending("month", now=NOW)] == [fresh, older, month]
+    assert lens.community.trending("week", now=NOW, limit=1)[0].pk == fresh
     with pytest.raises(ValueError, match="window"):
-        lens.trending("year", now=NOW)  # type: ignore[arg-type]
+        lens.community.trending("year", now=NOW)  # type: ignore[arg-type]
 
 
 def test_trending_more_votes_win_at_equal_age(lens: PaperLens) -> None:
@@ -190,7 +192,7 @@ def test_trending_more_votes_win_at_equal_age(lens: PaperLens) -> None:
     lens.community.vote(users[0], a)
     for u in users:
         lens.community.vote(u, b)
-    assert [t.pk for t in lens.trending("week", now=NOW)] == [b, a]
+    assert [t.pk for t in lens.community.trending("week", now=NOW)] == [b, a]
 
 
 def test_trending_counts_hf_upvotes_at_a_tenth_and_filters_categories(lens: PaperLens) -> None:
@@ -199,19 +201,19 @@ def test_trending_counts_hf_upvotes_at_a_tenth_and_filters_categories(lens: Pape
     users = [new_user(lens) for _ in range(3)]
     for u in users:
         lens.community.vote(u, local)
-    ranked = lens.trending("week", now=NOW)
+    ranked = lens.community.trending("week", now=NOW)
     assert [t.pk for t in ranked] == [hf, local]  # 40 HF upvotes = 4 points > 3 votes
     assert ranked[0].votes == 0 and ranked[0].external == 40
-    assert [t.pk for t in lens.trending("week", now=NOW, category="math")] == [local]
-    assert [t.pk for t in lens.trending("week", now=NOW, category="cs.CL")] == [hf]
-    assert lens.trending("week", now=NOW, category="q-bio") == []
+    assert [t.pk for t in lens.community.trending("week", now=NOW, category="math")] == [local]
+    assert [t.pk for t in lens.community.trending("week", now=NOW, category="cs.CL")] == [hf]
+    assert lens.community.trending("week", now=NOW, category="q-bio") == []
 
 
 def test_trending_reference_is_the_newest_paper_on_a_stale_corpus(lens: PaperLens) -> None:
     newest = datetime(2007, 4, 2, 10, 0, tzinfo=UTC)
     pk = add_paper(lens, "0704.00001", newest)
     lens.community.vote(new_user(lens), pk)
-    assert [t.pk for t in lens.trending("day")] == [pk]  # real now is years later
+    assert [t.pk for t in lens.community.trending("day")] == [pk]  # real now is years later
 
 
 # -- submissions -------------------------------------------------------------------------
@@ -240,7 +242,7 @@ def test_submit_fetches_indexes_and_credits(settings: Settings, arxiv: ReplaySer
     lens = submit_lens(settings, arxiv)
     try:
         user = new_user(lens, "sub")
-        result = lens.submit(user, "https://arxiv.org/abs/2106.09685v1")
+        result = lens.community.submit(user, "https://arxiv.org/abs/2106.09685v1")
         assert result.created
         assert result.stored.paper.id == "2106.09685"
         assert result.stored.paper.title == "LoRA: Low-Rank Adaptation of Large Language Models"
@@ -252,7 +254,7 @@ def test_submit_fetches_indexes_and_credits(settings: Settings, arxiv: ReplaySer
         assert lens.embeddings.count(lens.model_key) == 1
         # A duplicate (in another form, by someone else) points to the same paper.
         other = new_user(lens)
-        again = lens.submit(other, "arXiv:2106.09685")
+        again = lens.community.submit(other, "arXiv:2106.09685")
         assert not again.created and again.stored.pk == result.stored.pk
         assert lens.community.submission(result.stored.pk).user_pk == user  # type: ignore[union-attr]
         assert len(arxiv.requests) == 1
@@ -274,7 +276,7 @@ def test_a_submission_does_not_rewrite_the_built_hnsw_graph(
         lens.index()
         graph = lens._vector_path()
         before = graph.stat().st_ino, graph.stat().st_mtime_ns
-        lens.submit(new_user(lens), "2106.09685")
+        lens.community.submit(new_user(lens), "2106.09685")
         assert (graph.stat().st_ino, graph.stat().st_mtime_ns) == before
         assert len(list(graph.parent.glob(graph.name + ".delta-*"))) == 1
         found = lens.search("low-rank adaptation of large language models", "semantic")
@@ -324,7 +326,7 @@ def test_a_submission_during_another_index_run_is_kept_and_indexed_later(
     try:
         user = new_user(lens, "busy")
         with another_updater(settings):
-            result = lens.submit(user, "2106.09685")
+            result = lens.community.submit(user, "2106.09685")
             assert result.created and not result.indexed
             assert lens.community.submission(result.stored.pk).user_pk == user  # type: ignore[union-attr]
             with pytest.raises(IndexBusy, match="another paperlens process"):
@@ -367,7 +369,7 @@ def test_submit_bad_ids_fail_before_any_request(
     lens = submit_lens(settings, arxiv)
     try:
         with pytest.raises(BadArxivId):
-            lens.submit(new_user(lens), bad)
+            lens.community.submit(new_user(lens), bad)
         assert arxiv.requests == []
     finally:
         lens.close()
@@ -376,8 +378,8 @@ def test_submit_bad_ids_fail_before_any_request(
 def test_submit_unknown_paper(settings: Settings, arxiv: ReplayServer) -> None:
     lens = submit_lens(settings, arxiv)
     try:
-        with pytest.raises(ArxivPaperNotFound, match=r"2106\.99999"):
-            lens.submit(new_user(lens), "2106.99999")
+        with pytest.raises(NotOnArxiv, match=r"2106\.99999"):
+            lens.community.submit(new_user(lens), "2106.99999")
         assert lens.papers.count() == 0
     finally:
         lens.close()
@@ -388,10 +390,14 @@ def test_submissions_are_rate_limited_per_account(settings: Settings, arxiv: Rep
     calls: list[Any] = []
     try:
         submitter = Submitter(
-            lens.papers, lens.community, lens.settings, lambda: calls.append(1), limit="1/hour"
+            lens.papers,
+            lens.community.store,
+            lens.settings,
+            lambda: calls.append(1),
+            limit="1/hour",
         )
         alice, bob = new_user(lens), new_user(lens)
-        with pytest.raises(ArxivPaperNotFound):
+        with pytest.raises(NotOnArxiv):
             submitter.submit(alice, "2106.99999")
         with pytest.raises(SubmitRateLimited):
             submitter.submit(alice, "2106.09685")

@@ -73,17 +73,17 @@ def test_upvote_from_the_feed_shows_on_every_listing(
     sign_up(client, "voter")
     pid = web_corpus.upvoted_id
     pk = indexed_lens.paper(pid).pk
-    before = indexed_lens.vote_counts([pk]).get(pk, 0)
+    before = indexed_lens.community.counts([pk]).get(pk, 0)
     r = client.post(
         "/vote",
         data={"paper": pid, "up": "1", "next": "/", "csrf_token": csrf(client)},
         follow_redirects=False,
     )
     assert r.status_code == 303 and r.headers["location"] == "/"
-    assert indexed_lens.vote_counts([pk])[pk] == before + 1
+    assert indexed_lens.community.counts([pk])[pk] == before + 1
     # Voting twice from the page counts once.
     client.post("/vote", data={"paper": pid, "up": "1", "csrf_token": csrf(client)})
-    assert indexed_lens.vote_counts([pk])[pk] == before + 1
+    assert indexed_lens.community.counts([pk])[pk] == before + 1
     home = client.get(f"/?date={web_corpus.latest_day.isoformat()}").text
     assert 'aria-pressed="true"' in home and f"Remove your upvote ({before + 1} vote" in home
     assert "HF <span" in home  # Hugging Face upvotes shown apart
@@ -91,7 +91,7 @@ def test_upvote_from_the_feed_shows_on_every_listing(
     assert f'<span class="vote-count">{before + 1}</span>' in paper
     # Undo.
     client.post("/vote", data={"paper": pid, "up": "0", "csrf_token": csrf(client)})
-    assert indexed_lens.vote_counts([pk]).get(pk, 0) == before
+    assert indexed_lens.community.counts([pk]).get(pk, 0) == before
 
 
 def test_vote_needs_sign_in_and_csrf(client: TestClient, web_corpus: WebCorpus) -> None:

@@ -24,7 +24,7 @@ import pytest
 
 from conftest import HOSTILE_ID, HOSTILE_TITLE, UPVOTED_VOTES, WebCorpus, serve_smtp
 
-SECRET = "digest-tests-secret"
+SECRET = "digest-tests-secret-of-at-least-32-characters"
 PUBLIC = "http://testserver"
 SEARCH_WORD = "Jerry"  # matches the hostile test paper (its title has <script> and &)
 

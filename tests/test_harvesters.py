@@ -16,7 +16,7 @@ import pytest
 from paperlens.arxiv_ids import BadArxivId
 from paperlens.config import Settings
 from paperlens.paper import Version
-from paperlens.sources.arxiv_api import ArxivApiSource, PaperNotFound, fetch_paper
+from paperlens.sources.arxiv_api import ArxivApiSource, NotOnArxiv, fetch_paper
 from paperlens.sources.base import (
     Checkpoint,
     Deleted,
@@ -596,7 +596,7 @@ def test_api_chunk_size_limit_and_key() -> None:
     assert a.key == ArxivApiSource(["2106.09685v2", "arXiv:1706.03762"], "http://x/api").key
     assert a.key != ArxivApiSource(["1706.03762", "2106.09685"], "http://x/api").key
     assert a.key != ArxivApiSource(["2106.09685", "1706.03762"], "http://y/api").key
-    assert ArxivApiSource(["2106.09685"]).base_url == "http://export.arxiv.org/api/query"
+    assert ArxivApiSource(["2106.09685"]).base_url == "https://export.arxiv.org/api/query"
 
 
 def test_fetch_paper(replay_server: ReplayServer, client: PoliteClient) -> None:
@@ -609,7 +609,7 @@ def test_fetch_paper(replay_server: ReplayServer, client: PoliteClient) -> None:
     url = replay_server.url("/api/query")
     paper = fetch_paper("https://arxiv.org/abs/2106.09685v1", client, base_url=url)
     assert (paper.id, paper.version) == ("2106.09685", 2)
-    with pytest.raises(PaperNotFound, match=r"arXiv has no paper 2106\.99999"):
+    with pytest.raises(NotOnArxiv, match=r"arXiv has no paper 2106\.99999"):
         fetch_paper("2106.99999", client, base_url=url)
     with pytest.raises(BadArxivId):
         fetch_paper("not an id", client, base_url=url)

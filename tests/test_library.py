@@ -100,10 +100,10 @@ def test_notes_and_read_marks_update_independently(lens: PaperLens) -> None:
     pk = paper(lens, "2106.09685")
     lens.library.set_note(reader, pk, read=True)
     lens.library.set_note(reader, pk, note="later")
-    note = lens.library.store.notes(reader, [pk])[pk]
+    note = lens.library.notes(reader, [pk])[pk]
     assert note.note == "later" and note.read
     lens.library.set_note(reader, pk, read=False)
-    assert lens.library.store.notes(reader, [pk])[pk].note == "later"
+    assert lens.library.notes(reader, [pk])[pk].note == "later"
     with pytest.raises(ValueError, match="note"):
         lens.library.set_note(reader, pk, note="x" * 10_001)
 

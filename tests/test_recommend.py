@@ -71,7 +71,7 @@ def test_recommends_papers_like_the_saved_ones_with_reasons(lens: PaperLens) -> 
     saved = topics["a"][:4]
     for pk in saved:
         lens.library.save(reader, pk)
-    recs = lens.recommend(reader, limit=10)
+    recs = lens.recommender.recommend(reader, limit=10)
     assert len(recs) == 10
     assert {r.pk for r in recs} <= set(topics["a"]) - set(saved)  # 16 remain in topic a
     assert not {r.pk for r in recs} & set(saved)
@@ -88,15 +88,15 @@ def test_dismissed_papers_are_never_recommended_and_pull_away(lens: PaperLens) -
     reader = user(lens)
     for pk in topics["a"][:3] + topics["b"][:3]:  # a mixed library
         lens.library.save(reader, pk)
-    before = lens.recommend(reader, limit=12)
+    before = lens.recommender.recommend(reader, limit=12)
     b_before = sum(r.pk in topics["b"] for r in before)
     assert b_before > 0
     for pk in topics["b"][3:12]:
-        lens.dismiss(reader, lens.papers.get_by_pks([pk])[pk].paper.id)
-    after = lens.recommend(reader, limit=12)
+        lens.library.dismiss(reader, pk)
+    after = lens.recommender.recommend(reader, limit=12)
     assert not {r.pk for r in after} & set(topics["b"][3:12])
     assert sum(r.pk in topics["b"] for r in after) < b_before
-    assert lens.library.store.dismissed(reader)
+    assert lens.library.dismissed(reader)
 
 
 def test_since_limits_candidates(lens: PaperLens) -> None:
@@ -104,7 +104,7 @@ def test_since_limits_candidates(lens: PaperLens) -> None:
     reader = user(lens)
     lens.library.save(reader, topics["a"][0])
     since = NOW - timedelta(days=10)
-    recs = lens.recommend(reader, limit=20, since=since)
+    recs = lens.recommender.recommend(reader, limit=20, since=since)
     assert recs and all(r.paper.published and r.paper.published >= since for r in recs)
 
 
@@ -116,19 +116,24 @@ def test_cold_start_is_trending_in_the_readers_categories(lens: PaperLens) -> No
         lens.community.vote(v, topics["a"][1])  # cs.LG
     lens.community.vote(voters[0], topics["a"][2])
     math_reader = user(lens, ["math"])
-    recs = lens.recommend(math_reader)
+    recs = lens.recommender.recommend(math_reader)
     assert [r.pk for r in recs] == [topics["c"][1]]
     assert recs[0].reason == "Trending this month in math" and recs[0].because == []
     anyone = user(lens)
-    assert [r.pk for r in lens.recommend(anyone)][:2] == [topics["a"][1], topics["c"][1]]
+    assert [r.pk for r in lens.recommender.recommend(anyone)][:2] == [
+        topics["a"][1],
+        topics["c"][1],
+    ]
     # Once something is saved, the classifier takes over.
     lens.library.save(math_reader, topics["c"][0])
-    assert lens.recommend(math_reader, limit=3)[0].reason.startswith("Because you saved")
+    assert lens.recommender.recommend(math_reader, limit=3)[0].reason.startswith(
+        "Because you saved"
+    )
 
 
 def test_limits_are_checked(lens: PaperLens) -> None:
     with pytest.raises(ValueError, match="limit"):
-        lens.recommend(user(lens), limit=0)
+        lens.recommender.recommend(user(lens), limit=0)
 
 
 def test_scoring_functions() -> None:

@@ -17,7 +17,9 @@ from paperlens.text import fold, normalise_whitespace
 
 _NEW = r"(?P<new>\d{4}\.\d{4,5})"
 _OLD = r"(?P<old>[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7})"
-_ID_RE = re.compile(rf"^(?:{_NEW}|{_OLD})(?:v(?P<version>\d+))?$")
+# re.ASCII: \d must not match other scripts' digits ("٢١٠٦.٠٩٦٨٥" is not an arXiv id,
+# and must never be sent to arXiv as one).
+_ID_RE = re.compile(rf"^(?:{_NEW}|{_OLD})(?:v(?P<version>\d+))?$", re.ASCII)
 _PREFIXES = re.compile(
     r"^(?:https?://(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/|oai:arxiv\.org:|arxiv:)",
     re.IGNORECASE,

@@ -1,5 +1,8 @@
 """Community features: upvotes, trending, and submitting papers by arXiv id.
 
+Front ends reach all of it through one service, :class:`Community` (``PaperLens.community``),
+which works on stored papers' primary keys (``PaperLens.paper(id).pk`` resolves an id).
+
 Trending
 --------
 A Hacker-News-style score over the papers first published in the window (a day, a
@@ -36,7 +39,7 @@ Each account may submit :data:`SUBMIT_LIMIT` papers.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -47,12 +50,12 @@ from limits.strategies import MovingWindowRateLimiter
 
 from paperlens.arxiv_ids import parse_arxiv_id
 from paperlens.config import Settings
-from paperlens.errors import TooMany
+from paperlens.errors import TooMany, UpstreamError
 from paperlens.indexer import IndexBusy
 from paperlens.paper import Paper
 from paperlens.sources.arxiv_api import fetch_paper
-from paperlens.sources.base import Parsed
-from paperlens.store.community import CommunityStore, TrendingRow
+from paperlens.sources.base import Parsed, SourceError
+from paperlens.store.community import CommunityStore, Submission, TrendingRow
 from paperlens.store.papers import PaperStore, StoredPaper
 
 Window = Literal["day", "week", "month"]
@@ -170,16 +173,20 @@ class Submitter:
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
 
     def submit(self, user_pk: int, text: str) -> SubmitResult:
-        """Raises ``BadArxivId`` (a ``ValueError``) for text that is no arXiv id,
-        ``arxiv_api.PaperNotFound`` when arXiv has no such paper, ``SourceError`` when
-        arXiv cannot be reached, :class:`SubmitRateLimited` over the limit."""
+        """Raises ``BadArxivId`` (:class:`~paperlens.errors.Invalid`) for text that is no
+        arXiv id, ``arxiv_api.NotOnArxiv`` (:class:`~paperlens.errors.NotFound`) when arXiv
+        has no such paper, :class:`~paperlens.errors.UpstreamError` when arXiv cannot be
+        reached, and :class:`SubmitRateLimited` over the limit."""
         canonical, _ = parse_arxiv_id(text.strip()[:300])
         existing = self.papers.get(canonical)
         if existing is not None and not existing.deleted:
             return SubmitResult(existing, created=False)
         if not self._limiter.hit(self.limit, "submit", str(user_pk)):
             raise SubmitRateLimited(f"too many submissions: at most {self.limit} per account")
-        paper = fetch_paper(canonical, self.settings)
+        try:
+            paper = fetch_paper(canonical, self.settings)
+        except SourceError as exc:
+            raise UpstreamError(f"arXiv could not be reached: {exc}") from exc
         with self._lock:
             self.papers.write_batch([Parsed(paper, f"submitted by user {user_pk}")])
             stored = self.papers.get(paper.id)
@@ -191,3 +198,64 @@ class Submitter:
                 indexed = False  # the running updater picks it up before it finishes
         self.community.credit(stored.pk, user_pk)
         return SubmitResult(stored, created=True, indexed=indexed)
+
+
+class Community:
+    """Votes, trending and submissions: the one way front ends reach community features.
+
+    Every method takes stored papers' primary keys; resolving an id someone typed is
+    ``PaperLens.paper``'s job, so that every front end accepts the same id forms.
+    """
+
+    def __init__(
+        self,
+        store: CommunityStore,
+        papers: PaperStore,
+        settings: Settings,
+        index: Callable[[], object],
+    ) -> None:
+        self.store = store
+        self.papers = papers
+        self.submitter = Submitter(papers, store, settings, index)
+
+    def vote(self, user_pk: int, paper_pk: int, up: bool = True) -> int:
+        """Upvote a paper (``up=False`` takes the vote back); returns its new count.
+        Voting twice, or taking back a vote never given, changes nothing."""
+        return self.store.vote(user_pk, paper_pk) if up else self.store.unvote(user_pk, paper_pk)
+
+    def counts(self, paper_pks: Iterable[int]) -> dict[int, int]:
+        """Vote counts of ``paper_pks`` in one query (absent: no votes)."""
+        return self.store.counts(paper_pks)
+
+    def voted_by(self, user_pk: int, paper_pks: Iterable[int]) -> set[int]:
+        """Which of ``paper_pks`` ``user_pk`` has upvoted."""
+        return self.store.voted_by(user_pk, paper_pks)
+
+    def submission(self, paper_pk: int) -> Submission | None:
+        """Who first submitted the paper, and when (``None``: it came from an import)."""
+        return self.store.submission(paper_pk)
+
+    def trending(
+        self,
+        window: str = "week",
+        *,
+        limit: int = 20,
+        category: str | None = None,
+        categories: Sequence[str] = (),
+        now: datetime | None = None,
+    ) -> list[TrendingItem]:
+        """Recent papers by upvotes with time decay (see the module docstring)."""
+        return trending(
+            self.store,
+            self.papers,
+            window,
+            limit=limit,
+            category=category,
+            categories=categories,
+            now=now,
+        )
+
+    def submit(self, user_pk: int, text: str) -> SubmitResult:
+        """Fetch, store and index a paper by arXiv id or URL, credited to ``user_pk``
+        (see :meth:`Submitter.submit` for the errors)."""
+        return self.submitter.submit(user_pk, text)

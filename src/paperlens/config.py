@@ -13,10 +13,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from paperlens.errors import Invalid
+
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+#: The shortest secret key accepted: sessions, CSRF tokens and unsubscribe links are
+#: signed with it, so a short (or empty) key would make them forgeable.
+MIN_SECRET_CHARS = 32
 EncoderBackend = Literal["torch", "onnx", "onnx-int8", "model2vec"]
 
 
@@ -56,7 +61,7 @@ class Settings(BaseSettings):
 
     #: Harvester endpoints (real services by default).
     oai_base_url: str = "https://oaipmh.arxiv.org/oai"
-    arxiv_api_base_url: str = "http://export.arxiv.org/api/query"
+    arxiv_api_base_url: str = "https://export.arxiv.org/api/query"
     hf_base_url: str = "https://huggingface.co"
     #: Seconds between requests to one service (arXiv asks for 3).
     request_interval: float = 3.0
@@ -68,7 +73,8 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     #: Signs sessions, CSRF tokens and unsubscribe links. Empty: a random key kept in
     #: ``data_dir/secret_key`` (created on first use, readable by its owner only). Set it
-    #: explicitly when several processes or machines serve one database.
+    #: explicitly when several processes or machines serve one database; at least
+    #: :data:`MIN_SECRET_CHARS` characters either way.
     secret_key: str = ""
     #: Where rate-limit counters live: a ``limits`` storage URI. ``memory://`` counts
     #: per process; with several workers or hosts use a shared one, e.g.
@@ -97,21 +103,46 @@ class Settings(BaseSettings):
     #: after that its sender is presumed dead and the next run sends it.
     digest_claim_lease: float = Field(default=900.0, ge=0)
 
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: str) -> str:
+        if value and len(value.strip()) < MIN_SECRET_CHARS:
+            raise ValueError(
+                f"secret_key must have at least {MIN_SECRET_CHARS} characters "
+                "(or be left empty for a random key kept in data_dir/secret_key)"
+            )
+        return value.strip()
+
     @cached_property
     def resolved_secret_key(self) -> str:
+        """The configured key, else the one in ``data_dir/secret_key``, made on first
+        use: written whole into a private (0600) temporary file, then linked into place,
+        so no process ever reads a half-written or empty key, and two processes starting
+        together agree on one. A key file too short to be safe is refused, never used."""
         if self.secret_key:
             return self.secret_key
         path = self.data_dir / "secret_key"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".secret_key.{secrets.token_hex(8)}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:  # another process made it first
-                pass
-            else:
                 with os.fdopen(fd, "w") as fh:
                     fh.write(secrets.token_urlsafe(48))
-        return path.read_text().strip()
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.link(tmp, path)  # atomic; fails if another process linked first
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink(missing_ok=True)
+        key = path.read_text().strip()
+        if len(key) < MIN_SECRET_CHARS:
+            raise Invalid(
+                f"{path} holds a secret key of {len(key)} characters; at least "
+                f"{MIN_SECRET_CHARS} are needed (delete the file to have a new one made)"
+            )
+        return key
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -1,8 +1,19 @@
 """The one object front ends use: :class:`PaperLens` ties store, indexes and model together.
 
-The CLI, the web app and the API call these methods and nothing below them; this
-module knows nothing of HTTP or terminals. Heavy parts (the embedding model, the
-vector index) load on first use, so a lexical search never pays for torch.
+The CLI, the web app and the API call :class:`PaperLens` and the services it holds, and
+nothing below them; this module knows nothing of HTTP or terminals. PaperLens itself
+answers for papers (ingest, index, search, similar, one paper, the daily feed, stats);
+each other feature is one service beside it, reached one way only:
+
+- ``lens.community``: votes, trending, submissions (:class:`paperlens.community.Community`);
+- ``lens.library``: collections, notes, "not interested" (:class:`paperlens.library.Library`);
+- ``lens.recommender``: "For you" (:class:`paperlens.recommend.Recommender`);
+- ``lens.accounts``: readers, sessions, tokens (:class:`paperlens.accounts.Accounts`);
+- ``lens.digests``: email digests (:class:`paperlens.digest.Digests`).
+
+Services take stored papers' primary keys; ``lens.paper(id).pk`` resolves an id in any
+accepted form. Heavy parts (the embedding model, the vector index) load on first use,
+so a lexical search never pays for torch.
 """
 
 from __future__ import annotations
@@ -11,22 +22,18 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
 from paperlens.accounts import Accounts
 from paperlens.arxiv_ids import BadArxivId, parse_arxiv_id, title_id
-from paperlens.community import (
-    SubmitResult,
-    Submitter,
-    TrendingItem,
-    Window,
-    trending,
-)
+from paperlens.community import Community
 from paperlens.config import Settings
+from paperlens.digest.gather import Found, votes_note
+from paperlens.digest.service import Digests
+from paperlens.digest.validation import SavedSearch
 from paperlens.embedding import Encoder, build_encoder
 from paperlens.errors import PaperNotFound
 from paperlens.filters import SearchFilters
@@ -37,7 +44,7 @@ from paperlens.indexer import EmbedStep, IndexProgress, IndexReport, build_all, 
 from paperlens.ingest import IngestReport, ingest
 from paperlens.library import Library
 from paperlens.paper import Paper
-from paperlens.recommend import Recommendation, Recommender
+from paperlens.recommend import Recommender
 from paperlens.search.engine import IndexNotBuilt, Mode, Ranking, Retriever
 from paperlens.sources.base import Source
 from paperlens.store.candidates import CandidateStore
@@ -47,9 +54,6 @@ from paperlens.store.embeddings import EmbeddingStore
 from paperlens.store.feed import FeedDay, FeedStore
 from paperlens.store.library import LibraryStore
 from paperlens.store.papers import PaperStore, StoredPaper
-
-if TYPE_CHECKING:
-    from paperlens.digest.service import Digests
 
 MAX_QUERY_CHARS = 1000
 MAX_PER_PAGE = 100
@@ -202,9 +206,7 @@ class PaperLens:
     @cached_property
     def digests(self) -> Digests:
         """Email digests: subscriptions, confirmation, unsubscribe, sending."""
-        from paperlens.digest.service import Digests
-
-        return Digests(self)
+        return Digests(self.engine, self.settings, LensSources(self))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -248,7 +250,8 @@ class PaperLens:
     # -- reading ----------------------------------------------------------------------
 
     def paper(self, paper_id: str) -> StoredPaper:
-        """A paper by id; arXiv ids may come with a version, prefix or as a URL."""
+        """A paper by id; arXiv ids may come with a version, prefix or as a URL. Raises
+        :class:`~paperlens.errors.PaperNotFound`."""
         key = paper_id.strip()
         with contextlib.suppress(BadArxivId):
             key, _version = parse_arxiv_id(key)
@@ -330,91 +333,42 @@ class PaperLens:
         day = day or feed.latest_day()
         return None if day is None else feed.day(day, page, per_page)
 
-    # -- community, library, recommendations (see community.py, library.py, recommend.py)
+    # -- the services beside the lens ---------------------------------------------------
 
     @cached_property
-    def community(self) -> CommunityStore:
-        return CommunityStore(self.engine)
+    def community(self) -> Community:
+        """Votes, trending and submissions."""
+        return Community(CommunityStore(self.engine), self.papers, self.settings, self.index)
 
     @cached_property
     def library(self) -> Library:
+        """Collections, notes and "not interested" marks."""
         return Library(LibraryStore(self.engine), self.papers)
 
     @cached_property
-    def submitter(self) -> Submitter:
-        return Submitter(self.papers, self.community, self.settings, self.index)
-
-    def vote(self, user_pk: int, paper_id: str, up: bool = True) -> int:
-        """Upvote ``paper_id`` (or take the vote back); returns its new vote count."""
-        pk = self.paper(paper_id).pk
-        return self.community.vote(user_pk, pk) if up else self.community.unvote(user_pk, pk)
-
-    def vote_counts(self, pks: Iterable[int]) -> dict[int, int]:
-        """Community vote counts of ``pks`` in one query (absent: no votes)."""
-        return self.community.counts(pks)
-
-    def trending(
-        self,
-        window: Window = "week",
-        *,
-        limit: int = 20,
-        category: str | None = None,
-        now: datetime | None = None,
-    ) -> list[TrendingItem]:
-        """Recent papers by upvotes with time decay; see :mod:`paperlens.community`."""
-        return trending(
-            self.community, self.papers, window, limit=limit, category=category, now=now
-        )
-
-    def submit(self, user_pk: int, arxiv_id: str) -> SubmitResult:
-        """Fetch, store and index a paper by arXiv id or URL, credited to ``user_pk``."""
-        return self.submitter.submit(user_pk, arxiv_id)
-
-    def _neighbours(self, vector: Any, k: int) -> list[int]:
-        if self._vectors is None and self._saved_ndim() is None:
-            return []  # no index built: the recent pool alone (and no model to load)
-        try:
-            return [pk for pk, _ in self.vectors.search(vector, k)]
-        except Exception:  # no index yet: the recent pool alone
-            return []
-
-    def _cold_start(self, user_pk: int, limit: int) -> tuple[list[TrendingItem], str]:
-        user = self.accounts.get_user(user_pk)
-        cats = list(user.categories) if user is not None else []
-        limit = min(limit, 100)
-        if cats:
-            found = trending(self.community, self.papers, "month", limit=limit, categories=cats)
-            if found:
-                return found, f"Trending this month in {', '.join(cats[:3])}"
-        return trending(self.community, self.papers, "month", limit=limit), "Trending this month"
-
-    def recommend(
-        self, user_pk: int, *, limit: int = 20, since: datetime | None = None
-    ) -> list[Recommendation]:
-        """Papers for ``user_pk`` from their library, each with its reason; see
-        :mod:`paperlens.recommend`."""
-        recommender = Recommender(
+    def recommender(self) -> Recommender:
+        """ "For you": recommendations from a reader's library, each with its reason."""
+        return Recommender(
             self.papers,
             self.embeddings,
             self.library.store,
             CandidateStore(self.engine),
             lambda: self.model_key,
-            self._neighbours,
-        )
-        return recommender.recommend(
-            user_pk,
-            limit=limit,
-            since=since,
-            cold_start=lambda n: self._cold_start(user_pk, n),
+            vectors=self._built_vectors,
+            community=self.community,
+            categories_of=self._categories_of,
         )
 
-    def dismiss(self, user_pk: int, paper_id: str, dismissed: bool = True) -> None:
-        """Mark a paper "not interested" for ``user_pk`` (or undo it)."""
-        pk = self.paper(paper_id).pk
-        if dismissed:
-            self.library.store.dismiss(user_pk, pk)
-        else:
-            self.library.store.undismiss(user_pk, pk)
+    def _built_vectors(self) -> DenseIndex | None:
+        """The dense index if one was built; ``None`` rather than loading the model to
+        make an empty one (recommendations then use the recent pool alone)."""
+        if self._vectors is None and self._saved_ndim() is None:
+            return None
+        return self.vectors
+
+    def _categories_of(self, user_pk: int) -> tuple[str, ...]:
+        user = self.accounts.get_user(user_pk)
+        return tuple(user.categories) if user is not None else ()
 
     def stats(self) -> dict[str, Any]:
         stats = self.papers.stats()
@@ -430,7 +384,12 @@ class PaperLens:
 
 
 __all__ = [
+    "EmbedStep",
     "IndexNotBuilt",
+    "IndexProgress",
+    "IndexReport",
+    "IngestReport",
+    "LensSources",
     "Mode",
     "PaperLens",
     "PaperNotFound",
@@ -438,3 +397,26 @@ __all__ = [
     "SearchFilters",
     "SearchResults",
 ]
+
+
+class LensSources:
+    """The papers a digest gathers (:class:`~paperlens.digest.gather.DigestSources`),
+    taken from a :class:`PaperLens`: the digest package itself never sees the lens."""
+
+    def __init__(self, lens: PaperLens) -> None:
+        self.lens = lens
+
+    def trending(self, window: Literal["day", "week"], limit: int, now: datetime) -> list[Found]:
+        items = self.lens.community.trending(window, limit=limit, now=now)
+        return [Found(t.paper, t.added_at, votes_note(t.votes, t.external)) for t in items]
+
+    def recommend(self, user_pk: int, since: datetime, limit: int) -> list[Found]:
+        recs = self.lens.recommender.recommend(user_pk, limit=limit, since=since)
+        return [Found(r.paper, r.added_at, r.reason) for r in recs]
+
+    def search(self, search: SavedSearch, limit: int) -> list[Found]:
+        """A saved search as a BM25 query (a blank query lists the newest papers that
+        pass the filters)."""
+        filters = SearchFilters(categories=search.categories, author=search.author or None)
+        found = self.lens.search(search.query, Mode.LEXICAL, filters, page=1, per_page=limit)
+        return [Found(r.paper, r.added_at) for r in found.results]

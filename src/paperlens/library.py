@@ -1,5 +1,6 @@
 """A reader's library: named collections (private or public), a default "Saved"
-collection, notes and read marks per paper, and exports as BibTeX and JSON.
+collection, notes and read marks per paper, papers marked "not interested", and exports
+as BibTeX and JSON. Front ends reach it as ``PaperLens.library`` (:class:`Library`).
 
 Permissions are decided here, once, for pages and API alike: a private collection
 exists only for its owner (anyone else gets :class:`CollectionNotFound`, the same
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -53,6 +55,8 @@ def clean_name(name: str) -> str:
 
 
 class Library:
+    """Everything a reader keeps; every method takes stored papers' primary keys."""
+
     def __init__(self, store: LibraryStore, papers: PaperStore) -> None:
         self.store = store
         self.papers = papers
@@ -149,6 +153,23 @@ class Library:
         if note is not None and len(note) > MAX_NOTE_CHARS:
             raise ValueError(f"a note has at most {MAX_NOTE_CHARS:,} characters")
         self.store.set_note(user_pk, paper_pk, note.strip() if note is not None else None, read)
+
+    def notes(self, user_pk: int, paper_pks: Iterable[int]) -> dict[int, Note]:
+        """The reader's note and read mark for each of ``paper_pks`` (blank if none)."""
+        return self.store.notes(user_pk, paper_pks)
+
+    # -- "not interested" ---------------------------------------------------------------
+
+    def dismiss(self, user_pk: int, paper_pk: int, dismissed: bool = True) -> None:
+        """Mark a paper "not interested" (``dismissed=False`` undoes it): it is never
+        recommended to this reader again, and it teaches the recommender what they skip."""
+        if dismissed:
+            self.store.dismiss(user_pk, paper_pk)
+        else:
+            self.store.undismiss(user_pk, paper_pk)
+
+    def dismissed(self, user_pk: int) -> list[int]:
+        return self.store.dismissed(user_pk)
 
     # -- exports -------------------------------------------------------------------------
 

@@ -18,11 +18,16 @@ dismissed papers are never recommended. Each recommendation names the one or two
 papers nearest to it (cosine) as its reason.
 
 Cold start (nothing saved, or nothing embedded yet): the trending papers of the last
-month in the reader's categories, then trending papers overall.
+month in the reader's categories, then trending papers overall (:func:`cold_start`).
+
+The whole policy lives here; ``PaperLens.recommender`` only wires the stores, the dense
+index (``None`` while none is built: the recent pool alone is used, and no model is
+loaded) and the reader's categories into one :class:`Recommender`.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,12 +35,16 @@ from datetime import datetime
 import numpy as np
 from numpy.typing import NDArray
 
-from paperlens.community import TrendingItem
+from paperlens.community import Community, TrendingItem
+from paperlens.errors import Invalid
+from paperlens.index.vector import DenseIndex
 from paperlens.paper import Paper
 from paperlens.store.candidates import CandidateStore
 from paperlens.store.embeddings import EmbeddingStore
 from paperlens.store.library import LibraryStore
 from paperlens.store.papers import PaperStore
+
+log = logging.getLogger(__name__)
 
 Matrix = NDArray[np.float32]
 
@@ -141,7 +150,35 @@ def reason_text(because: Sequence[Because]) -> str:
     return "Because you saved " + " and ".join(titles)
 
 
+def cold_start(
+    community: Community, categories: Sequence[str], limit: int
+) -> tuple[list[TrendingItem], str]:
+    """What a reader with nothing saved sees, and why: this month's trending papers in
+    their categories (the first three named in the reason), else trending overall."""
+    limit = min(limit, MAX_LIMIT)
+    cats = list(categories)
+    if cats:
+        found = community.trending("month", limit=limit, categories=cats)
+        if found:
+            return found, f"Trending this month in {', '.join(cats[:3])}"
+    return community.trending("month", limit=limit), "Trending this month"
+
+
+def nearest_papers(index: DenseIndex | None, vector: Matrix, k: int) -> list[int]:
+    """The ``k`` papers nearest ``vector`` in the dense index; none while no index is
+    built (or it cannot be searched), so recommendations fall back to the recent pool."""
+    if index is None:
+        return []
+    try:
+        return [pk for pk, _ in index.search(vector, k)]
+    except Exception:  # an index still being built, or of another dimension
+        log.warning("dense index not searchable; recommending from recent papers only")
+        return []
+
+
 class Recommender:
+    """Recommendations for one reader at a time (see the module docstring)."""
+
     def __init__(
         self,
         papers: PaperStore,
@@ -149,14 +186,24 @@ class Recommender:
         library: LibraryStore,
         candidates: CandidateStore,
         model_key: Callable[[], str],
-        neighbours: Callable[[Matrix, int], list[int]] | None = None,
+        *,
+        vectors: Callable[[], DenseIndex | None] = lambda: None,
+        community: Community | None = None,
+        categories_of: Callable[[int], Sequence[str]] = lambda _user_pk: (),
     ) -> None:
         self.papers = papers
         self.embeddings = embeddings
         self.library = library
         self.candidates = candidates
         self.model_key = model_key
-        self.neighbours = neighbours
+        self.vectors = vectors
+        self.community = community
+        self.categories_of = categories_of
+
+    def _cold_start(self, user_pk: int, limit: int) -> tuple[list[TrendingItem], str]:
+        if self.community is None:
+            return [], ""
+        return cold_start(self.community, self.categories_of(user_pk), limit)
 
     def _matrix(self, vectors: dict[int, Matrix], pks: Sequence[int]) -> tuple[list[int], Matrix]:
         kept = [pk for pk in pks if pk in vectors]
@@ -170,27 +217,27 @@ class Recommender:
         *,
         limit: int = 20,
         since: datetime | None = None,
-        cold_start: Callable[[int], tuple[list[TrendingItem], str]] | None = None,
     ) -> list[Recommendation]:
         """Up to ``limit`` papers for ``user_pk``, best first, each with its reason."""
         if not 1 <= limit <= MAX_LIMIT:
-            raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
+            raise Invalid(f"limit must be between 1 and {MAX_LIMIT}")
         model = self.model_key()
         saved = self.library.saved(user_pk)
         dismissed = self.library.dismissed(user_pk)
         excluded = set(saved) | set(dismissed)
         pos_pks, pos = self._matrix(self.embeddings.get(model, saved), saved)
         if not pos_pks:
-            items, why = cold_start(limit + len(excluded)) if cold_start else ([], "")
+            items, why = self._cold_start(user_pk, limit + len(excluded))
             return [
                 Recommendation(t.pk, t.paper, t.score, why, [], t.added_at)
                 for t in items
                 if t.pk not in excluded
             ][:limit]
         pool = self.candidates.recent(model, POOL, since)
-        if self.neighbours is not None:
+        index = self.vectors()
+        if index is not None:
             centre = unit_rows(pos.mean(axis=0, keepdims=True))[0]
-            near = self.neighbours(centre, NEIGHBOURS)
+            near = nearest_papers(index, centre, NEIGHBOURS)
             if since is not None:
                 fresh = self.papers.get_by_pks(near)
                 near = [pk for pk in near if pk in fresh and _on_or_after(fresh[pk].paper, since)]

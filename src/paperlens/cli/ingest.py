@@ -18,7 +18,7 @@ from paperlens.cli.output import (
     parse_day,
     progress_columns,
 )
-from paperlens.ingest import IngestReport
+from paperlens.core import IngestReport
 from paperlens.sources.base import Rejected, Source
 
 app = typer.Typer(help="Import papers from a file or a service (idempotent and resumable).")

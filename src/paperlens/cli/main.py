@@ -31,10 +31,8 @@ from paperlens.cli.output import (
 )
 from paperlens.cli.serve import run_server, serve, warm_up
 from paperlens.config import Settings
-from paperlens.core import PaperLens
+from paperlens.core import EmbedStep, IndexReport, Mode, PaperLens
 from paperlens.filters import SearchFilters
-from paperlens.indexer import EmbedStep, IndexReport
-from paperlens.search.engine import Mode
 
 app = typer.Typer(
     name="paperlens",

@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from paperlens.core import Result
+from paperlens.errors import PaperlensError
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -38,9 +39,10 @@ def errors_as_one_line() -> Iterator[None]:
         if os.environ.get("PAPERLENS_DEBUG"):
             raise
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        # Our own errors and the builtin kinds carry a message meant for people.
+        # paperlens.errors' kinds, our other errors and the builtin kinds carry a
+        # message meant for people; anything else also names its type.
         known = type(exc).__module__.startswith("paperlens") or isinstance(
-            exc, ValueError | LookupError | OSError | RuntimeError
+            exc, PaperlensError | ValueError | LookupError | OSError | RuntimeError
         )
         fail(text if known and text else f"{type(exc).__name__}: {text or 'unexpected failure'}")
 

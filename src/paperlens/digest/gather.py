@@ -16,17 +16,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import Literal, Protocol
 
 from paperlens.digest.compose import DigestItem, Section, item_of
 from paperlens.digest.subscriptions import Subscription
 from paperlens.digest.validation import SavedSearch
-from paperlens.filters import SearchFilters
 from paperlens.paper import Paper
-from paperlens.search.engine import Mode
-
-if TYPE_CHECKING:
-    from paperlens.core import PaperLens
 
 #: Most results of one saved search looked at for new papers.
 SEARCH_DEPTH = 100
@@ -40,7 +35,9 @@ class Found:
 
 
 class DigestSources(Protocol):
-    """Where the papers come from (``PaperLens`` through :func:`sources_of`)."""
+    """Where the papers come from. The digest package knows nothing of the lens:
+    ``paperlens.core.LensSources`` implements this over ``PaperLens``, and tests may
+    give any other implementation."""
 
     def trending(
         self, window: Literal["day", "week"], limit: int, now: datetime
@@ -105,30 +102,9 @@ def _share(
     ]
 
 
-def _votes_note(votes: int, external: int) -> str:
+def votes_note(votes: int, external: int) -> str:
+    """The line under a trending paper: this server's votes and Hugging Face upvotes."""
     parts = [f"▲ {votes} vote{'' if votes == 1 else 's'}"] if votes else []
     if external:
         parts.append(f"{external} Hugging Face upvote{'' if external == 1 else 's'}")
     return " · ".join(parts)
-
-
-class LensSources:
-    """:class:`DigestSources` over a :class:`~paperlens.core.PaperLens`."""
-
-    def __init__(self, lens: PaperLens) -> None:
-        self.lens = lens
-
-    def trending(self, window: Literal["day", "week"], limit: int, now: datetime) -> list[Found]:
-        items = self.lens.trending(window, limit=limit, now=now)
-        return [Found(t.paper, t.added_at, _votes_note(t.votes, t.external)) for t in items]
-
-    def recommend(self, user_pk: int, since: datetime, limit: int) -> list[Found]:
-        recs = self.lens.recommend(user_pk, limit=limit, since=since)
-        return [Found(r.paper, r.added_at, r.reason) for r in recs]
-
-    def search(self, search: SavedSearch, limit: int) -> list[Found]:
-        """A saved search as a BM25 query (a blank query lists the newest papers that
-        pass the filters)."""
-        filters = SearchFilters(categories=search.categories, author=search.author or None)
-        found = self.lens.search(search.query, Mode.LEXICAL, filters, page=1, per_page=limit)
-        return [Found(r.paper, r.added_at) for r in found.results]

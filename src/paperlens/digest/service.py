@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
+from sqlalchemy import Engine
+
+from paperlens.config import Settings
 from paperlens.digest.compose import Links, confirmation_message
-from paperlens.digest.gather import LensSources
+from paperlens.digest.gather import DigestSources
 from paperlens.digest.sender import DigestSender, Outcome, SendReport
 from paperlens.digest.sendlog import SendLog
 from paperlens.digest.subscriptions import Preferences, Subscription, SubscriptionStore
@@ -30,9 +32,6 @@ from paperlens.digest.validation import (
 )
 from paperlens.mail import Mailer
 from paperlens.store.schema import utcnow
-
-if TYPE_CHECKING:
-    from paperlens.core import PaperLens
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +57,21 @@ def preferences(
 
 
 class Digests:
-    def __init__(self, lens: PaperLens, *, mailer: Mailer | None = None) -> None:
-        self.lens = lens
-        self.settings = lens.settings
-        self.store = SubscriptionStore(lens.engine)
-        self.send_log = SendLog(lens.engine)
+    """Subscriptions and sending over the database ``engine``; the papers come from
+    ``sources`` (see :class:`~paperlens.digest.gather.DigestSources`)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        sources: DigestSources,
+        *,
+        mailer: Mailer | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sources = sources
+        self.store = SubscriptionStore(engine)
+        self.send_log = SendLog(engine)
         self.tokens = Tokens(self.settings.resolved_secret_key)
         self.mailer = mailer or Mailer(self.settings)
 
@@ -158,7 +167,7 @@ class Digests:
             self.settings,
             self.store,
             self.send_log,
-            LensSources(self.lens),
+            self.sources,
             self.links,
             mailer=self.mailer,
             **kwargs,

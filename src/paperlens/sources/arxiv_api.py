@@ -40,7 +40,7 @@ _ATOM = f"{{{ATOM_NS}}}"
 _ARXIV = f"{{{ARXIV_NS}}}"
 
 
-class PaperNotFound(NotFound):
+class NotOnArxiv(NotFound):
     """arXiv has no usable record for the id asked for."""
 
 
@@ -216,7 +216,7 @@ def fetch_paper(
     """Fetch one paper's latest version from the arXiv API.
 
     Raises :class:`~paperlens.arxiv_ids.BadArxivId` (a ``ValueError``) for text that
-    is not an arXiv id, :class:`PaperNotFound` when arXiv has no usable record, and
+    is not an arXiv id, :class:`NotOnArxiv` when arXiv has no usable record, and
     :class:`SourceError` when arXiv cannot be reached. With :class:`Settings` (or
     nothing) a client is made from them and closed afterwards; a given client is
     used as is.
@@ -231,8 +231,8 @@ def fetch_paper(
             if isinstance(entry, Parsed):
                 return entry.paper
             if isinstance(entry, Rejected):
-                raise PaperNotFound(f"{canonical}: {entry.reason}")
+                raise NotOnArxiv(f"{canonical}: {entry.reason}")
     finally:
         if given is None:
             active.close()
-    raise PaperNotFound(f"{canonical}: arXiv has no paper {canonical}")  # pragma: no cover
+    raise NotOnArxiv(f"{canonical}: arXiv has no paper {canonical}")  # pragma: no cover

@@ -16,9 +16,8 @@ from paperlens.accounts import User
 from paperlens.arxiv_ids import BadArxivId
 from paperlens.community import SubmitRateLimited
 from paperlens.core import PaperLens, PaperNotFound
-from paperlens.library import CollectionNotFound
-from paperlens.sources.arxiv_api import PaperNotFound as ArxivPaperNotFound
-from paperlens.sources.base import SourceError
+from paperlens.errors import CollectionNotFound, UpstreamError
+from paperlens.sources.arxiv_api import NotOnArxiv as ArxivPaperNotFound
 from paperlens.store.library import DuplicateName
 from paperlens.web import community_schemas as cs
 from paperlens.web import schemas
@@ -69,8 +68,8 @@ def _paper_pk(lens: PaperLens, paper_id: str) -> tuple[int, str]:
 
 def _vote(request: Request, user: User, paper_id: str, up: bool) -> cs.VoteOut:
     lens = lens_of(request)
-    _pk, key = _paper_pk(lens, paper_id)
-    return cs.VoteOut(id=key, votes=lens.vote(user.pk, key, up), voted=up)
+    pk, key = _paper_pk(lens, paper_id)
+    return cs.VoteOut(id=key, votes=lens.community.vote(user.pk, pk, up), voted=up)
 
 
 @router.post(
@@ -98,8 +97,8 @@ def unvote(request: Request, paper_id: str, user: CurrentUser) -> cs.VoteOut:
 
 def _feedback(request: Request, user: User, paper_id: str, value: bool) -> cs.FeedbackOut:
     lens = lens_of(request)
-    _pk, key = _paper_pk(lens, paper_id)
-    lens.dismiss(user.pk, key, value)
+    pk, key = _paper_pk(lens, paper_id)
+    lens.library.dismiss(user.pk, pk, value)
     return cs.FeedbackOut(id=key, not_interested=value)
 
 
@@ -138,7 +137,7 @@ def trending(
     """Recent papers by upvotes with time decay: ``(votes + 0.1 × HF upvotes) /
     (age_hours + 2) ** 1.8`` over the papers first published in the window."""
     cat = clean_text(category or "", MAX_CATEGORY_CHARS) or None
-    items = lens_of(request).trending(window, limit=limit, category=cat)
+    items = lens_of(request).community.trending(window, limit=limit, category=cat)
     return cs.TrendingOut(
         window=window, category=cat, papers=[cs.TrendingPaperOut.of(t) for t in items]
     )
@@ -153,7 +152,7 @@ def trending(
 def recommendations(
     request: Request, user: CurrentUser, limit: Annotated[int, Query(ge=1, le=100)] = 20
 ) -> cs.RecommendationsOut:
-    recs = lens_of(request).recommend(user.pk, limit=limit)
+    recs = lens_of(request).recommender.recommend(user.pk, limit=limit)
     return cs.RecommendationsOut(recommendations=[cs.RecommendationOut.of(r) for r in recs])
 
 
@@ -181,15 +180,15 @@ def submit(
     throttle.hit("submit_ip", client_ip(request))
     throttle.hit("submit_account", str(user.pk))
     try:
-        result = lens_of(request).submit(user.pk, body.id)
+        result = lens_of(request).community.submit(user.pk, body.id)
     except BadArxivId as exc:
         raise HTTPException(400, str(exc)) from None
     except ArxivPaperNotFound as exc:
         raise HTTPException(404, str(exc)) from None
     except SubmitRateLimited as exc:
         raise HTTPException(429, str(exc)) from None
-    except SourceError as exc:
-        raise HTTPException(502, f"arXiv could not be reached: {exc}") from None
+    except UpstreamError as exc:
+        raise HTTPException(502, str(exc)) from None
     if not result.created:
         response.status_code = 200
     return cs.SubmissionOut(
@@ -371,5 +370,5 @@ def set_note(request: Request, paper_id: str, body: cs.NoteIn, user: CurrentUser
     lens = lens_of(request)
     pk, _key = _paper_pk(lens, paper_id)
     lens.library.set_note(user.pk, pk, body.note, body.read)
-    note = lens.library.store.notes(user.pk, [pk])[pk]
+    note = lens.library.notes(user.pk, [pk])[pk]
     return cs.NoteIn(note=note.note, read=note.read)

@@ -16,9 +16,8 @@ from paperlens.accounts import User
 from paperlens.arxiv_ids import BadArxivId
 from paperlens.community import WINDOWS, SubmitRateLimited
 from paperlens.core import PaperLens
-from paperlens.library import CollectionNotFound
-from paperlens.sources.arxiv_api import PaperNotFound as ArxivPaperNotFound
-from paperlens.sources.base import SourceError
+from paperlens.errors import CollectionNotFound, UpstreamError
+from paperlens.sources.arxiv_api import NotOnArxiv as ArxivPaperNotFound
 from paperlens.store.library import DuplicateName
 from paperlens.web.account_pages import form_of
 from paperlens.web.auth import current_user, require_user
@@ -50,8 +49,8 @@ def _paper(lens: PaperLens, values: dict[str, str]) -> tuple[int, str]:
 async def vote(request: Request, user: CurrentUser) -> Response:
     values = await form_of(request)
     lens = lens_of(request)
-    _pk, key = _paper(lens, values)
-    lens.vote(user.pk, key, values.get("up", "1") != "0")
+    pk, key = _paper(lens, values)
+    lens.community.vote(user.pk, pk, values.get("up", "1") != "0")
     return _back(values, f"/paper/{key}")
 
 
@@ -85,8 +84,8 @@ async def note(request: Request, user: CurrentUser) -> Response:
 async def dismiss(request: Request, user: CurrentUser) -> Response:
     values = await form_of(request)
     lens = lens_of(request)
-    _pk, key = _paper(lens, values)
-    lens.dismiss(user.pk, key, values.get("undo") != "1")
+    pk, _key = _paper(lens, values)
+    lens.library.dismiss(user.pk, pk, values.get("undo") != "1")
     return _back(values, "/for-you")
 
 
@@ -109,7 +108,7 @@ def trending_page(request: Request) -> HTMLResponse:
         return error_page(request, 400, "Bad request", "window must be day, week or month")
     category = clean_text(request.query_params.get("category", ""), MAX_CATEGORY_CHARS)
     lens = lens_of(request)
-    items = lens.trending(window, limit=30, category=category or None)  # type: ignore[arg-type]
+    items = lens.community.trending(window, limit=30, category=category or None)
     context = {
         "window": window,
         "windows": list(WINDOWS),
@@ -144,7 +143,7 @@ async def submit(request: Request, user: CurrentUser) -> Response:
     error = ""
     status = 400
     try:
-        result = lens_of(request).submit(user.pk, raw)
+        result = lens_of(request).community.submit(user.pk, raw)
     except BadArxivId:
         error = (
             f"{raw[:80]!r} is not an arXiv id or link. Use a form like 2106.09685, "
@@ -156,7 +155,7 @@ async def submit(request: Request, user: CurrentUser) -> Response:
         error, status = f"arXiv has no such paper ({exc}).", 404
     except SubmitRateLimited as exc:
         error, status = str(exc).capitalize() + ".", 429
-    except SourceError:
+    except UpstreamError:
         error, status = "arXiv could not be reached just now; try again later.", 502
     else:
         context = {"result": result, "paper": result.stored.paper}
@@ -257,7 +256,7 @@ async def collection_settings(
 @router.get("/for-you", response_class=HTMLResponse)
 def for_you(request: Request, user: CurrentUser) -> HTMLResponse:
     lens = lens_of(request)
-    recs = lens.recommend(user.pk, limit=FOR_YOU)
+    recs = lens.recommender.recommend(user.pk, limit=FOR_YOU)
     context = {
         "recs": recs,
         "saved_any": bool(lens.library.saved(user.pk)),

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from paperlens.core import MAX_QUERY_CHARS
+from paperlens.errors import CollectionNotFound
 from paperlens.feeds import CONTENT_TYPES, FORMATS, FeedPaper, FeedSpec, Format, render_feed
 from paperlens.filters import SearchFilters
-from paperlens.library import CollectionNotFound
 from paperlens.search.engine import Mode
 from paperlens.web.auth import lens_of
 from paperlens.web.security import (
@@ -82,7 +82,7 @@ def trending(request: Request) -> Response:
         raise ValueError("window must be day, week or month")
     category = clean_text(request.query_params.get("category", ""), MAX_CATEGORY_CHARS)
     lens = lens_of(request)
-    found = lens.trending(window, limit=FEED_SIZE, category=category or None)  # type: ignore[arg-type]
+    found = lens.community.trending(window, limit=FEED_SIZE, category=category or None)
     query = urlencode({k: v for k, v in {"window": window, "category": category}.items() if v})
     spec = FeedSpec(
         f"paperlens: trending this {window}" + (f" in {category}" if category else ""),

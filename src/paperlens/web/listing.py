@@ -18,7 +18,7 @@ def listing_context(request: Request, pks: Iterable[int]) -> dict[str, Any]:
     lens = lens_of(request)
     user = current_user(request)
     return {
-        "votes": lens.vote_counts(wanted),
+        "votes": lens.community.counts(wanted),
         "my_votes": lens.community.voted_by(user.pk, wanted) if user else set(),
         "my_saved": lens.library.saved_among(user.pk, wanted) if user else set(),
     }
