@@ -5,7 +5,7 @@ default backend), onnx fp32 at 256, onnx-int8 at 128 and 256, and model2vec (a 2
 static distillation of the bundled model). For each one:
 
 * **prepare**: the derived model is made once, offline, from the bundled model
-  (``paperlens.encoders.prepare``: ONNX export, int8 quantization, distillation), timed;
+  (``paperlens.embedding.prepare``: ONNX export, int8 quantization, distillation), timed;
 * **speed**: the encoder is loaded (timed separately), warmed up on 16 texts, then
   ``encode`` runs over the same ``--speed-papers`` CSFCube papers (title + abstract,
   ``embedding_text``), repeated until at least 3 s have passed; papers/s and the 1-minute
@@ -163,15 +163,14 @@ def install_sizes() -> dict[str, Any]:
 
 
 def prepare(option: str, models_dir: Path) -> dict[str, Any]:
-    from paperlens import encoders
+    from paperlens.embedding import prepare as prepare_model
+    from paperlens.embedding import resolve_model
 
     backend, _length = OPTIONS[option]
     started = time.perf_counter()
-    path = encoders.prepare(backend, MODEL, models_dir, dims=256, notify=print)
+    path = prepare_model(backend, MODEL, models_dir, dims=256, notify=print)
     seconds = time.perf_counter() - started
     if path is None:
-        from paperlens.embedding import resolve_model
-
         model_path = Path(resolve_model(MODEL)) / "model.safetensors"
         return {"prepare_seconds": 0.0, "model_mb": rounded(model_path.stat().st_size / 1e6, 1)}
     files = [f for f in path.iterdir() if f.suffix in (".onnx", ".safetensors")]

@@ -112,7 +112,7 @@ def cached_pool_vectors(
     """The real pool's embeddings (as stored by ``embed_pending``, float16 values), from
     ``bench/.cache`` when an earlier run computed them for the same pool and model key,
     else embedded now and cached."""
-    from paperlens.core import encoder_key
+    from paperlens.embedding import encoder_key
 
     key = encoder_key(make_settings(work, seq_length))
     path = pool_cache_path(pool, key)

@@ -178,7 +178,7 @@ def _torch_threads() -> int:
 def run_ray(
     work: Path, corpus: Path, max_seq_length: int, address: str, workers: int
 ) -> tuple[dict[str, Any], Any]:
-    from paperlens.distributed import ray_embedder
+    from paperlens.embedding.ray import ray_embedder
 
     lens = fresh_lens(work, f"ray-{workers}", corpus, max_seq_length)
     started = time.perf_counter()
@@ -259,7 +259,7 @@ def main() -> None:
     import ray
 
     from paperlens.config import Settings
-    from paperlens.core import encoder_key
+    from paperlens.embedding import encoder_key
 
     max_seq_length = args.max_seq_length or Settings().max_seq_length
     results: dict[str, Any] = {

@@ -18,17 +18,20 @@ from numpy.typing import NDArray
 from pydantic import ValidationError
 
 from corpus import sample_records, write_jsonl
-from paperlens import encoders
+from paperlens import embedding
 from paperlens.config import Settings
-from paperlens.core import PaperLens, encoder_key
+from paperlens.core import PaperLens
 from paperlens.embedding import (
     BACKENDS,
     BackendUnavailable,
     ModelNotFound,
-    SentenceTransformerEncoder,
     build_encoder,
+    encoder_key,
 )
-from paperlens.encoders import Model2VecEncoder, OnnxEncoder, cache_dir
+from paperlens.embedding.cache import MANIFEST, cache_dir, read_manifest
+from paperlens.embedding.model2vec_encoder import Model2VecEncoder
+from paperlens.embedding.onnx_encoder import OnnxEncoder
+from paperlens.embedding.sentence_transformer import SentenceTransformerEncoder
 
 MODEL = "all-MiniLM-L6-v2"
 LONG = " ".join(["We study sparse attention for long documents and its memory cost."] * 40)
@@ -67,8 +70,8 @@ def assert_unit_rows(vectors: NDArray[np.float32], dim: int, rows: int) -> None:
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """ONNX (fp32 and int8) and model2vec 256, each derived once for the session."""
     path = tmp_path_factory.mktemp("encoders") / "models"
-    encoders.prepare("onnx-int8", MODEL, path)  # makes the fp32 export first
-    encoders.prepare("model2vec", MODEL, path, dims=256)
+    embedding.prepare("onnx-int8", MODEL, path)  # makes the fp32 export first
+    embedding.prepare("model2vec", MODEL, path, dims=256)
     return path
 
 
@@ -100,6 +103,22 @@ def test_keys_differ_per_backend_and_torch_keeps_its_key() -> None:
     assert encoder_key(other) == "all-MiniLM-L6-v2@128+onnx-int8"
     smaller = Settings(data_dir=Path("/x"), encoder_backend="model2vec", model2vec_dims=64)
     assert encoder_key(smaller) == "all-MiniLM-L6-v2+model2vec64"
+    assert encoder_key(smaller, "onnx") == "all-MiniLM-L6-v2@256+onnx"  # another backend's
+    with pytest.raises(ValueError, match="unknown encoder backend"):
+        encoder_key(smaller, "tensorrt")
+
+
+def test_importing_the_core_loads_no_model_library() -> None:
+    """A lexical search must not pay for torch: the backends are imported on use."""
+    code = (
+        "import sys, paperlens.core, paperlens.embedding.cache, paperlens.embedding.ray\n"
+        "heavy = {'torch', 'onnxruntime', 'model2vec', 'sentence_transformers', 'ray'}\n"
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert proc.stdout.strip() == "[]"
 
 
 def test_backend_comes_from_the_environment_and_is_validated(
@@ -189,7 +208,7 @@ def test_a_corrupt_export_is_rebuilt(models_dir: Path, tmp_path: Path) -> None:
     assert any("incomplete, corrupt or stale" in m for m in messages)
     assert_unit_rows(encoder.encode(TEXTS[:2]), 384, 2)
     assert fp32_file.stat().st_mtime_ns == fp32_mtime  # the sound fp32 export is kept
-    assert encoders.read_manifest(broken.parent) is not None
+    assert read_manifest(broken.parent) is not None
     assert [p.name for p in broken.parent.parent.iterdir() if ".tmp-" in p.name] == []
 
 
@@ -197,13 +216,13 @@ def test_a_partial_export_is_rebuilt(models_dir: Path, tmp_path: Path) -> None:
     """A directory without its manifest (a build killed before the rename cannot leave
     one, but a copy or a hand edit can) is not trusted."""
     target = copy_models(models_dir, tmp_path / "models", "onnx")
-    (cache_dir(target, MODEL, "onnx") / encoders.MANIFEST).unlink()
-    assert encoders.read_manifest(cache_dir(target, MODEL, "onnx")) is None
+    (cache_dir(target, MODEL, "onnx") / MANIFEST).unlink()
+    assert read_manifest(cache_dir(target, MODEL, "onnx")) is None
     messages: list[str] = []
     encoder = OnnxEncoder(MODEL, target, notify=messages.append)
     assert any("incomplete, corrupt or stale" in m for m in messages)
     assert any("exporting all-MiniLM-L6-v2 to ONNX" in m for m in messages)
-    assert encoders.read_manifest(encoder.path) is not None
+    assert read_manifest(encoder.path) is not None
     assert_unit_rows(encoder.encode(TEXTS[:2]), 384, 2)
 
 
@@ -290,7 +309,7 @@ def test_cli_models_prepare_and_list(models_dir: Path, tmp_path: Path) -> None:
     assert "ready: all-MiniLM-L6-v2@256+onnx-int8, 384 dimensions" in proc.stdout
     assert "quantizing all-MiniLM-L6-v2 to int8" in proc.stderr
     assert "exporting" not in proc.stderr  # the fp32 export was there already
-    assert encoders.read_manifest(cache_dir(data_dir / "models", MODEL, "onnx-int8"))
+    assert read_manifest(cache_dir(data_dir / "models", MODEL, "onnx-int8"))
 
 
 def test_cli_models_prepare_fails_on_one_line(tmp_path: Path) -> None:

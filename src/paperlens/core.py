@@ -34,7 +34,7 @@ from paperlens.config import Settings
 from paperlens.digest.gather import Found, votes_note
 from paperlens.digest.service import Digests
 from paperlens.digest.validation import SavedSearch
-from paperlens.embedding import Encoder, build_encoder
+from paperlens.embedding import Encoder, build_encoder, encoder_key
 from paperlens.errors import PaperNotFound
 from paperlens.filters import SearchFilters
 from paperlens.index.lexical import LexicalIndex
@@ -90,16 +90,6 @@ class SearchResults:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")
-
-
-def encoder_key(settings: Settings) -> str:
-    """The key the configured encoder will report, without loading it (one per backend:
-    vectors of different backends are never mixed)."""
-    from paperlens import embedding
-
-    return embedding.encoder_key(
-        settings.model, settings.max_seq_length, settings.encoder_backend, settings.model2vec_dims
-    )
 
 
 class PaperLens:
@@ -222,7 +212,7 @@ class PaperLens:
         self, progress: IndexProgress | None = None, *, embed: EmbedStep | None = None
     ) -> IndexReport:
         """Bring embeddings and indexes up to date. ``embed`` replaces the local embed
-        step (e.g. :class:`paperlens.distributed.RayEmbedder`); the model is then not
+        step (e.g. :class:`paperlens.embedding.ray.RayEmbedder`); the model is then not
         loaded here. One updater at a time: raises :class:`~paperlens.indexer.IndexBusy`
         while another process runs this, which then indexes what is new here too."""
 

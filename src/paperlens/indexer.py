@@ -8,7 +8,7 @@
 
 Each step only looks at what changed, so running ``paperlens index`` again after a
 small harvest is quick. The embed step is pluggable (:data:`EmbedStep`): by default
-:func:`embed_pending` with a local encoder; :mod:`paperlens.distributed` embeds on a
+:func:`embed_pending` with a local encoder; :mod:`paperlens.embedding.ray` embeds on a
 Ray cluster instead, and the two other steps stay the same.
 
 One process at a time updates the indexes (:func:`exclusively`, a lock file beside

@@ -133,7 +133,7 @@ def index(
                 fail("--ray-workers needs --ray ADDRESS")
             run_index(lens)
             return
-        from paperlens.distributed import ray_embedder
+        from paperlens.embedding.ray import ray_embedder
 
         with ray_embedder(ray_address, lens.settings, ray_workers) as embedder:
             run_index(lens, embed=embedder)

@@ -79,7 +79,7 @@ def prepare(
     variant = _variant(settings, settings.encoder_backend)
     where = ""
     if variant is not None:
-        from paperlens.encoders import cache_dir
+        from paperlens.embedding.cache import cache_dir
 
         path = cache_dir(settings.models_dir, settings.model, variant)
         where = f" in {escape(str(path))} ({_size_mb(path):.1f} MB)"
@@ -92,7 +92,7 @@ def prepare(
 @app.command("list")
 def list_models(ctx: typer.Context) -> None:
     """Each backend's vector key and whether its derived model is ready (reads only)."""
-    from paperlens.encoders import cache_dir, read_manifest
+    from paperlens.embedding.cache import cache_dir, read_manifest
 
     settings = state(ctx).settings
     table = Table()
@@ -100,7 +100,7 @@ def list_models(ctx: typer.Context) -> None:
         table.add_column(col, justify="right" if col == "MB" else "left")
     for backend in BACKENDS:
         s = settings.model_copy(update={"encoder_backend": backend})
-        key = encoder_key(s.model, s.max_seq_length, backend, s.model2vec_dims)
+        key = encoder_key(s, backend)
         variant = _variant(s, backend)
         marker = " (configured)" if backend == settings.encoder_backend else ""
         if variant is None:

@@ -38,17 +38,10 @@ Vector = NDArray[np.float32]
 
 @dataclass(frozen=True, slots=True)
 class HnswParams:
-    """HNSW settings; bench/speed.py measures recall@10 against exact search for them.
-
-    The graph's quality matters more than the search breadth: on 100k papers (proxy
-    embeddings, bench/README.md), connectivity 16 / expansion_add 128 gave recall@10
-    0.958 at expansion_search 128 and still only 0.982 at 512, while connectivity 32 /
-    expansion_add 256 gave 0.998 at 128, for a build about 2.5 times slower and about
-    128 more bytes of links per paper. At 1M papers (bench/scale.py) the same graph gave
-    text-query recall@10 0.954 at expansion_search 128 and 0.982 at 256 (similar-paper
-    queries 0.981 / 0.987), so searches use 256: a few milliseconds, against the ~10 ms
-    of encoding the query.
-    """
+    """HNSW settings. The graph's quality (connectivity, expansion_add) matters more
+    than the search breadth, so both are set high and searches use a breadth of 256,
+    still cheap next to encoding the query: measured in bench/README.md (sections
+    "Choosing the HNSW parameters" and "scale.py")."""
 
     connectivity: int = 32
     expansion_add: int = 256
@@ -81,9 +74,10 @@ class DenseIndex(Protocol):
 
 # Reachability. usearch's concurrent ``add()`` can leave a node stored but unreachable by
 # any search (unum-cloud/USearch#735, open as of 2.26), and the neighbour pruning of later
-# inserts strands a few more: about one paper in 10,000 that no query would ever return
-# (bench/hnsw_reach.py). So every graph is checked before it is published: each node is
-# searched for with its own vector, and the ones not found are re-inserted on one thread.
+# inserts strands a few more: papers that no query would ever return (how many:
+# bench/README.md, section "hnsw_reach.py"). So every graph is checked before it is
+# published: each node is searched for with its own vector, and the ones not found are
+# re-inserted on one thread.
 REACH_CHECK_EF = 16  # the whole-graph pass searches narrowly; a miss is re-inserted
 REACH_CHUNK = 65_536  # vectors fetched from the graph per step of the whole-graph pass
 REACH_ROUNDS = 3
@@ -139,8 +133,8 @@ def add_reachable(index: Index, keys: NDArray[np.uint64], vectors: Vector, threa
 
 def repair_reachability(index: Index, threads: int = 0) -> int:
     """Search every node of ``index`` for its own vector (narrowly, ``REACH_CHECK_EF``)
-    and re-insert the ones not found; returns how many were re-inserted. About 10 s per
-    100,000 papers on 2 cores (bench/hnsw_reach.py)."""
+    and re-insert the ones not found; returns how many were re-inserted. Its cost against
+    the build's: bench/README.md (section "hnsw_reach.py")."""
     if len(index) == 0:
         return 0
     every = np.asarray(index.keys[:], dtype=np.uint64)
@@ -243,7 +237,7 @@ class VectorIndex:
     def _new_index(self) -> Index:
         # Imported here, not at module load: usearch's statically linked C++ runtime
         # breaks Ray's (std::regex_error in ray.init) if it is loaded first, and a Ray
-        # driver (paperlens.distributed) imports this module before connecting.
+        # driver (paperlens.embedding.ray) imports this module before connecting.
         from usearch.index import Index
 
         return Index(

@@ -1,5 +1,10 @@
 """Embed pending papers on a Ray cluster, for corpora one machine embeds too slowly.
 
+Invariants: ``import ray`` in this module is the third-party package, imported only
+when a cluster is used (:func:`_import_ray`). Ray must be loaded before usearch, whose
+statically linked C++ runtime makes ``ray.init`` abort: this module imports nothing that
+loads usearch, and :mod:`paperlens.index.vector` imports usearch lazily for that reason.
+
 The driver (the process running ``paperlens index --ray ADDRESS``) keeps the database:
 it reads the pending papers in shards exactly as :func:`paperlens.indexer.embed_pending`
 does (``EmbeddingStore.pending``, ``embedding_text``), sends each shard's texts to a pool
@@ -44,12 +49,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from paperlens.config import Settings
+from paperlens.embedding import Encoder, build_encoder, encoder_key
 from paperlens.store.embeddings import EmbeddingStore, PendingPaper
 from paperlens.store.papers import embedding_text
 
 if TYPE_CHECKING:
-    from paperlens.config import Settings
-    from paperlens.embedding import Encoder
     from paperlens.indexer import IndexProgress
 
 #: Seconds to wait for the cluster to answer before giving up.
@@ -63,8 +68,8 @@ class RayUnavailable(RuntimeError):
     """Ray is not installed, the cluster cannot be reached, or it cannot run the workers."""
 
 
-#: The settings an encoder is built from (see ``embedding.build_encoder``); only these
-#: travel to the workers (never the database URL or secrets).
+#: The settings an encoder is built from (see :func:`paperlens.embedding.build_encoder`);
+#: only these travel to the workers (never the database URL or secrets).
 ENCODER_FIELDS = (
     "model",
     "max_seq_length",
@@ -87,9 +92,6 @@ class EncoderSpec:
         return cls({n: getattr(settings, n) for n in names})
 
     def build(self) -> Encoder:
-        from paperlens.config import Settings
-        from paperlens.embedding import build_encoder
-
         return build_encoder(Settings(**self.fields))
 
 
@@ -356,8 +358,6 @@ def ray_embedder(
 ) -> Iterator[RayEmbedder]:
     """Connect to ``address`` (within ``settings.ray_connect_timeout``), yield the embed
     step; then stop its workers and disconnect (the cluster itself keeps running)."""
-    from paperlens.core import encoder_key
-
     connect(address, timeout=settings.ray_connect_timeout, num_cpus=workers)
     ray = _import_ray()
     try:

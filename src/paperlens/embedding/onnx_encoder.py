@@ -1,0 +1,247 @@
+"""The ``onnx`` and ``onnx-int8`` backends: the model's transformer on onnxruntime.
+
+The transformer is exported once to ONNX with ``torch.onnx.export`` (int8:
+``onnxruntime.quantization.quantize_dynamic``, per-channel weights) into the cache
+(:mod:`paperlens.embedding.cache`), and run by onnxruntime on tokens from the model's own
+``tokenizer.json``, then mean pooling over the attention mask and L2 normalisation —
+what sentence-transformers does for a (Transformer, mean Pooling, Normalize) model, so
+fp32 vectors match torch's. Running a prepared export needs neither torch nor the source
+model; exporting does. Fidelity and speed: bench/README.md (section "embedders.py").
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+import shutil
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from paperlens.embedding import ModelCacheError, Notify, _build_key, model_label
+from paperlens.embedding.cache import (
+    cache_dir,
+    cached_build,
+    check_mean_pooling,
+    log_progress,
+    ready,
+    require,
+    source_dir,
+    usable_cpus,
+)
+
+ONNX_OPSET = 17
+
+
+def _pad_id(source: Path, tokenizer: Any) -> int:
+    config_file = source / "tokenizer_config.json"
+    pad_name = "[PAD]"
+    if config_file.exists():
+        pad = json.loads(config_file.read_text(encoding="utf-8")).get("pad_token")
+        if isinstance(pad, dict):
+            pad = pad.get("content")
+        pad_name = pad or pad_name
+    found = tokenizer.token_to_id(pad_name)
+    return int(found) if found is not None else 0
+
+
+def _export_onnx(source: Path, out: Path) -> dict[str, Any]:
+    """``out/model.onnx`` (the transformer, ``last_hidden_state`` out) and its tokenizer."""
+    import torch
+    from tokenizers import Tokenizer
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    model = AutoModel.from_pretrained(source, attn_implementation="eager").eval()
+    names = ["input_ids", "attention_mask"]
+    if "token_type_ids" in inspect.signature(model.forward).parameters:
+        names.append("token_type_ids")
+
+    class LastHidden(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *inputs: Any) -> Any:
+            return self.inner(**dict(zip(names, inputs, strict=True))).last_hidden_state
+
+    # Trace with a padded row, so nothing specific to an all-ones mask is baked in.
+    ids = torch.tensor([[101, 2023, 2003, 1037, 3231, 102], [101, 3231, 102, 0, 0, 0]])
+    mask = (ids != 0).long()
+    example = (ids, mask, torch.zeros_like(ids))[: len(names)]
+    axes = {n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            LastHidden(model),
+            example,
+            str(out / "model.onnx"),
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes=axes,
+            opset_version=ONNX_OPSET,
+            dynamo=False,
+        )
+    shutil.copyfile(source / "tokenizer.json", out / "tokenizer.json")
+    tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
+    return {"inputs": names, "pad_id": _pad_id(source, tokenizer)}
+
+
+def _quantize(fp32_dir: Path, fp32: dict[str, Any], out: Path) -> dict[str, Any]:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    logging.disable(logging.WARNING)  # "consider pre-processing": not needed for MatMuls
+    try:
+        quantize_dynamic(
+            fp32_dir / "model.onnx",
+            out / "model.onnx",
+            weight_type=QuantType.QInt8,
+            # per tensor loses much more fidelity: bench/README.md (section "embedders.py")
+            per_channel=True,
+        )
+    finally:
+        logging.disable(logging.NOTSET)
+    shutil.copyfile(fp32_dir / "tokenizer.json", out / "tokenizer.json")
+    return {"inputs": fp32["inputs"], "pad_id": fp32["pad_id"], "quantization": "int8"}
+
+
+def onnx_model(
+    model: str, models_dir: Path, *, quantized: bool = False, notify: Notify = log_progress
+) -> tuple[Path, dict[str, Any]]:
+    """The cached ONNX export of ``model`` (int8 when ``quantized``) and its manifest,
+    made if missing. Running a prepared one needs neither torch nor the source model."""
+    backend = "onnx-int8" if quantized else "onnx"
+    require("onnxruntime", backend)
+    label = model_label(model)
+    target = cache_dir(models_dir, model, backend)
+    expect = {"model": label, "variant": backend}
+    manifest = ready(target, expect)
+    if manifest is not None:
+        return target, manifest
+    require("onnx", backend)  # exporting and quantizing need it; running does not
+    source = source_dir(model)
+    check_mean_pooling(source, model)
+    fp32, fp32_manifest = cached_build(
+        cache_dir(models_dir, model, "onnx"),
+        lambda out: _export_onnx(source, out),
+        f"exporting {label} to ONNX",
+        notify,
+        expect={"model": label, "variant": "onnx"},
+    )
+    if not quantized:
+        return fp32, fp32_manifest
+    return cached_build(
+        target,
+        lambda out: _quantize(fp32, fp32_manifest, out),
+        f"quantizing {label} to int8",
+        notify,
+        expect=expect,
+    )
+
+
+def prepare_onnx(
+    model: str, models_dir: Path, *, quantized: bool = False, notify: Notify = log_progress
+) -> Path:
+    """The directory of the cached ONNX export of ``model``, made if missing."""
+    return onnx_model(model, models_dir, quantized=quantized, notify=notify)[0]
+
+
+def mean_pool_normalise(hidden: NDArray[Any], mask: NDArray[Any]) -> NDArray[np.float32]:
+    """sentence-transformers' mean pooling (masked mean, denominator at least 1e-9) and
+    ``Normalize`` (L2, norm at least 1e-12)."""
+    weights = mask[..., None].astype(np.float32)
+    summed = (hidden.astype(np.float32) * weights).sum(axis=1)
+    pooled = summed / np.clip(weights.sum(axis=1), 1e-9, None)
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    unit: NDArray[np.float32] = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+    return unit
+
+
+class OnnxEncoder:
+    """The exported transformer on onnxruntime; same vectors as torch (fp32) or close
+    (int8). Texts are sorted by length and padded per batch, as sentence-transformers does."""
+
+    def __init__(
+        self,
+        model: str,
+        models_dir: Path,
+        *,
+        quantized: bool = False,
+        max_seq_length: int = 256,
+        batch_size: int = 32,
+        threads: int | None = None,
+        notify: Notify = log_progress,
+    ) -> None:
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        path, manifest = onnx_model(model, models_dir, quantized=quantized, notify=notify)
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.model_name = model
+        self.backend = "onnx-int8" if quantized else "onnx"
+        self.max_seq_length = max_seq_length
+        self.batch_size = batch_size
+        self.path = path
+        self._inputs: list[str] = list(manifest["inputs"])
+        self._pad_id = int(manifest["pad_id"])
+        self._tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self._tokenizer.no_padding()  # padded per batch below
+        self._tokenizer.enable_truncation(max_length=max_seq_length)
+        options = ort.SessionOptions()
+        # One process, all the CPUs it may use; no second pool fighting the first.
+        options.intra_op_num_threads = threads or usable_cpus()
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(
+                str(path / "model.onnx"), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelCacheError(f"cannot load {path / 'model.onnx'}: {exc}") from exc
+        self._dim = int(self.encode(["dimension probe"]).shape[1])
+
+    @property
+    def key(self) -> str:
+        return _build_key(
+            self.model_name, self.backend, max_seq_length=self.max_seq_length, model2vec_dims=0
+        )
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def encode(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        if not texts:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch(list(texts))
+        lengths = np.array([len(e.ids) for e in encodings])
+        order = np.argsort(-lengths, kind="stable")
+        out: NDArray[np.float32] | None = None
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            width = int(lengths[rows].max())
+            ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for r, i in enumerate(rows):
+                ids[r, : lengths[i]] = encodings[i].ids
+                mask[r, : lengths[i]] = 1
+            feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            hidden = self._session.run(["last_hidden_state"], {n: feeds[n] for n in self._inputs})[
+                0
+            ]
+            vectors = mean_pool_normalise(np.asarray(hidden), mask)
+            if out is None:
+                out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+            out[rows] = vectors
+        assert out is not None
+        return out
