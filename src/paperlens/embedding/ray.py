@@ -41,10 +41,10 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -54,8 +54,9 @@ from paperlens.embedding import Encoder, build_encoder, encoder_key
 from paperlens.store.embeddings import EmbeddingStore, PendingPaper
 from paperlens.store.papers import embedding_text
 
-if TYPE_CHECKING:
-    from paperlens.indexer import IndexProgress
+#: A progress callback ``(phase, done, total)``: the shape of ``indexer.IndexProgress``,
+#: spelled out here because the indexer sits above this package and is never imported.
+IndexProgress = Callable[[str, int, int | None], None]
 
 #: Seconds to wait for the cluster to answer before giving up.
 CONNECT_TIMEOUT = 30.0
