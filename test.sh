@@ -24,6 +24,8 @@ ruff check src tests bench
 ruff format --check src tests bench
 echo "== mypy" >&2
 mypy
+echo "== import contracts (.importlinter)" >&2
+lint-imports --no-cache
 echo "== pytest (SQLite)" >&2
 pytest "$@"
 
