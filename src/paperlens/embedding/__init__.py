@@ -65,7 +65,7 @@ class Encoder(Protocol):
 
 
 class ModelNotFound(RuntimeError):
-    pass
+    """The configured model is neither a loadable local path nor in the offline cache."""
 
 
 class BackendUnavailable(RuntimeError):
