@@ -51,7 +51,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.table import Table
@@ -81,6 +81,12 @@ from quality import (
     summarise,
 )
 from synth import Synthesiser, load_pool
+
+if TYPE_CHECKING:
+    from paperlens.core import PaperLens
+
+#: A scipy.sparse matrix (tf-idf features); scipy ships no type hints.
+SparseMatrix = Any
 
 #: arxiv-sanity-lite settings by generation: tf-idf features, min_df, max_df, SVM C.
 SETTINGS: dict[str, dict[str, Any]] = {
@@ -163,7 +169,7 @@ def asl_text(title: str, abstract: str, authors: str = "") -> str:
     return " ".join([title, abstract, authors])
 
 
-def svm_rank(x: Any, row: int, c: float) -> np.ndarray:
+def svm_rank(x: SparseMatrix, row: int, c: float) -> np.ndarray:
     """serve.py ``svm_rank(pid=...)``: one positive against all the rest; rows by
     decision function, best first."""
     from sklearn import svm
@@ -176,12 +182,12 @@ def svm_rank(x: Any, row: int, c: float) -> np.ndarray:
     return np.argsort(-s)
 
 
-def cosine_rank(x: Any, row: int) -> np.ndarray:
+def cosine_rank(x: SparseMatrix, row: int) -> np.ndarray:
     sims = (x @ x[row].T).toarray().ravel()
     return np.argsort(-sims, kind="stable")
 
 
-def matrix_mb(x: Any) -> float:
+def matrix_mb(x: SparseMatrix) -> float:
     return rounded((x.data.nbytes + x.indices.nbytes + x.indptr.nbytes) / 1e6, 1)
 
 
@@ -213,7 +219,7 @@ def asl_quality(bench: Bench) -> dict[str, Any]:
 
 
 def _method(
-    per_query: dict[str, dict[str, float]], bench: Bench, settings: dict[str, Any], x: Any
+    per_query: dict[str, dict[str, float]], bench: Bench, settings: dict[str, Any], x: SparseMatrix
 ) -> dict[str, Any]:
     return summarise(per_query, bench.queries) | {
         "settings": settings,
@@ -222,7 +228,7 @@ def _method(
     }
 
 
-def put_real_embeddings(pl: Any, pool_ids: dict[str, int], pool_vectors: np.ndarray) -> int:
+def put_real_embeddings(pl: PaperLens, pool_ids: dict[str, int], pool_vectors: np.ndarray) -> int:
     """Store the cached real embeddings (pool order) for the CSFCube papers, under their
     text hash, so ``PaperLens.index()`` only embeds what the cache lacks."""
     from paperlens.store.papers import text_hash
@@ -291,7 +297,9 @@ def _stats(seconds: list[float]) -> dict[str, float]:
     }
 
 
-def time_paperlens_similar(pl: Any, paper_ids: list[str], args: argparse.Namespace) -> Any:
+def time_paperlens_similar(
+    pl: PaperLens, paper_ids: list[str], args: argparse.Namespace
+) -> dict[str, float]:
     rng = np.random.default_rng(args.seed + 3)
     picked = [paper_ids[int(i)] for i in rng.choice(len(paper_ids), args.requests, False)]
     for pid in picked[:5]:
@@ -304,7 +312,7 @@ def time_paperlens_similar(pl: Any, paper_ids: list[str], args: argparse.Namespa
     return _stats(seconds)
 
 
-def time_asl_similar(x: Any, c: float, args: argparse.Namespace) -> dict[str, float]:
+def time_asl_similar(x: SparseMatrix, c: float, args: argparse.Namespace) -> dict[str, float]:
     rng = np.random.default_rng(args.seed + 3)
     rows = rng.choice(x.shape[0], args.requests, replace=False)
     seconds = []
@@ -327,7 +335,7 @@ def asl_serving(work: Path, texts: list[str], args: argparse.Namespace) -> dict[
         "pids": [str(i) for i in range(x.shape[0])],
         "x": x,
         "vocab": vectorizer.vocabulary_,
-        "idf": vectorizer._tfidf.idf_,
+        "idf": vectorizer.idf_,
     }
     with path.open("wb") as fh:
         pickle.dump(features, fh)

@@ -16,7 +16,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from paperlens.config import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
@@ -63,7 +69,7 @@ def scratch_dir(base: Path | None, keep: bool) -> Iterator[Path]:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def make_settings(data_dir: Path, max_seq_length: int, **overrides: Any) -> Any:
+def make_settings(data_dir: Path, max_seq_length: int, **overrides: Any) -> Settings:
     """Settings for a bench data dir: every location given explicitly, so neither
     ``PAPERLENS_DATA_DIR`` nor ``PAPERLENS_DATABASE_URL`` can point at real data; the
     encoder backend is ``torch`` unless ``overrides`` names another."""
@@ -99,7 +105,7 @@ def _git_commit() -> str:
 
 
 def machine_info() -> dict[str, Any]:
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in LIBRARIES:
         try:
             versions[name] = metadata.version(name)
@@ -177,7 +183,7 @@ def percentile_ms(seconds: Sequence[float], q: float) -> float:
     return rounded(float(np.percentile(np.asarray(seconds) * 1000, q)), 2)
 
 
-def console() -> Any:
+def console() -> Console:
     """A Rich console of fixed width, so tables pasted into the README do not depend on
     the terminal the run happened in."""
     from rich.console import Console
@@ -185,7 +191,7 @@ def console() -> Any:
     return Console(width=120)
 
 
-def markdown_table(table: Any) -> str:
+def markdown_table(table: Table) -> str:
     """A Rich table as a GitHub Markdown table (its title in bold above it)."""
     headers = [str(col.header) for col in table.columns]
     cells = [[str(c) for c in col.cells] for col in table.columns]

@@ -348,7 +348,7 @@ def quality_table(results: dict[str, Any]) -> Table:
             "—" if cos is None else f"{cos['mean_cosine']:.4f} (min {cos['min_cosine']:.3f})",
             _cell(q["methods"]["semantic"]["all"]),
             _cell(q["methods"]["hybrid"]["all"]),
-            "—" if diff is None else quality._diff_cell(diff),
+            "—" if diff is None else quality.diff_cell(diff),
         )
     if lexical_row is not None:
         table.add_row(*lexical_row)

@@ -32,13 +32,22 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from rich.table import Table
 
 from common import RESULTS_DIR, console, int_list, machine_info, rounded, write_json
-from scale import NOISE_BLOCK, proxy_block
+from measure import set_expansion_search
+from scale_corpus import NOISE_BLOCK, proxy_block
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numpy.typing import NDArray
+    from usearch.index import Index
+
+    from synth import Vectors
 
 BATCH = 4_096
 
@@ -66,7 +75,14 @@ def proxies(work: Path, count: int) -> np.ndarray:
     return np.vstack(blocks)[:count]
 
 
-def unreachable_in(index: Any, chunk: int = 65_536) -> int:
+def vectors_of(index: Index, keys: NDArray[np.uint64]) -> Vectors:
+    """The stored vectors of ``keys`` (all in ``index``) as a float32 matrix."""
+    # usearch hints a lookup as the union of its one-key and many-key results.
+    got = cast("Sequence[NDArray[Any]]", index.get(keys))
+    return np.vstack(got).astype(np.float32)
+
+
+def unreachable_in(index: Index, chunk: int = 65_536) -> int:
     """Papers whose own (stored) vector does not return them in the top 10 at the
     index's search breadth. Two stages, so that a 1M graph takes minutes, not an hour:
     every paper at expansion 16 (top 4), then the ones missed there at full breadth."""
@@ -75,19 +91,19 @@ def unreachable_in(index: Any, chunk: int = 65_536) -> int:
     keys = np.asarray(index.keys[:], dtype=np.uint64)
     breadth = index.expansion_search
     suspects: list[np.ndarray] = []
-    index.expansion_search = REACH_CHECK_EF
+    set_expansion_search(index, REACH_CHECK_EF)
     try:
         for start in range(0, len(keys), chunk):
             part = keys[start : start + chunk]
-            vectors = np.vstack(index.get(part)).astype(np.float32)
+            vectors = vectors_of(index, part)
             found = index.search(vectors, 4).keys
             suspects.append(part[~(found == part[:, None]).any(axis=1)])
     finally:
-        index.expansion_search = breadth
+        set_expansion_search(index, breadth)
     part = np.concatenate(suspects)
     if len(part) == 0:
         return 0
-    vectors = np.vstack(index.get(part)).astype(np.float32)
+    vectors = vectors_of(index, part)
     found = index.search(vectors, 10).keys.reshape(len(part), -1)
     return int((~(found == part[:, None]).any(axis=1)).sum())
 

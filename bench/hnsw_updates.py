@@ -92,13 +92,13 @@ def main() -> None:
             "rss_growth_mb": rounded(rss_mb() - before, 1),
         }
         total = len(mapped)
-        keys = mapped.main.keys[: min(total, 50_000)]
+        keys = np.asarray(mapped.main.keys[: min(total, 50_000)], dtype=np.uint64)
         next_key = int(mapped.main.keys[:].max()) + 1 if total else 1
         reader = VectorIndex(path, ndim, model, params)
 
         for n in args.papers:
             picks = rng.choice(keys, n, replace=n > len(keys))
-            base = np.vstack(mapped.get_many([int(k) for k in picks])[1])
+            base = mapped.get_many([int(k) for k in picks])[1]
             noisy = base + rng.standard_normal(base.shape).astype(np.float32) * 0.05
             noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
             new_keys = np.arange(next_key, next_key + n, dtype=np.uint64)
@@ -140,7 +140,7 @@ def main() -> None:
                 }
             )
 
-        queries = np.vstack(mapped.get_many([int(k) for k in rng.choice(keys, args.queries)])[1])
+        queries = mapped.get_many([int(k) for k in rng.choice(keys, args.queries)])[1]
         for name, index in (("mapped_with_delta", reader), ("loaded", loaded)):
             for q in queries[:10]:
                 index.search(q, 10)

@@ -10,12 +10,18 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from common import REPO_ROOT, dir_size_mb, make_settings, percentile_ms, rounded, write_jsonl
 from synth import RealPaper, Vectors, pool_record
+
+if TYPE_CHECKING:
+    from usearch.index import Index
+
+    from paperlens.core import PaperLens
+    from paperlens.index.vector import VectorIndex
 
 #: Untimed calls before each timed series.
 WARMUP = 10
@@ -27,7 +33,7 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def open_lens(data_dir: Path, seq_length: int) -> Any:
+def open_lens(data_dir: Path, seq_length: int) -> PaperLens:
     from paperlens.core import PaperLens
 
     return PaperLens(make_settings(data_dir, seq_length))
@@ -61,7 +67,7 @@ def rss_mb() -> float:
 # -- ingest and embedding -----------------------------------------------------------------
 
 
-def ingest_file(pl: Any, path: Path) -> dict[str, float]:
+def ingest_file(pl: PaperLens, path: Path) -> dict[str, float]:
     from paperlens.sources.jsonl import JsonlSource
 
     report = pl.ingest(JsonlSource(path))
@@ -70,7 +76,15 @@ def ingest_file(pl: Any, path: Path) -> dict[str, float]:
     return rate(report.stored, report.seconds)
 
 
-def timed_embed(pl: Any) -> dict[str, float]:
+def stored_pk(pl: PaperLens, paper_id: str) -> int:
+    """The store's pk of ``paper_id``, which the bench has just ingested."""
+    stored = pl.papers.get(paper_id)
+    if stored is None:
+        raise SystemExit(f"{paper_id} was not stored")
+    return stored.pk
+
+
+def timed_embed(pl: PaperLens) -> dict[str, float]:
     """``embed_pending`` on what the store holds, model loaded beforehand."""
     from paperlens.indexer import embed_pending
 
@@ -90,7 +104,7 @@ def embed_pool(
     try:
         ingested = ingest_file(pl, path)
         embedded = timed_embed(pl)
-        pks = {p.id: pl.papers.get(p.id).pk for p in pool}
+        pks = {p.id: stored_pk(pl, p.id) for p in pool}
         stored = pl.embeddings.get(pl.model_key, list(pks.values()))
     finally:
         pl.close()
@@ -132,7 +146,24 @@ def cached_pool_vectors(
 # -- queries ------------------------------------------------------------------------------
 
 
-def disk_usage(pl: Any) -> dict[str, float]:
+def usearch_vectors(pl: PaperLens) -> VectorIndex:
+    """``pl``'s dense index as the usearch :class:`VectorIndex` a bench data dir (SQLite)
+    always gets: the HNSW search breadth is only adjustable there."""
+    from paperlens.index.vector import VectorIndex
+
+    index = pl.vectors
+    if not isinstance(index, VectorIndex):
+        raise SystemExit(f"expected the usearch vector backend, not {pl.vector_backend}")
+    return index
+
+
+def set_expansion_search(index: Index, expansion: int) -> None:
+    """Set the HNSW search breadth of a usearch graph (for every search after)."""
+    # usearch defines this setter apart from its getter, so its hints read as read-only.
+    index.expansion_search = expansion  # type: ignore[misc]
+
+
+def disk_usage(pl: PaperLens) -> dict[str, float]:
     data = pl.settings.data_dir
     return {
         "database_mb": rounded(dir_size_mb(*data.glob("paperlens.db*")), 1),

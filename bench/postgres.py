@@ -35,8 +35,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.table import Table
@@ -67,6 +68,10 @@ from quality import (
     summarise,
     write_ingest_file,
 )
+
+if TYPE_CHECKING:
+    from paperlens.core import PaperLens
+    from paperlens.index.vector import DenseIndex
 
 #: The lexical methods compared, in table order.
 LEXICAL = ("tantivy BM25", "pg ts_rank_cd", "pg ts_rank", "pg ts_rank_cd, title A")
@@ -221,7 +226,7 @@ def timed(fn: Callable[[], list[int]], seconds: list[float]) -> list[int]:
     return out
 
 
-def lexical_quality(pl: Any, bench: Bench) -> dict[str, Any]:
+def lexical_quality(pl: PaperLens, bench: Bench) -> dict[str, Any]:
     ids = pk_to_id(pl)
     depth = len(ids) - 1
     per_method: dict[str, dict[str, dict[str, float]]] = {m: {} for m in LEXICAL}
@@ -231,15 +236,12 @@ def lexical_quality(pl: Any, bench: Bench) -> dict[str, Any]:
         pk = pl.paper(q.paper_id).pk
         rankings = {
             "tantivy BM25": timed(
-                lambda q=q: lexical_ranking(pl, q.paper_id, depth), latency["tantivy BM25"]
+                partial(lexical_ranking, pl, q.paper_id, depth), latency["tantivy BM25"]
             )
         }
         for method, (column, rank) in FTS_RANKINGS.items():
             rankings[method] = timed(
-                lambda pk=pk, column=column, rank=rank: fts_ranking(
-                    pl.engine, pk, column, rank, depth
-                ),
-                latency[method],
+                partial(fts_ranking, pl.engine, pk, column, rank, depth), latency[method]
             )
         for method, ranking in rankings.items():
             returned[method].append(len(ranking))
@@ -270,7 +272,7 @@ def _no_seqscan(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.commit()
 
 
-def dense_comparison(pl: Any, usearch: Any, queries: int) -> dict[str, Any]:
+def dense_comparison(pl: PaperLens, usearch: DenseIndex, queries: int) -> dict[str, Any]:
     """pgvector as the product runs it (the planner may prefer an exact scan of a small
     table), pgvector with its HNSW index forced, and usearch, against exact search."""
     from sqlalchemy import event

@@ -28,7 +28,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.table import Table
@@ -49,6 +49,9 @@ from common import (
     write_jsonl,
 )
 from metrics import RELEVANT, average_precision, mean, ndcg_at_k, paired_difference
+
+if TYPE_CHECKING:
+    from paperlens.core import PaperLens
 
 FACETS = ("background", "method", "result")
 METHODS = ("lexical", "semantic", "hybrid")
@@ -161,11 +164,11 @@ def ingest_corpus(data_dir: Path, bench: Bench, seq_length: int) -> dict[str, An
 # -- ranking ------------------------------------------------------------------------------
 
 
-def pk_to_id(pl: Any) -> dict[int, str]:
+def pk_to_id(pl: PaperLens) -> dict[int, str]:
     return {sp.pk: sp.paper.id for batch in pl.papers.changed_since(0) for sp in batch}
 
 
-def lexical_ranking(pl: Any, paper_id: str, depth: int) -> list[int]:
+def lexical_ranking(pl: PaperLens, paper_id: str, depth: int) -> list[int]:
     from paperlens.store.papers import embedding_text
 
     stored = pl.paper(paper_id)
@@ -174,16 +177,19 @@ def lexical_ranking(pl: Any, paper_id: str, depth: int) -> list[int]:
     return [pk for pk, _ in hits if pk != stored.pk][:depth]
 
 
-def semantic_ranking(pl: Any, paper_id: str, depth: int) -> list[int]:
+def semantic_ranking(pl: PaperLens, paper_id: str, depth: int) -> list[int]:
     pk = pl.paper(paper_id).pk
     return [hit.pk for hit in pl.retriever.similar(pk, k=depth)]
 
 
-def exact_semantic_ranking(pl: Any, paper_id: str, depth: int, pks: list[int]) -> list[int]:
+def exact_semantic_ranking(pl: PaperLens, paper_id: str, depth: int, pks: list[int]) -> list[int]:
     """Brute-force cosine ranking over the index's own vectors (the HNSW check)."""
     pk = pl.paper(paper_id).pk
     found, matrix = pl.vectors.get_many(pks)
-    scores = matrix @ pl.vectors.get(pk)
+    own = pl.vectors.get(pk)
+    if own is None:
+        raise SystemExit(f"{paper_id} has no vector in the HNSW index")
+    scores = matrix @ own
     order = np.argsort(-scores, kind="stable")
     return [found[i] for i in order if found[i] != pk][:depth]
 
@@ -219,7 +225,9 @@ def summarise(per_query: dict[str, dict[str, float]], queries: list[Query]) -> d
 # -- one embedding configuration -----------------------------------------------------------
 
 
-def index_at(data_dir: Path, seq_length: int, backend: str = "torch") -> tuple[Any, dict[str, Any]]:
+def index_at(
+    data_dir: Path, seq_length: int, backend: str = "torch"
+) -> tuple[PaperLens, dict[str, Any]]:
     """Open the store at ``seq_length`` with the ``backend`` encoder and build what is
     missing (the lexical index is built on the first call only; each length and backend
     gets its own embeddings and HNSW index)."""
@@ -238,7 +246,7 @@ def index_at(data_dir: Path, seq_length: int, backend: str = "torch") -> tuple[A
     return pl, embed
 
 
-def evaluate(pl: Any, bench: Bench, lexical: dict[str, list[int]]) -> dict[str, Any]:
+def evaluate(pl: PaperLens, bench: Bench, lexical: dict[str, list[int]]) -> dict[str, Any]:
     ids = pk_to_id(pl)
     depth = len(ids) - 1
     all_pks = sorted(ids)
@@ -278,7 +286,7 @@ def token_lengths(bench: Bench) -> list[int]:
     from paperlens.embedding import resolve_model
     from paperlens.store.papers import embedding_text
 
-    hf_logging.set_verbosity_error()  # "longer than the maximum": we count, not encode
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]  # "longer than the maximum": we count, not encode
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("all-MiniLM-L6-v2"))
     texts = [embedding_text(r["title"], r["abstract"]) for r in bench.corpus]
     return [len(ids) for ids in tokenizer(texts, truncation=False)["input_ids"]]
@@ -356,11 +364,11 @@ def compare_table(results: dict[str, Any]) -> Table:
     for col in ("method, lengths", "ΔnDCG@20", "ΔMAP"):
         table.add_column(col, justify="left" if col.startswith("method") else "right")
     for name, diff in results["seq_length_comparison"].items():
-        table.add_row(name, *(_diff_cell(diff[m]) for m in ("ndcg@20", "map")))
+        table.add_row(name, *(diff_cell(diff[m]) for m in ("ndcg@20", "map")))
     return table
 
 
-def _diff_cell(d: dict[str, float]) -> str:
+def diff_cell(d: dict[str, float]) -> str:
     return (
         f"{d['mean']:+.4f} [{d['ci95_low']:+.3f}, {d['ci95_high']:+.3f}] ({d['won']}/{d['lost']})"
     )

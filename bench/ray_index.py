@@ -33,7 +33,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.table import Table
@@ -50,6 +50,10 @@ from common import (
     scratch_dir,
     write_json,
 )
+
+if TYPE_CHECKING:
+    from paperlens.core import PaperLens
+    from synth import Vectors
 
 
 def parse_args() -> argparse.Namespace:
@@ -134,7 +138,7 @@ def ray_head(cpus: int) -> Iterator[tuple[str, float]]:
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def fresh_lens(work: Path, name: str, corpus: Path, max_seq_length: int) -> Any:
+def fresh_lens(work: Path, name: str, corpus: Path, max_seq_length: int) -> PaperLens:
     from paperlens.core import PaperLens
     from paperlens.sources.snapshot import SnapshotSource
 
@@ -143,13 +147,15 @@ def fresh_lens(work: Path, name: str, corpus: Path, max_seq_length: int) -> Any:
     return lens
 
 
-def vectors_of(lens: Any) -> dict[int, Any]:
+def vectors_of(lens: PaperLens) -> dict[int, Vectors]:
     key = lens.model_key
     pks = [int(pk) for batch, _ in lens.embeddings.changed_since(key, 0) for pk in batch]
     return lens.embeddings.get(key, pks)
 
 
-def run_local(work: Path, corpus: Path, max_seq_length: int) -> tuple[dict[str, Any], Any]:
+def run_local(
+    work: Path, corpus: Path, max_seq_length: int
+) -> tuple[dict[str, Any], dict[int, Vectors]]:
     lens = fresh_lens(work, "local", corpus, max_seq_length)
     started = time.perf_counter()
     _ = lens.encoder  # load the model: the start-up a local run pays
@@ -177,7 +183,7 @@ def _torch_threads() -> int:
 
 def run_ray(
     work: Path, corpus: Path, max_seq_length: int, address: str, workers: int
-) -> tuple[dict[str, Any], Any]:
+) -> tuple[dict[str, Any], dict[int, Vectors]]:
     from paperlens.embedding.ray import ray_embedder
 
     lens = fresh_lens(work, f"ray-{workers}", corpus, max_seq_length)
@@ -208,7 +214,7 @@ def run_ray(
     return result, vectors
 
 
-def max_difference(a: dict[int, Any], b: dict[int, Any]) -> float:
+def max_difference(a: dict[int, Vectors], b: dict[int, Vectors]) -> float:
     assert a.keys() == b.keys(), "different papers embedded"
     return max(float(np.abs(a[pk] - b[pk]).max()) for pk in a)
 

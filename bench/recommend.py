@@ -57,6 +57,8 @@ from quality import Bench, index_at, ingest_corpus, load_bench
 
 K = 20
 Scores = NDArray[np.float64]
+#: A scipy.sparse matrix (tf-idf features); scipy ships no type hints.
+SparseMatrix = Any
 
 
 def parse_args() -> argparse.Namespace:
@@ -76,7 +78,7 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def tfidf_matrix(texts: list[str]) -> Any:
+def tfidf_matrix(texts: list[str]) -> SparseMatrix:
     """arxiv-sanity-lite's features (compute.py)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -101,7 +103,7 @@ def tfidf_matrix(texts: list[str]) -> Any:
     return v.fit_transform(texts)
 
 
-def linear_svm(x: Any, positives: list[int], negatives: list[int], c: float) -> Scores:
+def linear_svm(x: SparseMatrix, positives: list[int], negatives: list[int], c: float) -> Scores:
     """Decision values over every row of ``x`` from a balanced LinearSVC."""
     from sklearn.svm import LinearSVC
 

@@ -7,17 +7,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import arxiv_sanity
 import embedders
 import postgres
 import quality
-import scale
+import scale_report
 import speed
 from common import RESULTS_DIR, markdown_table, replace_section
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 README = Path(__file__).with_name("README.md")
 
@@ -30,7 +33,7 @@ def _machine_line(results: dict[str, Any]) -> str:
     )
 
 
-def _render(results: dict[str, Any], tables: list[Callable[[dict[str, Any]], Any]]) -> str:
+def _render(results: dict[str, Any], tables: Sequence[Callable[[dict[str, Any]], Table]]) -> str:
     parts = [_machine_line(results)]
     parts += [markdown_table(make(results)) for make in tables]
     return "\n\n".join(parts)
@@ -67,8 +70,8 @@ def scale_section(paths: list[Path]) -> str:
     runs = sorted(
         (json.loads(p.read_text(encoding="utf-8")) for p in paths), key=lambda r: r["size"]
     )
-    tables = [scale.phase_table, scale.serve_table, scale.resource_table]
-    return "\n\n".join(_render(r, tables) + "\n\n" + scale.notes(r) for r in runs)
+    tables = [scale_report.phase_table, scale_report.serve_table, scale_report.resource_table]
+    return "\n\n".join(_render(r, tables) + "\n\n" + scale_report.notes(r) for r in runs)
 
 
 def postgres_section(results: dict[str, Any]) -> str:

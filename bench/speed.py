@@ -26,8 +26,9 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.table import Table
@@ -56,8 +57,10 @@ from measure import (
     ingest_file,
     log,
     open_lens,
+    set_expansion_search,
     time_calls,
     timed_embed,
+    usearch_vectors,
 )
 from synth import (
     RealPaper,
@@ -69,6 +72,10 @@ from synth import (
     proxy_vectors,
     synthetic_number,
 )
+
+if TYPE_CHECKING:
+    from paperlens.core import PaperLens
+    from paperlens.embedding import Encoder
 
 MODES = ("lexical", "semantic", "semantic_no_encode", "hybrid", "similar")
 PUT_CHUNK = 5000
@@ -188,7 +195,7 @@ def measure_embedding(
 
 
 def proxy_fidelity(
-    pl: Any,
+    pl: PaperLens,
     synth_path: Path,
     rows: np.ndarray,
     pool_vectors: Vectors,
@@ -223,7 +230,7 @@ def proxy_fidelity(
 
 
 def insert_proxies(
-    pl: Any, rows: np.ndarray, pool_vectors: Vectors, noise: float, seed: int
+    pl: PaperLens, rows: np.ndarray, pool_vectors: Vectors, noise: float, seed: int
 ) -> float:
     """Store a proxy vector for every paper under the model's key, with the paper's real
     text hash, so the normal index build takes them as current embeddings."""
@@ -251,7 +258,7 @@ def insert_proxies(
     return seconds
 
 
-def build_indexes(pl: Any) -> dict[str, float]:
+def build_indexes(pl: PaperLens) -> dict[str, float]:
     _ = pl.encoder  # model load is not part of the builds
     report = pl.index()
     if report.embedded:
@@ -264,19 +271,19 @@ def build_indexes(pl: Any) -> dict[str, float]:
     }
 
 
-def lens_without_model(data_dir: Path, seq_length: int, encoder: LookupEncoder) -> Any:
+def lens_without_model(data_dir: Path, seq_length: int, encoder: LookupEncoder) -> PaperLens:
     from paperlens.core import PaperLens
 
     class PrecomputedQueries(PaperLens):
         @property
-        def encoder(self) -> Any:
+        def encoder(self) -> Encoder:
             return encoder
 
     return PrecomputedQueries(make_settings(data_dir, seq_length))
 
 
 def latencies(
-    pl: Any, lookup_pl: Any, phrases: list[str], paper_ids: list[str]
+    pl: PaperLens, lookup_pl: PaperLens, phrases: list[str], paper_ids: list[str]
 ) -> dict[str, dict[str, float]]:
     calls: dict[str, tuple[Callable[[str], object], list[str]]] = {
         "lexical": (lambda q: pl.search(q, "lexical"), phrases),
@@ -300,7 +307,7 @@ def exact_truths(
 
 
 def recall_sweep(
-    pl: Any, query_vectors: Vectors, paper_pks: list[int], sweep: Sequence[int]
+    pl: PaperLens, query_vectors: Vectors, paper_pks: list[int], sweep: Sequence[int]
 ) -> dict[str, Any]:
     """Recall@10 of the HNSW index against exact search over the same stored vectors,
     for text queries and for "similar" queries (a paper's vector, itself excluded).
@@ -309,17 +316,18 @@ def recall_sweep(
     pks, matrix = _all_vectors(pl)
     row_of = {int(pk): i for i, pk in enumerate(pks)}
     paper_rows = [row_of[pk] for pk in paper_pks]
-    sets = {
-        "text_queries": (query_vectors, [None] * len(query_vectors)),
-        "paper_queries": (matrix[paper_rows], list(paper_pks)),
+    no_skip: list[int | None] = [None] * len(query_vectors)
+    sets: dict[str, tuple[Vectors, Sequence[int | None]]] = {
+        "text_queries": (query_vectors, no_skip),
+        "paper_queries": (matrix[paper_rows], paper_pks),
     }
     truths = {name: exact_truths(pks, matrix, v, skip) for name, (v, skip) in sets.items()}
-    index = pl.vectors.index
+    index = usearch_vectors(pl).index
     configured = index.expansion_search
     out: dict[str, dict[str, float]] = {}
     try:
         for expansion in sweep:
-            index.expansion_search = expansion
+            set_expansion_search(index, expansion)
             row: dict[str, float] = {}
             for name, (vectors, skips) in sets.items():
                 found, seconds = _ann_search(pl, vectors, skips)
@@ -332,21 +340,21 @@ def recall_sweep(
                     row["ann_p95_ms"] = percentile_ms(seconds, 95)
                 else:
                     row["papers_found_by_own_vector"] = rounded(
-                        _self_found_share(pl, vectors, skips)
+                        _self_found_share(pl, vectors, paper_pks)
                     )
             out[str(expansion)] = row
     finally:
-        index.expansion_search = configured
+        set_expansion_search(index, configured)
     return {"by_expansion_search": out, "corpus_geometry": neighbour_cosines(matrix, paper_rows)}
 
 
-def _all_vectors(pl: Any) -> tuple[np.ndarray, Vectors]:
+def _all_vectors(pl: PaperLens) -> tuple[np.ndarray, Vectors]:
     parts = list(pl.embeddings.changed_since(pl.model_key, 0))
     return np.concatenate([p for p, _ in parts]), np.vstack([m for _, m in parts])
 
 
 def _ann_search(
-    pl: Any, vectors: Vectors, skips: Sequence[int | None]
+    pl: PaperLens, vectors: Vectors, skips: Sequence[int | None]
 ) -> tuple[list[list[int]], list[float]]:
     """Top 10 of ``VectorIndex.search`` per query (its own paper skipped), timed."""
     found, seconds = [], []
@@ -358,7 +366,7 @@ def _ann_search(
     return found, seconds
 
 
-def _self_found_share(pl: Any, vectors: Vectors, pks: Sequence[int]) -> float:
+def _self_found_share(pl: PaperLens, vectors: Vectors, pks: Sequence[int]) -> float:
     """Share of papers HNSW returns in the top 10 for their own vector: a paper missing
     from its own result list is unreachable by graph search (usearch issue #735)."""
     found = []
@@ -417,7 +425,7 @@ def calibrate_noise(
 
 
 def measure_queries(
-    pl: Any,
+    pl: PaperLens,
     data_dir: Path,
     args: argparse.Namespace,
     phrases: list[str],
@@ -451,7 +459,7 @@ def measure_queries(
 
 
 def measure_corpus(
-    pl: Any,
+    pl: PaperLens,
     name: str,
     args: argparse.Namespace,
     phrases: list[str],
@@ -459,8 +467,8 @@ def measure_corpus(
     seq_length: int,
 ) -> dict[str, Any]:
     """Index builds, disk, latency and recall for the corpus ``pl`` holds."""
-    out = build_indexes(pl)
-    out["expansion_search_in_effect"] = int(pl.vectors.index.expansion_search)
+    out: dict[str, Any] = dict(build_indexes(pl))
+    out["expansion_search_in_effect"] = int(usearch_vectors(pl).index.expansion_search)
     log(
         f"{name}: lexical build {out['lexical_build_seconds']}s, "
         f"HNSW build {out['hnsw_build_seconds']}s"
@@ -540,7 +548,7 @@ def size_table(results: dict[str, Any]) -> Table:
     row("lexical index build (s)", lambda r: f"{r['lexical_build_seconds']:.1f}")
     row("HNSW build (s)", lambda r: f"{r['hnsw_build_seconds']:.1f}")
     for mode in MODES:
-        row(f"{mode} p50 / p95 (ms)", lambda r, m=mode: _latency(r["latency"][m]))
+        row(f"{mode} p50 / p95 (ms)", partial(_mode_latency, mode))
     configured = str(results["hnsw"]["expansion_search"])
     row(
         f"HNSW recall@10, text queries (ef={configured})",
@@ -559,6 +567,10 @@ def size_table(results: dict[str, Any]) -> Table:
 
 def _latency(stats: dict[str, float]) -> str:
     return f"{stats['p50_ms']:.1f} / {stats['p95_ms']:.1f}"
+
+
+def _mode_latency(mode: str, run: dict[str, Any]) -> str:
+    return _latency(run["latency"][mode])
 
 
 def recall_table(results: dict[str, Any]) -> Table:

@@ -167,7 +167,7 @@ def synthetic_number(paper_id: str) -> int:
 
 def _unit(matrix: Vectors) -> Vectors:
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
+    return np.asarray(matrix / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
 def mean_vectors(pool_vectors: Vectors, rows: NDArray[np.int32]) -> Vectors:

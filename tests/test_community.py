@@ -274,7 +274,7 @@ def test_a_submission_does_not_rewrite_the_built_hnsw_graph(
         path = write_jsonl(tmp_path / "s.jsonl", sample_records("arxiv-snapshot-sample", limit=40))
         lens.ingest(SnapshotSource(path))
         lens.index()
-        graph = lens._vector_path()
+        graph = lens.vector_path
         before = graph.stat().st_ino, graph.stat().st_mtime_ns
         lens.community.submit(new_user(lens), "2106.09685")
         assert (graph.stat().st_ino, graph.stat().st_mtime_ns) == before

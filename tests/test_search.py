@@ -13,7 +13,7 @@ import pytest
 from corpus import sample_records, write_jsonl
 from databases import fresh_database
 from paperlens.config import Settings
-from paperlens.core import PaperLens, PaperNotFound
+from paperlens.core import IndexNotBuilt, PaperLens, PaperNotFound
 from paperlens.filters import SearchFilters
 from paperlens.search import engine as engine_module
 from paperlens.sources.base import Deleted
@@ -228,3 +228,31 @@ def test_index_is_incremental_for_new_changed_and_deleted_papers(
         lens.paper("2106.09685")
     again = lens.index()
     assert (again.embedded, again.lexical_docs, again.vectors) == (0, 0, 0)
+
+
+def test_open_vectors_maps_or_loads_the_saved_index(lens: PaperLens) -> None:
+    """``open_vectors`` reopens the saved usearch graph mapped or loaded, and the lens then
+    searches with it; it refuses pgvector and a model with no saved index."""
+    fresh = PaperLens(lens.settings)
+    try:
+        if fresh.vector_backend != "usearch":
+            with pytest.raises(ValueError, match="usearch"):
+                fresh.open_vectors()
+            return
+        pk = next(iter(lens.papers.changed_since(0)))[0].pk
+        vector = lens.vectors.get(pk)
+        assert vector is not None
+        expected = lens.vectors.search(vector, 10)
+        for view in (True, False):
+            index = fresh.open_vectors(view=view)
+            assert (index.view, index.path) == (view, fresh.vector_path)
+            assert fresh.vectors is index
+            assert index.search(vector, 10) == expected
+    finally:
+        fresh.close()
+    other = PaperLens(lens.settings.model_copy(update={"max_seq_length": 64}))
+    try:
+        with pytest.raises(IndexNotBuilt):
+            other.open_vectors()
+    finally:
+        other.close()

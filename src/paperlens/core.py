@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
+from pathlib import Path
 from typing import Any, Literal
 
 from paperlens.accounts import Accounts
@@ -130,7 +131,10 @@ class PaperLens:
     def model_key(self) -> str:
         return self._encoder.key if self._encoder is not None else encoder_key(self.settings)
 
-    def _vector_path(self) -> Any:
+    @property
+    def vector_path(self) -> Path:
+        """Where the usearch backend saves the HNSW index of the configured model (the
+        main graph; its state and delta files sit next to it). Unused with pgvector."""
         return self.settings.index_dir / "vectors" / f"{_slug(self.model_key)}.usearch"
 
     @property
@@ -147,7 +151,7 @@ class PaperLens:
     def _saved_ndim(self) -> int | None:
         if self.vector_backend == "pgvector":
             return PgVectorIndex.saved_ndim(self.engine, self.model_key)
-        return VectorIndex.saved_ndim(self._vector_path())
+        return VectorIndex.saved_ndim(self.vector_path)
 
     @property
     def vectors(self) -> DenseIndex:
@@ -166,8 +170,28 @@ class PaperLens:
             if self.vector_backend == "pgvector":
                 self._vectors = PgVectorIndex(self.engine, ndim, self.model_key, self.hnsw)
             else:
-                self._vectors = VectorIndex(self._vector_path(), ndim, self.model_key, self.hnsw)
+                self._vectors = VectorIndex(self.vector_path, ndim, self.model_key, self.hnsw)
         return self._vectors
+
+    def open_vectors(self, *, view: bool = True) -> VectorIndex:
+        """Open the saved usearch index afresh, memory-mapped (``view=True``, as
+        :attr:`vectors` opens it) or loaded into memory (``view=False``), and use it for
+        every search and ``similar`` from now on, in place of any index opened before.
+
+        For tools that must choose how the graph is held (benchmarks compare the two);
+        servers just use :attr:`vectors`. Raises :class:`IndexNotBuilt` when no index is
+        saved for the configured model and ``ValueError`` with the pgvector backend (its
+        index lives in PostgreSQL: there is no file to map or load).
+        """
+        if self.vector_backend != "usearch":
+            raise ValueError("open_vectors needs the usearch vector backend")
+        ndim = VectorIndex.saved_ndim(self.vector_path)
+        if ndim is None:
+            raise IndexNotBuilt(f"no saved HNSW index at {self.vector_path}")
+        index = VectorIndex(self.vector_path, ndim, self.model_key, self.hnsw, view=view)
+        self._vectors = index
+        self._vectors_checked = time.monotonic()
+        return index
 
     def _stored_dim(self) -> int | None:
         for _pks, matrix in self.embeddings.changed_since(self.model_key, 0, batch_size=1):
@@ -369,7 +393,7 @@ class PaperLens:
         if self.vector_backend == "pgvector":
             stats["vectors"] = PgVectorIndex.saved_count(self.engine, self.model_key)
         else:
-            stats["vectors"] = VectorIndex.saved_count(self._vector_path())
+            stats["vectors"] = VectorIndex.saved_count(self.vector_path)
         return stats
 
 
