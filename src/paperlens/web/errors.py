@@ -62,12 +62,18 @@ _TITLES = {
     429: "Too many requests",
     503: "Not ready",
 }
-#: ... and, more precise, by kind of failure.
-_KIND_TITLES: tuple[tuple[type[PaperlensError], str], ...] = (
-    (PaperNotFound, "Paper not found"),
-    (CollectionNotFound, "Collection not found"),
-    (BadToken, "This link does not work"),
-    (IndexNotBuilt, "Search is not ready"),
+#: ... and, more precise, by kind of failure: the title, and the message when people
+#: should read another than the exception's (a private collection is "no such
+#: collection" on the page, whatever the reason).
+_KIND_PAGES: tuple[tuple[type[PaperlensError], str, str | None], ...] = (
+    (PaperNotFound, "Paper not found", None),
+    (
+        CollectionNotFound,
+        "Collection not found",
+        "There is no such collection, or it is private.",
+    ),
+    (BadToken, "This link does not work", None),
+    (IndexNotBuilt, "Search is not ready", None),
 )
 
 
@@ -128,8 +134,13 @@ def add_error_handlers(app: FastAPI) -> None:
             headers["Retry-After"] = str(exc.retry_after)
         if isinstance(exc, Unavailable):
             headers["retry-after"] = UNAVAILABLE_RETRY_AFTER
-        title = next((t for kind, t in _KIND_TITLES if isinstance(exc, kind)), None)
-        return error_response(request, status_of(exc), str(exc), headers, title)
+        status, detail = status_of(exc), str(exc)
+        if wants_json(request):
+            return error_response(request, status, detail, headers)
+        for kind, title, message in _KIND_PAGES:
+            if isinstance(exc, kind):
+                return error_response(request, status, message or detail, headers, title)
+        return error_response(request, status, detail, headers)
 
     @app.exception_handler(ValueError)
     async def value_error(request: Request, exc: ValueError) -> Response:

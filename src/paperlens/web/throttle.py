@@ -5,9 +5,9 @@ Counting is a moving window (the ``limits`` library) in the storage that
 ``Settings.rate_limit_storage`` names: in memory by default, right for the one process
 ``paperlens serve`` runs; a shared storage (``redis://...``) when several workers serve.
 Routes take ``ThrottleDep`` (``web/deps.py``) and call :meth:`Throttle.hit` (count and
-refuse over the limit) or :meth:`Throttle.allowed` plus :meth:`Throttle.record` (refuse only after
-failures, as for wrong passwords). Over a limit :class:`RateLimited` is raised: a 429
-with ``Retry-After``, rendered by the app as a page or JSON.
+refuse over the limit) or :meth:`Throttle.allowed` plus :meth:`Throttle.record` (refuse
+only after failures, as for wrong passwords). Over a limit :class:`RateLimited` is
+raised: a 429 with ``Retry-After``, rendered by the app as a page or JSON.
 """
 
 from __future__ import annotations
