@@ -175,6 +175,7 @@ def render(
 
 
 def error_page(request: Request, status: int, title: str, message: str) -> HTMLResponse:
+    """The error page (``error.html``): what ``web/errors.py`` answers people with."""
     return render(
         request, "error.html", {"status": status, "title": title, "message": message}, status
     )

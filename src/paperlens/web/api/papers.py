@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from paperlens.core import MAX_DEPTH, MAX_QUERY_CHARS, Mode, SearchFilters
-from paperlens.web.api import schemas
+from paperlens.web.api import paper_key, schemas
 from paperlens.web.deps import LensDep
 from paperlens.web.security import (
     MAX_AUTHOR_CHARS,
@@ -44,7 +44,7 @@ def similar(
     paper_id: str,
     k: Annotated[int, Query(ge=1, le=MAX_SIMILAR, description="How many.")] = 10,
 ) -> schemas.SimilarOut:
-    key = lens.paper(clean_id(paper_id)).paper.id
+    _pk, key = paper_key(lens, paper_id)
     results = lens.similar(key, k)
     return schemas.SimilarOut(id=key, similar=[schemas.ResultOut.of(r) for r in results])
 
