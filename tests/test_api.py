@@ -332,3 +332,49 @@ def test_openapi_schema_lists_the_api(client: TestClient) -> None:
         f"{API}/stats",
     } <= paths
     assert not any(p.startswith(("/search", "/paper/", "/theme")) for p in paths)
+
+
+# -- one status per kind of failure -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "headers"),
+    [
+        ("not_found", 404, {}),
+        ("invalid", 400, {}),
+        ("conflict", 409, {}),
+        ("too_many", 429, {"retry-after": "7"}),
+        ("unavailable", 503, {"retry-after": "60"}),
+        ("upstream", 502, {}),
+    ],
+)
+def test_each_kind_of_failure_has_one_status(
+    error: str, status: int, headers: dict[str, str]
+) -> None:
+    """web/errors.py maps the error hierarchy once; routes raise and never translate."""
+    from fastapi import FastAPI
+
+    from paperlens import errors
+    from paperlens.web.errors import add_error_handlers
+
+    raised: dict[str, errors.PaperlensError] = {
+        "not_found": errors.CollectionNotFound("no collection 5"),
+        "invalid": errors.Invalid("not like that"),
+        "conflict": errors.Conflict("name taken"),
+        "too_many": errors.TooMany("slow down", retry_after=7),
+        "unavailable": errors.Unavailable("not built yet"),
+        "upstream": errors.UpstreamError("arXiv could not be reached: timeout"),
+    }
+    app = FastAPI()
+    add_error_handlers(app)
+
+    @app.get("/api/v1/fail/{kind}")
+    def fail(kind: str) -> None:
+        raise raised[kind]
+
+    with TestClient(app) as client:
+        r = client.get(f"/api/v1/fail/{error}")
+    assert r.status_code == status
+    assert r.json() == {"detail": str(raised[error])}
+    for key, value in headers.items():
+        assert r.headers[key] == value

@@ -469,7 +469,7 @@ def test_admin_only_routes(indexed_lens: Any) -> None:
     from fastapi import Depends
 
     from paperlens.accounts import User
-    from paperlens.web.auth import require_admin
+    from paperlens.web.deps import require_admin
 
     app = create_app(indexed_lens, rate_limit=None, auth_limits=None)
 

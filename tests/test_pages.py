@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from conftest import HOSTILE_ID, UPVOTED_VOTES, WebCorpus
 from paperlens.web.highlight import highlight, query_terms, snippet
-from paperlens.web.pages import fmt_day
+from paperlens.web.rendering import fmt_day
 
 STATIC = Path(__file__).parents[1] / "src" / "paperlens" / "web" / "static"
 BUDGET = 200_000

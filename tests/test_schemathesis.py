@@ -29,7 +29,7 @@ OPERATIONS = [
     "GET /api/v1/daily",
     "GET /api/v1/stats",
     "GET /api/v1/me",
-    # community, library, recommendations (web/community_api.py)
+    # community, library, recommendations (web/api/community.py, web/api/library.py)
     "POST /api/v1/papers/{paper_id}/vote",
     "DELETE /api/v1/papers/{paper_id}/vote",
     "POST /api/v1/papers/{paper_id}/not-interested",
@@ -46,7 +46,7 @@ OPERATIONS = [
     "DELETE /api/v1/collections/{collection_id}/papers/{paper_id}",
     "GET /api/v1/collections/{collection_id}/export",
     "PATCH /api/v1/library/papers/{paper_id}",
-    # digests (web/digest_api.py)
+    # digests (web/api/digests.py)
     "POST /api/v1/subscriptions",
 ]
 #: Operations that take input a schema can call invalid (a path id is any string).

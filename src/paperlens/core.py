@@ -46,14 +46,14 @@ from paperlens.ingest import IngestReport, ingest
 from paperlens.library import Library
 from paperlens.paper import Paper
 from paperlens.recommend import Recommender
-from paperlens.search.engine import IndexNotBuilt, Mode, Ranking, Retriever
+from paperlens.search.engine import MAX_DEPTH, IndexNotBuilt, Mode, Ranking, Retriever
 from paperlens.sources.base import Source
 from paperlens.store.candidates import CandidateStore
 from paperlens.store.community import CommunityStore
 from paperlens.store.db import create_db_engine, open_engine
 from paperlens.store.embeddings import EmbeddingStore
-from paperlens.store.feed import FeedDay, FeedStore
-from paperlens.store.library import LibraryStore
+from paperlens.store.feed import FeedDay, FeedItem, FeedStore
+from paperlens.store.library import Collection, DuplicateName, LibraryStore
 from paperlens.store.papers import PaperStore, StoredPaper
 
 MAX_QUERY_CHARS = 1000
@@ -398,7 +398,12 @@ class PaperLens:
 
 
 __all__ = [
+    "MAX_DEPTH",
+    "Collection",
+    "DuplicateName",
     "EmbedStep",
+    "FeedDay",
+    "FeedItem",
     "IndexNotBuilt",
     "IndexProgress",
     "IndexReport",
@@ -410,6 +415,7 @@ __all__ = [
     "Result",
     "SearchFilters",
     "SearchResults",
+    "StoredPaper",
 ]
 
 

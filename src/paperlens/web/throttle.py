@@ -4,10 +4,10 @@ links and submitting papers, each per client address and per account.
 Counting is a moving window (the ``limits`` library) in the storage that
 ``Settings.rate_limit_storage`` names: in memory by default, right for the one process
 ``paperlens serve`` runs; a shared storage (``redis://...``) when several workers serve.
-Routes call :func:`throttle_of` and then :meth:`Throttle.hit` (count and refuse over the
-limit) or :meth:`Throttle.allowed` plus :meth:`Throttle.record` (refuse only after
-failures, as for wrong passwords). Over a limit :class:`RateLimited` is raised: a 429
-with ``Retry-After``, rendered by the app as a page or JSON.
+Routes take ``ThrottleDep`` (``web/deps.py``) and call :meth:`Throttle.hit` (count and
+refuse over the limit) or :meth:`Throttle.allowed` plus :meth:`Throttle.record` (refuse
+only after failures, as for wrong passwords). Over a limit :class:`RateLimited` is
+raised: a 429 with ``Retry-After``, rendered by the app as a page or JSON.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import math
 import time
 from dataclasses import dataclass, fields
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException
 from limits import RateLimitItem, parse
 from limits.storage import Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
@@ -124,16 +124,3 @@ def open_storage(uri: str) -> Storage:
     if not isinstance(storage, Storage):
         raise ValueError(f"PAPERLENS_RATE_LIMIT_STORAGE {uri!r}: use a synchronous storage")
     return storage
-
-
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-def throttle_of(request: Request) -> Throttle:
-    throttle = getattr(request.app.state, "throttle", None)
-    if throttle is None:  # an app built without create_app: no limits
-        throttle = Throttle(None)
-        request.app.state.throttle = throttle
-    assert isinstance(throttle, Throttle)
-    return throttle

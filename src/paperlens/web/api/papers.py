@@ -1,9 +1,9 @@
 """The REST API, version 1: papers, similar papers, search, the daily feed and stats.
 
 Every handler is a few lines over :class:`PaperLens`. Input is bounded before it
-reaches the core (query length, result depth, id length), and what the core refuses
-(``ValueError``) is a 400 with its message; see :mod:`paperlens.web.app` for the
-handlers that turn every other failure into JSON.
+reaches the core (query length, result depth, id length); what the core refuses
+(``ValueError``: 400, ``PaperNotFound``: 404, ...) is answered in JSON by
+``web/errors.py``.
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query
 
-from paperlens.core import MAX_QUERY_CHARS, PaperLens, PaperNotFound
-from paperlens.filters import SearchFilters
-from paperlens.search.engine import MAX_DEPTH, Mode
-from paperlens.web import schemas
+from paperlens.core import MAX_DEPTH, MAX_QUERY_CHARS, Mode, SearchFilters
+from paperlens.web.api import paper_key, schemas
+from paperlens.web.deps import LensDep
 from paperlens.web.security import (
     MAX_AUTHOR_CHARS,
     MAX_CATEGORIES,
@@ -29,30 +28,9 @@ MAX_LIMIT = 50
 MAX_SIMILAR = 50
 MAX_PAGE = MAX_DEPTH
 
-_ERRORS: dict[int | str, dict[str, object]] = {
-    400: {"model": schemas.ErrorOut, "description": "Bad input; `detail` says why."},
-    422: {"model": schemas.ErrorOut, "description": "A parameter failed validation."},
-    429: {"model": schemas.ErrorOut, "description": "Rate limit reached."},
-}
-_NOT_FOUND: dict[int | str, dict[str, object]] = {
-    404: {"model": schemas.ErrorOut, "description": "No such paper."},
-}
+_NOT_FOUND: schemas.Responses = {404: schemas.error_doc("No such paper.")}
 
-router = APIRouter(prefix="/api/v1", tags=["v1"], responses=_ERRORS)
-
-
-def lens_of(request: Request) -> PaperLens:
-    lens = request.app.state.lens
-    assert isinstance(lens, PaperLens)
-    return lens
-
-
-def _paper(lens: PaperLens, paper_id: str) -> str:
-    key = clean_id(paper_id)
-    try:
-        return lens.paper(key).paper.id
-    except PaperNotFound:
-        raise HTTPException(404, f"no paper with id {key!r}") from None
+router = APIRouter(prefix="/api/v1", tags=["v1"], responses=schemas.BAD_INPUT)
 
 
 @router.get(
@@ -62,12 +40,11 @@ def _paper(lens: PaperLens, paper_id: str) -> str:
     summary="Papers most like one paper",
 )
 def similar(
-    request: Request,
+    lens: LensDep,
     paper_id: str,
     k: Annotated[int, Query(ge=1, le=MAX_SIMILAR, description="How many.")] = 10,
 ) -> schemas.SimilarOut:
-    lens = lens_of(request)
-    key = _paper(lens, paper_id)
+    _pk, key = paper_key(lens, paper_id)
     results = lens.similar(key, k)
     return schemas.SimilarOut(id=key, similar=[schemas.ResultOut.of(r) for r in results])
 
@@ -78,20 +55,15 @@ def similar(
     responses=_NOT_FOUND,
     summary="One paper",
 )
-def paper(request: Request, paper_id: str) -> schemas.PaperOut:
+def paper(lens: LensDep, paper_id: str) -> schemas.PaperOut:
     """A paper by id: an arXiv id in any form (``2106.09685``, ``arXiv:2106.09685v2``,
     ``hep-th/9901001``) or the id a source gave it."""
-    lens = lens_of(request)
-    key = clean_id(paper_id)
-    try:
-        return schemas.PaperOut.of_stored(lens.paper(key))
-    except PaperNotFound:
-        raise HTTPException(404, f"no paper with id {key!r}") from None
+    return schemas.PaperOut.of_stored(lens.paper(clean_id(paper_id)))
 
 
 @router.get("/search", response_model=schemas.SearchOut, summary="Search papers")
 def search(
-    request: Request,
+    lens: LensDep,
     q: Annotated[
         str,
         Query(
@@ -122,22 +94,19 @@ def search(
             400, f"results are available to depth {MAX_DEPTH}: page × limit is too deep"
         )
     categories = tuple(c for c in (clean_text(c, MAX_CATEGORY_CHARS) for c in category or ()) if c)
-    try:
-        filters = SearchFilters(
-            since=since,
-            until=until,
-            categories=categories,
-            author=clean_text(author or "", MAX_AUTHOR_CHARS) or None,
-        )
-        found = lens_of(request).search(clean_text(q, MAX_QUERY_CHARS), mode, filters, page, limit)
-    except ValueError as exc:
-        raise HTTPException(400, str(exc)) from None
+    filters = SearchFilters(
+        since=since,
+        until=until,
+        categories=categories,
+        author=clean_text(author or "", MAX_AUTHOR_CHARS) or None,
+    )
+    found = lens.search(clean_text(q, MAX_QUERY_CHARS), mode, filters, page, limit)
     return schemas.SearchOut.of(found)
 
 
 @router.get("/daily", response_model=schemas.DailyOut, summary="Papers of one day")
 def daily(
-    request: Request,
+    lens: LensDep,
     day: Annotated[
         date | None,
         Query(alias="date", description="UTC day, YYYY-MM-DD; default the newest day with papers."),
@@ -146,10 +115,10 @@ def daily(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 30,
 ) -> schemas.DailyOut:
     """Papers first published on a day, newest first, with the days before and after."""
-    feed = lens_of(request).daily(day, page, limit)
+    feed = lens.daily(day, page, limit)
     return schemas.DailyOut.of(feed, page, limit)
 
 
 @router.get("/stats", response_model=schemas.StatsOut, summary="What is stored and indexed")
-def stats(request: Request) -> schemas.StatsOut:
-    return schemas.StatsOut.model_validate(lens_of(request).stats())
+def stats(lens: LensDep) -> schemas.StatsOut:
+    return schemas.StatsOut.model_validate(lens.stats())

@@ -4,27 +4,35 @@ manage a subscription by its signed link, and the account's way in (/settings/di
 
 The confirm and unsubscribe POSTs are CSRF-exempt: the signed token in their URL is the
 authority, and mail clients send the one-click POST without cookies. Link GETs never
-change anything (mail scanners open links), they show a button.
+change anything (mail scanners open links), they show a button. A bad or expired link
+(``BadToken``) is the error page "This link does not work" (``web/errors.py``), except
+for a one-click POST, which gets plain text.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from paperlens.accounts import User
-from paperlens.digest import BadToken, Digests, InvalidSubscription, SavedSearch, clean_search
-from paperlens.digest.service import preferences
-from paperlens.digest.subscriptions import Preferences, Subscription
-from paperlens.digest.validation import DEFAULT_SECTIONS, clean_email
+from paperlens.digest import (
+    DEFAULT_SECTIONS,
+    BadToken,
+    Digests,
+    InvalidSubscription,
+    Preferences,
+    SavedSearch,
+    Subscription,
+    clean_email,
+    clean_search,
+    preferences,
+)
 from paperlens.mail import MailError
-from paperlens.web.auth import csrf_exempt, current_user, lens_of, require_user
-from paperlens.web.pages import error_page, render
-from paperlens.web.throttle import client_ip, throttle_of
+from paperlens.web.csrf import csrf_exempt
+from paperlens.web.deps import ClientIp, CurrentUser, LensDep, OptionalUser, ThrottleDep
+from paperlens.web.rendering import render
 
 router = APIRouter(include_in_schema=False)
 
@@ -34,10 +42,6 @@ CHECK_INBOX = (
     "If this address can receive mail, a confirmation link is on its way. Open it to "
     "start the digest; nothing else is sent until you do."
 )
-
-
-def digests_of(request: Request) -> Digests:
-    return lens_of(request).digests
 
 
 @dataclass
@@ -142,17 +146,17 @@ def _subscribe_form(
 
 
 @router.get("/subscribe", response_class=HTMLResponse)
-def subscribe_page(request: Request) -> HTMLResponse:
-    user = current_user(request)
+def subscribe_page(request: Request, user: OptionalUser) -> HTMLResponse:
     return _subscribe_form(request, FormValues(email=user.email if user else ""), [])
 
 
 @router.post("/subscribe", response_class=HTMLResponse)
-async def subscribe(request: Request) -> HTMLResponse:
+async def subscribe(
+    request: Request, lens: LensDep, throttle: ThrottleDep, ip: ClientIp, user: OptionalUser
+) -> HTMLResponse:
     """Footer form (just an email) or the full form: validate, then mail a confirmation
     link. The answer is the same whether or not the address was already subscribed."""
-    throttle = throttle_of(request)
-    throttle.hit("subscribe_ip", client_ip(request))
+    throttle.hit("subscribe_ip", ip)
     values, prefs, problems = _parse(await request.form())
     email = ""
     try:
@@ -163,10 +167,9 @@ async def subscribe(request: Request) -> HTMLResponse:
         return _subscribe_form(request, values, problems, 400)
     if throttle.allowed("subscribe_email", email):
         throttle.record("subscribe_email", email)
-        user = current_user(request)
         owner = user.pk if user is not None and user.email.lower() == email else None
         try:
-            digests_of(request).subscribe(email, prefs, user_pk=owner)
+            lens.digests.subscribe(email, prefs, user_pk=owner)
         except MailError:
             return _message(
                 request,
@@ -177,17 +180,9 @@ async def subscribe(request: Request) -> HTMLResponse:
     return _message(request, "Check your inbox", CHECK_INBOX)
 
 
-def _bad_link(request: Request, exc: BadToken) -> HTMLResponse:
-    return error_page(request, 400, "This link does not work", str(exc))
-
-
 @router.get("/confirm/{token}", response_class=HTMLResponse)
-def confirm_page(request: Request, token: str) -> HTMLResponse:
-    digests = digests_of(request)
-    try:
-        sub = digests.tokens.read("confirm", token)
-    except BadToken as exc:
-        return _bad_link(request, exc)
+def confirm_page(request: Request, token: str, lens: LensDep) -> HTMLResponse:
+    sub = lens.digests.tokens.read("confirm", token)
     return _message(
         request,
         "Confirm your subscription",
@@ -199,12 +194,9 @@ def confirm_page(request: Request, token: str) -> HTMLResponse:
 
 @router.post("/confirm/{token}", response_class=HTMLResponse)
 @csrf_exempt
-def confirm(request: Request, token: str) -> HTMLResponse:
-    digests = digests_of(request)
-    try:
-        sub = digests.confirm(token)
-    except BadToken as exc:
-        return _bad_link(request, exc)
+def confirm(request: Request, token: str, lens: LensDep) -> HTMLResponse:
+    digests = lens.digests
+    sub = digests.confirm(token)
     when = "each weekday morning" if sub.prefs.frequency == "daily" else "on Monday mornings"
     return _message(
         request,
@@ -216,13 +208,10 @@ def confirm(request: Request, token: str) -> HTMLResponse:
 
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
-def unsubscribe_page(request: Request, token: str) -> HTMLResponse:
-    digests = digests_of(request)
-    try:
-        subject = digests.tokens.read("unsubscribe", token)
-        sub = digests.store.get(subject.subscription_pk)
-    except BadToken as exc:
-        return _bad_link(request, exc)
+def unsubscribe_page(request: Request, token: str, lens: LensDep) -> HTMLResponse:
+    digests = lens.digests
+    subject = digests.tokens.read("unsubscribe", token)
+    sub = digests.store.get(subject.subscription_pk)
     if sub is None or sub.email != subject.email or sub.unsubscribed_at is not None:
         return _message(request, "You are unsubscribed", "No more digests go to this address.")
     return _message(
@@ -237,18 +226,17 @@ def unsubscribe_page(request: Request, token: str) -> HTMLResponse:
 
 @router.post("/unsubscribe/{token}")
 @csrf_exempt
-async def unsubscribe(request: Request, token: str) -> Response:
+async def unsubscribe(request: Request, token: str, lens: LensDep) -> Response:
     """The page's button and RFC 8058 one-click (body ``List-Unsubscribe=One-Click``,
     no cookies): both stop the digest before this answer is sent."""
     body = (await request.body())[:200]
     one_click = b"List-Unsubscribe=One-Click" in body
-    digests = digests_of(request)
     try:
-        sub = digests.unsubscribe(token)
+        sub = lens.digests.unsubscribe(token)
     except BadToken as exc:
         if one_click:
             return PlainTextResponse(str(exc), status_code=400)
-        return _bad_link(request, exc)
+        raise
     if one_click:
         return PlainTextResponse(f"Unsubscribed {sub.email}.")
     return _message(
@@ -260,6 +248,7 @@ async def unsubscribe(request: Request, token: str) -> Response:
 
 def _manage_form(
     request: Request,
+    digests: Digests,
     sub: Subscription,
     token: str,
     values: FormValues,
@@ -267,7 +256,6 @@ def _manage_form(
     notice: str = "",
     status: int = 200,
 ) -> HTMLResponse:
-    digests = digests_of(request)
     context = {
         "sub": sub,
         "values": values.padded(),
@@ -280,33 +268,27 @@ def _manage_form(
 
 
 @router.get("/subscription/{token}", response_class=HTMLResponse)
-def manage_page(request: Request, token: str) -> HTMLResponse:
-    try:
-        sub = digests_of(request).managed(token)
-    except BadToken as exc:
-        return _bad_link(request, exc)
-    return _manage_form(request, sub, token, FormValues.of(sub), [])
+def manage_page(request: Request, token: str, lens: LensDep) -> HTMLResponse:
+    sub = lens.digests.managed(token)
+    return _manage_form(request, lens.digests, sub, token, FormValues.of(sub), [])
 
 
 @router.post("/subscription/{token}", response_class=HTMLResponse)
-async def manage(request: Request, token: str) -> HTMLResponse:
-    digests = digests_of(request)
-    try:
-        sub = digests.managed(token)
-    except BadToken as exc:
-        return _bad_link(request, exc)
+async def manage(request: Request, token: str, lens: LensDep) -> HTMLResponse:
+    digests = lens.digests
+    sub = digests.managed(token)
     values, prefs, problems = _parse(await request.form())
     values.email = sub.email
     if problems or prefs is None:
-        return _manage_form(request, sub, token, values, problems, status=400)
+        return _manage_form(request, digests, sub, token, values, problems, status=400)
     updated = digests.update(sub, prefs)
-    return _manage_form(request, updated, token, FormValues.of(updated), [], "Saved.")
+    return _manage_form(request, digests, updated, token, FormValues.of(updated), [], "Saved.")
 
 
 @router.get("/settings/digest", response_class=HTMLResponse)
-def account_digest(request: Request, user: Annotated[User, Depends(require_user)]) -> Response:
+def account_digest(request: Request, user: CurrentUser, lens: LensDep) -> Response:
     """From the account's settings: its subscription's page, or the form to start one."""
-    digests = digests_of(request)
+    digests = lens.digests
     sub = digests.for_user(user.pk) or digests.store.by_email(user.email)
     if sub is not None:
         return RedirectResponse(f"/subscription/{digests.token('manage', sub)}", status_code=303)

@@ -1,16 +1,10 @@
-"""Who is asking, and whether a form really came from our own page.
+"""Whether a form really came from our own page: the CSRF token of every unsafe request.
 
-**Who.** :func:`current_user` reads ``Authorization: Bearer <API token>`` when the
-request has an ``Authorization`` header (and then ignores cookies altogether), else the
-``pl_session`` cookie. :func:`require_user` is the FastAPI dependency for routes that
-need a reader: pages redirect to ``/login?next=...``, the API answers 401 JSON.
-:func:`require_admin` also needs the admin role (403 otherwise).
-
-**CSRF.** Every unsafe request (POST, PUT, PATCH, DELETE) must carry a token, in the
-form field ``csrf_token`` or the ``X-CSRF-Token`` header; :func:`csrf_protect` runs as
-an app-wide dependency (see ``create_app``), so every route any router adds is covered.
-For a signed-in reader the token is an HMAC of their session token; for an anonymous
-visitor, an HMAC of a random ``pl_csrf`` cookie (signed double submit), set by
+Every unsafe request (POST, PUT, PATCH, DELETE) must carry a token, in the form field
+``csrf_token`` or the ``X-CSRF-Token`` header; :func:`csrf_protect` runs as an app-wide
+dependency (see ``create_app``), so every route any router adds is covered. For a
+signed-in reader the token is an HMAC of their session token; for an anonymous visitor,
+an HMAC of a random ``pl_csrf`` cookie (signed double submit), set by
 :class:`CsrfCookie` on the first page that needs it. Templates get ``csrf_token`` in
 their context and ``{{ csrf_field() }}`` renders the hidden input. Not checked:
 
@@ -31,147 +25,22 @@ import hmac
 import secrets
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 from fastapi import HTTPException, Request, Response
 from markupsafe import Markup, escape
 from starlette.datastructures import MutableHeaders
 
-from paperlens.accounts import Accounts, User
-from paperlens.core import PaperLens
+from paperlens.web.deps import SESSION_COOKIE, bearer_token, current_user, is_api, lens_of
 from paperlens.web.security import ASGIApp, Message, Receive, Scope, Send
 
-SESSION_COOKIE = "pl_session"
 CSRF_COOKIE = "pl_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-API_PREFIX = "/api/"
 _EXEMPT_ATTR = "__paperlens_csrf_exempt__"
-_USER_KEY = "pl_user"
 _NEW_CSRF_KEY = "pl_new_csrf_cookie"
-_UNSET = object()
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class LoginRequired(Exception):
-    """A page needs a signed-in reader; the app answers with a redirect to the login."""
-
-    def __init__(self, next_path: str) -> None:
-        super().__init__(next_path)
-        self.next_path = next_path
-
-
-def lens_of(request: Request) -> PaperLens:
-    lens = request.app.state.lens
-    assert isinstance(lens, PaperLens)
-    return lens
-
-
-def accounts_of(request: Request) -> Accounts:
-    return lens_of(request).accounts
-
-
-def is_api(request: Request) -> bool:
-    return request.url.path.startswith(API_PREFIX)
-
-
-def secure_cookies(request: Request) -> bool:
-    """Cookies get ``Secure`` when the public address is https (see README)."""
-    return lens_of(request).settings.public_url.lower().startswith("https://")
-
-
-# -- who ----------------------------------------------------------------------------------
-
-
-def bearer_token(request: Request) -> str | None:
-    """The token of ``Authorization: Bearer <token>``; ``""`` for any other
-    Authorization header; ``None`` without one."""
-    header = request.headers.get("authorization")
-    if header is None:
-        return None
-    scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" else ""
-
-
-def current_user(request: Request) -> User | None:
-    """The reader making the request (API token, else session cookie), or ``None``.
-    Worked out once per request."""
-    cached = getattr(request.state, _USER_KEY, _UNSET)
-    if cached is None or isinstance(cached, User):
-        return cached
-    user: User | None = None
-    token = bearer_token(request)
-    if token is not None:
-        user = accounts_of(request).api_token_user(token) if token else None
-    else:
-        session = request.cookies.get(SESSION_COOKIE)
-        if session:
-            user = accounts_of(request).session_user(session)
-    setattr(request.state, _USER_KEY, user)
-    return user
-
-
-def forget_user(request: Request) -> None:
-    """Drop the cached reader (after signing in or out within the request)."""
-    setattr(request.state, _USER_KEY, _UNSET)
-
-
-def require_user(request: Request) -> User:
-    """FastAPI dependency: the signed-in reader; else a redirect to the login page
-    (pages) or 401 (API)."""
-    user = current_user(request)
-    if user is not None:
-        return user
-    if is_api(request):
-        raise HTTPException(
-            401,
-            "authentication required: send 'Authorization: Bearer <API token>' "
-            "(create one in Settings) or sign in",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    raise LoginRequired(target)
-
-
-def require_admin(request: Request) -> User:
-    """FastAPI dependency: a signed-in admin (403 for other readers)."""
-    user = require_user(request)
-    if not user.is_admin:
-        raise HTTPException(403, "only an administrator may do this")
-    return user
-
-
-def login_redirect(next_path: str) -> Response:
-    from fastapi.responses import RedirectResponse
-
-    return RedirectResponse(f"/login?next={quote(next_path, safe='/')}", status_code=303)
-
-
-# -- sessions in cookies -------------------------------------------------------------------
-
-
-def set_session_cookie(request: Request, response: Response, token: str) -> None:
-    max_age = int(accounts_of(request).session_lifetime.total_seconds())
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=max_age,
-        httponly=True,
-        samesite="lax",
-        secure=secure_cookies(request),
-        path="/",
-    )
-
-
-def clear_session_cookie(request: Request, response: Response) -> None:
-    response.delete_cookie(
-        SESSION_COOKIE, httponly=True, samesite="lax", secure=secure_cookies(request), path="/"
-    )
-
-
-# -- CSRF -----------------------------------------------------------------------------------
 
 
 def _mac(request: Request, purpose: str, value: str) -> str:

@@ -1,7 +1,10 @@
 """RSS/Atom feeds over the same lists the pages show: ``/feeds/daily.xml``,
 ``/feeds/trending.xml?window=``, ``/feeds/search.xml?q=&category=&author=`` and
 ``/feeds/c/{collection}.xml`` (public collections only). Atom by default,
-``?format=rss`` for RSS 2.0. Links in feeds point at the server that answered."""
+``?format=rss`` for RSS 2.0. Links in feeds point at the server that answered.
+
+A collection feed that does not exist (or is private) answers a plain-text 404, not
+the HTML error page: feed readers, not people, read it."""
 
 from __future__ import annotations
 
@@ -10,12 +13,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from paperlens.core import MAX_QUERY_CHARS
+from paperlens.core import MAX_QUERY_CHARS, Mode, SearchFilters
 from paperlens.errors import CollectionNotFound
 from paperlens.feeds import CONTENT_TYPES, FORMATS, FeedPaper, FeedSpec, Format, render_feed
-from paperlens.filters import SearchFilters
-from paperlens.search.engine import Mode
-from paperlens.web.auth import lens_of
+from paperlens.web.deps import LensDep
 from paperlens.web.security import (
     MAX_AUTHOR_CHARS,
     MAX_CATEGORIES,
@@ -53,15 +54,8 @@ def _respond(request: Request, spec: FeedSpec, items: list[FeedPaper]) -> Respon
     return Response(body, media_type=CONTENT_TYPES[fmt], headers={"cache-control": MAX_AGE})
 
 
-def feed_links(path: str, title: str) -> list[tuple[str, str]]:
-    """``<link rel="alternate">`` entries for a page's template (see base.html)."""
-    sep = "&" if "?" in path else "?"
-    return [(f"{title} (Atom)", path), (f"{title} (RSS)", f"{path}{sep}format=rss")]
-
-
 @router.get("/daily.xml")
-def daily(request: Request) -> Response:
-    lens = lens_of(request)
+def daily(request: Request, lens: LensDep) -> Response:
     _format(request)
     feed = lens.daily(None, 1, FEED_SIZE)
     items = [FeedPaper(i.stored.paper, i.stored.added_at) for i in feed.items] if feed else []
@@ -76,12 +70,11 @@ def daily(request: Request) -> Response:
 
 
 @router.get("/trending.xml")
-def trending(request: Request) -> Response:
+def trending(request: Request, lens: LensDep) -> Response:
     window = request.query_params.get("window", "week")
     if window not in WINDOWS:
         raise ValueError("window must be day, week or month")
     category = clean_text(request.query_params.get("category", ""), MAX_CATEGORY_CHARS)
-    lens = lens_of(request)
     found = lens.community.trending(window, limit=FEED_SIZE, category=category or None)
     query = urlencode({k: v for k, v in {"window": window, "category": category}.items() if v})
     spec = FeedSpec(
@@ -94,7 +87,7 @@ def trending(request: Request) -> Response:
 
 
 @router.get("/search.xml")
-def search(request: Request) -> Response:
+def search(request: Request, lens: LensDep) -> Response:
     p = request.query_params
     q = clean_text(p.get("q", ""), MAX_QUERY_CHARS)
     cats = tuple(
@@ -104,7 +97,7 @@ def search(request: Request) -> Response:
     author = clean_text(p.get("author", ""), MAX_AUTHOR_CHARS)
     mode = p.get("mode", Mode.HYBRID.value) or Mode.HYBRID.value
     filters = SearchFilters(categories=cats, author=author or None)
-    found = lens_of(request).search(q, mode, filters, 1, FEED_SIZE)
+    found = lens.search(q, mode, filters, 1, FEED_SIZE)
     pairs = {"q": q, "category": " ".join(cats), "author": author}
     query = urlencode({k: v for k, v in pairs.items() if v})
     what = f"“{q}”" if q else "filtered papers"
@@ -118,8 +111,7 @@ def search(request: Request) -> Response:
 
 
 @router.get("/c/{collection_id}.xml")
-def collection(request: Request, collection_id: str) -> Response:
-    lens = lens_of(request)
+def collection(request: Request, collection_id: str, lens: LensDep) -> Response:
     try:
         view = lens.library.view(None, int(collection_id))  # anonymous: public only
     except (CollectionNotFound, ValueError):

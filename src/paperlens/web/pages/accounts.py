@@ -6,15 +6,16 @@ a rejected form comes back with the typed values (never passwords) and each erro
 next to its field. Login, sign-up and reset requests are rate limited per address and
 per account (:mod:`paperlens.web.throttle`). The reset form answers the same whether
 or not the address has an account, and mails in the background so the timing does not
-tell either.
+tell either. Signing in starts a new session (the ``pl_session`` cookie, ``Secure`` on
+an https site) and ends any session the browser brought along.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request
+from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from paperlens.accounts import (
@@ -28,23 +29,22 @@ from paperlens.accounts import (
     clean_display_name,
     normalise_email,
 )
+from paperlens.core import PaperLens
 from paperlens.mail import Mailer, MailError
-from paperlens.web.auth import (
+from paperlens.web.deps import (
     SESSION_COOKIE,
-    accounts_of,
-    clear_session_cookie,
+    ClientIp,
+    CurrentUser,
+    FormFields,
+    LensDep,
+    ThrottleDep,
     forget_user,
-    lens_of,
-    require_user,
-    set_session_cookie,
 )
-from paperlens.web.pages import _local_path, render
-from paperlens.web.throttle import client_ip, throttle_of
+from paperlens.web.rendering import local_path, render
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(include_in_schema=False)
-CurrentUser = Annotated[User, Depends(require_user)]
 
 #: Notices shown after a redirect (fixed texts; nothing from the URL is echoed).
 NOTICES = {
@@ -56,25 +56,39 @@ NOTICES = {
 }
 
 
-async def form_of(request: Request) -> dict[str, str]:
-    """The submitted form's text fields (files and repeated keys ignored)."""
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
-
-
 def _next(raw: str | None) -> str:
-    target = _local_path(raw or "/")
+    target = local_path(raw or "/")
     return "/" if target.startswith(("/login", "/signup", "/logout", "/reset")) else target
 
 
-def sign_in(request: Request, response: Response, user: User) -> None:
+# -- the session cookie -------------------------------------------------------------------
+
+
+def _secure(lens: PaperLens) -> bool:
+    """Cookies get ``Secure`` when the public address is https (see README)."""
+    return lens.settings.public_url.lower().startswith("https://")
+
+
+def _set_session_cookie(lens: PaperLens, response: Response, token: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(lens.accounts.session_lifetime.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=_secure(lens),
+        path="/",
+    )
+
+
+def sign_in(request: Request, lens: PaperLens, response: Response, user: User) -> None:
     """A fresh session for ``user`` on ``response``; any session the browser brought
     along (possibly planted by someone else) ends: no session fixation."""
-    accounts = accounts_of(request)
+    accounts = lens.accounts
     old = request.cookies.get(SESSION_COOKIE)
     if old:
         accounts.end_session(old)
-    set_session_cookie(request, response, accounts.start_session(user.pk))
+    _set_session_cookie(lens, response, accounts.start_session(user.pk))
     forget_user(request)
 
 
@@ -110,10 +124,11 @@ def signup_form(request: Request) -> HTMLResponse:
 
 
 @router.post("/signup")
-async def signup(request: Request) -> Response:
-    throttle_of(request).hit("signup_ip", client_ip(request))
-    values = await form_of(request)
-    accounts = accounts_of(request)
+async def signup(
+    request: Request, lens: LensDep, values: FormFields, throttle: ThrottleDep, ip: ClientIp
+) -> Response:
+    throttle.hit("signup_ip", ip)
+    accounts = lens.accounts
     errors: dict[str, str] = {}
     email = values.get("email", "")
     try:
@@ -143,7 +158,7 @@ async def signup(request: Request) -> Response:
     response = RedirectResponse(
         target if target != "/" else "/settings?done=welcome", status_code=303
     )
-    sign_in(request, response, user)
+    sign_in(request, lens, response, user)
     return response
 
 
@@ -163,30 +178,32 @@ def login_form(request: Request) -> HTMLResponse:
 
 
 @router.post("/login")
-async def login(request: Request) -> Response:
-    throttle = throttle_of(request)
-    throttle.hit("login_ip", client_ip(request))
-    values = await form_of(request)
+async def login(
+    request: Request, lens: LensDep, values: FormFields, throttle: ThrottleDep, ip: ClientIp
+) -> Response:
+    throttle.hit("login_ip", ip)
     email = values.get("email", "").strip().lower()[:320]
     shown = {"email": email, "next": values.get("next", "/")}
     throttle.check("login_account", email)
-    user = accounts_of(request).authenticate(email, values.get("password", ""))
+    user = lens.accounts.authenticate(email, values.get("password", ""))
     if user is None:
         throttle.record("login_account", email)
         return _login_page(request, shown, "The email address or the password is not right.", 400)
     response = RedirectResponse(_next(values.get("next")), status_code=303)
-    sign_in(request, response, user)
+    sign_in(request, lens, response, user)
     return response
 
 
 @router.post("/logout")
-def logout(request: Request) -> Response:
+def logout(request: Request, lens: LensDep) -> Response:
     """End the session on the server (the cookie alone would not do) and go home."""
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        accounts_of(request).end_session(token)
+        lens.accounts.end_session(token)
     response = RedirectResponse("/", status_code=303)
-    clear_session_cookie(request, response)
+    response.delete_cookie(
+        SESSION_COOKIE, httponly=True, samesite="lax", secure=_secure(lens), path="/"
+    )
     forget_user(request)
     return response
 
@@ -207,10 +224,15 @@ def reset_form(request: Request) -> HTMLResponse:
 
 
 @router.post("/reset", response_class=HTMLResponse)
-async def reset_request(request: Request, background: BackgroundTasks) -> HTMLResponse:
-    throttle = throttle_of(request)
-    throttle.hit("reset_ip", client_ip(request))
-    values = await form_of(request)
+async def reset_request(
+    request: Request,
+    background: BackgroundTasks,
+    lens: LensDep,
+    values: FormFields,
+    throttle: ThrottleDep,
+    ip: ClientIp,
+) -> HTMLResponse:
+    throttle.hit("reset_ip", ip)
     try:
         email = normalise_email(values.get("email", ""))
     except ValueError as exc:
@@ -222,12 +244,10 @@ async def reset_request(request: Request, background: BackgroundTasks) -> HTMLRe
         return render(request, "reset_request.html", context, 400)
     if throttle.allowed("reset_account", email):
         throttle.record("reset_account", email)
-        accounts = accounts_of(request)
+        accounts = lens.accounts
         token = accounts.start_reset(email)
         if token is not None:
-            background.add_task(
-                _send_reset, Mailer(lens_of(request).settings), accounts, email, token
-            )
+            background.add_task(_send_reset, Mailer(lens.settings), accounts, email, token)
     context = {"values": {"email": email}, "errors": {}, "sent": True}
     return render(request, "reset_request.html", context)
 
@@ -237,8 +257,8 @@ def _bad_link(request: Request) -> HTMLResponse:
 
 
 @router.get("/reset/{token}", response_class=HTMLResponse)
-def reset_password_form(request: Request, token: str) -> HTMLResponse:
-    if len(token) > 200 or not accounts_of(request).reset_is_valid(token):
+def reset_password_form(request: Request, token: str, lens: LensDep) -> HTMLResponse:
+    if len(token) > 200 or not lens.accounts.reset_is_valid(token):
         return _bad_link(request)
     return render(
         request, "reset_password.html", {"token": token, "error": "", "hint": _password_hint()}
@@ -246,19 +266,20 @@ def reset_password_form(request: Request, token: str) -> HTMLResponse:
 
 
 @router.post("/reset/{token}")
-async def reset_password(request: Request, token: str) -> Response:
-    values = await form_of(request)
+async def reset_password(
+    request: Request, token: str, lens: LensDep, values: FormFields
+) -> Response:
     if len(token) > 200:
         return _bad_link(request)
     try:
-        user = accounts_of(request).finish_reset(token, values.get("password", ""))
+        user = lens.accounts.finish_reset(token, values.get("password", ""))
     except InvalidResetToken:
         return _bad_link(request)
     except ValueError as exc:
         context = {"token": token, "error": _sentence(exc), "hint": _password_hint()}
         return render(request, "reset_password.html", context, 400)
     response = RedirectResponse("/settings?done=reset", status_code=303)
-    sign_in(request, response, user)
+    sign_in(request, lens, response, user)
     return response
 
 
@@ -267,6 +288,7 @@ async def reset_password(request: Request, token: str) -> Response:
 
 def _settings_page(
     request: Request,
+    lens: PaperLens,
     user: User,
     *,
     errors: dict[str, str] | None = None,
@@ -280,7 +302,7 @@ def _settings_page(
         "errors": errors or {},
         "values": values
         or {"display_name": user.display_name, "categories": " ".join(user.categories)},
-        "tokens": accounts_of(request).list_api_tokens(user.pk),
+        "tokens": lens.accounts.list_api_tokens(user.pk),
         "new_token": new_token,
         "notice": notice or NOTICES.get(request.query_params.get("done", ""), ""),
         "password_hint": _password_hint(),
@@ -289,14 +311,15 @@ def _settings_page(
 
 
 @router.get("/settings", response_class=HTMLResponse)
-def settings_page(request: Request, user: CurrentUser) -> HTMLResponse:
-    return _settings_page(request, user)
+def settings_page(request: Request, user: CurrentUser, lens: LensDep) -> HTMLResponse:
+    return _settings_page(request, lens, user)
 
 
 @router.post("/settings/profile")
-async def save_profile(request: Request, user: CurrentUser) -> Response:
-    values = await form_of(request)
-    accounts = accounts_of(request)
+async def save_profile(
+    request: Request, user: CurrentUser, lens: LensDep, values: FormFields
+) -> Response:
+    accounts = lens.accounts
     errors: dict[str, str] = {}
     name = values.get("display_name", "")
     cats = values.get("categories", "").replace(",", " ").split()
@@ -310,46 +333,47 @@ async def save_profile(request: Request, user: CurrentUser) -> Response:
         errors["categories"] = _sentence(exc)
     if errors:
         shown = {"display_name": values.get("display_name", ""), "categories": " ".join(cats)}
-        return _settings_page(request, user, errors=errors, values=shown, status=400)
+        return _settings_page(request, lens, user, errors=errors, values=shown, status=400)
     accounts.set_display_name(user.pk, name)
     accounts.set_categories(user.pk, cats)
     return RedirectResponse("/settings?done=profile", status_code=303)
 
 
 @router.post("/settings/password")
-async def change_password(request: Request, user: CurrentUser) -> Response:
-    values = await form_of(request)
+async def change_password(
+    request: Request, user: CurrentUser, lens: LensDep, values: FormFields
+) -> Response:
     try:
-        accounts_of(request).change_password(
+        lens.accounts.change_password(
             user.pk, values.get("current_password", ""), values.get("new_password", "")
         )
     except ValueError as exc:
         field = "current_password" if "current" in str(exc) else "new_password"
         errors = {field: _sentence(exc)}
-        return _settings_page(request, user, errors=errors, status=400)
+        return _settings_page(request, lens, user, errors=errors, status=400)
     response = RedirectResponse("/settings?done=password", status_code=303)
-    sign_in(request, response, user)
+    sign_in(request, lens, response, user)
     return response
 
 
 @router.post("/settings/tokens", response_class=HTMLResponse)
-async def create_token(request: Request, user: CurrentUser) -> HTMLResponse:
-    values = await form_of(request)
+async def create_token(
+    request: Request, user: CurrentUser, lens: LensDep, values: FormFields
+) -> HTMLResponse:
     try:
-        _pk, plaintext = accounts_of(request).create_api_token(
-            user.pk, values.get("token_name", "")
-        )
+        _pk, plaintext = lens.accounts.create_api_token(user.pk, values.get("token_name", ""))
     except ValueError as exc:
         errors = {"token_name": _sentence(exc)}
-        return _settings_page(request, user, errors=errors, status=400)
-    return _settings_page(request, user, new_token=plaintext)
+        return _settings_page(request, lens, user, errors=errors, status=400)
+    return _settings_page(request, lens, user, new_token=plaintext)
 
 
 @router.post("/settings/tokens/{token_id}/revoke")
-def revoke_token(request: Request, token_id: int, user: CurrentUser) -> Response:
-    if not accounts_of(request).revoke_api_token(user.pk, token_id):
+def revoke_token(request: Request, token_id: int, user: CurrentUser, lens: LensDep) -> Response:
+    if not lens.accounts.revoke_api_token(user.pk, token_id):
         return _settings_page(
             request,
+            lens,
             user,
             errors={"tokens": "There is no such token (already revoked?)."},
             status=404,

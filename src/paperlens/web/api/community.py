@@ -1,0 +1,152 @@
+"""The REST API of the community features: votes, "not interested" feedback, trending,
+recommendations and submissions.
+
+Reading trending papers needs no account; everything else acts for the signed-in reader
+(session or ``Authorization: Bearer`` API token) and answers 401 without one. Failures
+(no such paper, a bad arXiv id, too many submissions, arXiv unreachable) are answered
+by ``web/errors.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from paperlens.accounts import User
+from paperlens.core import PaperLens
+from paperlens.web.api import paper_key
+from paperlens.web.api import schemas as s
+from paperlens.web.api.schemas import AUTH, NOT_FOUND, error_doc
+from paperlens.web.deps import ClientIp, CurrentUser, LensDep, ThrottleDep
+from paperlens.web.security import MAX_CATEGORY_CHARS, clean_text
+
+router = APIRouter(prefix="/api/v1", tags=["community"], responses=s.BAD_INPUT)
+
+
+# -- votes -----------------------------------------------------------------------------------
+
+
+def _vote(lens: PaperLens, user: User, paper_id: str, up: bool) -> s.VoteOut:
+    pk, key = paper_key(lens, paper_id)
+    return s.VoteOut(id=key, votes=lens.community.vote(user.pk, pk, up), voted=up)
+
+
+@router.post(
+    "/papers/{paper_id:path}/vote",
+    response_model=s.VoteOut,
+    responses={**AUTH, **NOT_FOUND},
+    summary="Upvote a paper (once per account)",
+)
+def vote(lens: LensDep, paper_id: str, user: CurrentUser) -> s.VoteOut:
+    return _vote(lens, user, paper_id, True)
+
+
+@router.delete(
+    "/papers/{paper_id:path}/vote",
+    response_model=s.VoteOut,
+    responses={**AUTH, **NOT_FOUND},
+    summary="Take your upvote back",
+)
+def unvote(lens: LensDep, paper_id: str, user: CurrentUser) -> s.VoteOut:
+    return _vote(lens, user, paper_id, False)
+
+
+# -- feedback --------------------------------------------------------------------------------
+
+
+def _feedback(lens: PaperLens, user: User, paper_id: str, value: bool) -> s.FeedbackOut:
+    pk, key = paper_key(lens, paper_id)
+    lens.library.dismiss(user.pk, pk, value)
+    return s.FeedbackOut(id=key, not_interested=value)
+
+
+@router.post(
+    "/papers/{paper_id:path}/not-interested",
+    response_model=s.FeedbackOut,
+    responses={**AUTH, **NOT_FOUND},
+    summary="Never recommend this paper; learn from it",
+)
+def not_interested(lens: LensDep, paper_id: str, user: CurrentUser) -> s.FeedbackOut:
+    return _feedback(lens, user, paper_id, True)
+
+
+@router.delete(
+    "/papers/{paper_id:path}/not-interested",
+    response_model=s.FeedbackOut,
+    responses={**AUTH, **NOT_FOUND},
+    summary="Undo 'not interested'",
+)
+def interested_again(lens: LensDep, paper_id: str, user: CurrentUser) -> s.FeedbackOut:
+    return _feedback(lens, user, paper_id, False)
+
+
+# -- trending and recommendations ---------------------------------------------------------
+
+
+@router.get("/trending", response_model=s.TrendingOut, summary="Trending papers")
+def trending(
+    lens: LensDep,
+    window: Annotated[Literal["day", "week", "month"], Query()] = "week",
+    category: Annotated[
+        str | None, Query(max_length=MAX_CATEGORY_CHARS, description="Category or archive.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> s.TrendingOut:
+    """Recent papers by upvotes with time decay: ``(votes + 0.1 × HF upvotes) /
+    (age_hours + 2) ** 1.8`` over the papers first published in the window."""
+    cat = clean_text(category or "", MAX_CATEGORY_CHARS) or None
+    items = lens.community.trending(window, limit=limit, category=cat)
+    return s.TrendingOut(
+        window=window, category=cat, papers=[s.TrendingPaperOut.of(t) for t in items]
+    )
+
+
+@router.get(
+    "/recommendations",
+    response_model=s.RecommendationsOut,
+    responses=AUTH,
+    summary="Papers for you, with reasons",
+)
+def recommendations(
+    lens: LensDep, user: CurrentUser, limit: Annotated[int, Query(ge=1, le=100)] = 20
+) -> s.RecommendationsOut:
+    recs = lens.recommender.recommend(user.pk, limit=limit)
+    return s.RecommendationsOut(recommendations=[s.RecommendationOut.of(r) for r in recs])
+
+
+# -- submissions -----------------------------------------------------------------------------
+
+
+@router.post(
+    "/submissions",
+    response_model=s.SubmissionOut,
+    status_code=201,
+    responses={
+        **AUTH,
+        200: {"model": s.SubmissionOut, "description": "Already here: the existing paper."},
+        404: error_doc("arXiv has no such paper."),
+        502: error_doc("arXiv could not be reached."),
+    },
+    summary="Submit a paper by arXiv id or URL",
+)
+def submit(
+    lens: LensDep,
+    body: s.SubmissionIn,
+    user: CurrentUser,
+    response: Response,
+    throttle: ThrottleDep,
+    ip: ClientIp,
+) -> s.SubmissionOut:
+    """Fetched from the arXiv API, stored and indexed at once, credited to you. A
+    paper already here is returned with status 200."""
+    throttle.hit("submit_ip", ip)
+    throttle.hit("submit_account", str(user.pk))
+    result = lens.community.submit(user.pk, body.id)
+    if not result.created:
+        response.status_code = 200
+    return s.SubmissionOut(
+        created=result.created,
+        indexed=result.indexed,
+        paper=s.PaperSummary.of(result.stored.paper),
+    )
