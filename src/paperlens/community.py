@@ -50,7 +50,7 @@ from limits.strategies import MovingWindowRateLimiter
 
 from paperlens.arxiv_ids import parse_arxiv_id
 from paperlens.config import Settings
-from paperlens.errors import TooMany, UpstreamError
+from paperlens.errors import Invalid, TooMany, UpstreamError
 from paperlens.indexer import IndexBusy
 from paperlens.paper import Paper
 from paperlens.sources.arxiv_api import fetch_paper
@@ -96,45 +96,6 @@ def rank_trending(rows: Sequence[TrendingRow], now: datetime, limit: int) -> lis
         return (-trending_score(r.votes, r.external, age), -r.votes, age, r.paper_pk)
 
     return sorted(rows, key=key)[:limit]
-
-
-def trending(
-    community: CommunityStore,
-    papers: PaperStore,
-    window: str = "week",
-    *,
-    limit: int = 20,
-    category: str | None = None,
-    categories: Sequence[str] = (),
-    now: datetime | None = None,
-) -> list[TrendingItem]:
-    """The trending papers of ``window`` (``day``, ``week`` or ``month``), optionally
-    within a category or archive (``category``, or any of ``categories``)."""
-    if window not in WINDOWS:
-        raise ValueError(f"window must be day, week or month, not {window!r}")
-    if not 1 <= limit <= MAX_TRENDING:
-        raise ValueError(f"limit must be between 1 and {MAX_TRENDING}")
-    now = now or datetime.now(UTC)
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    newest = community.latest_published()
-    reference = min(now, newest) if newest is not None else now
-    cats = [c for c in (*categories, *([category] if category else [])) if c]
-    rows = community.trending_rows(reference - WINDOWS[window], reference, cats)
-    ranked = rank_trending(rows, reference, limit)
-    stored = papers.get_by_pks(r.paper_pk for r in ranked)
-    return [
-        TrendingItem(
-            r.paper_pk,
-            stored[r.paper_pk].paper,
-            r.votes,
-            trending_score(r.votes, r.external, (reference - r.published).total_seconds() / 3600),
-            r.external,
-            stored[r.paper_pk].added_at,
-        )
-        for r in ranked
-        if r.paper_pk in stored
-    ]
 
 
 # -- submissions --------------------------------------------------------------------------
@@ -244,16 +205,36 @@ class Community:
         categories: Sequence[str] = (),
         now: datetime | None = None,
     ) -> list[TrendingItem]:
-        """Recent papers by upvotes with time decay (see the module docstring)."""
-        return trending(
-            self.store,
-            self.papers,
-            window,
-            limit=limit,
-            category=category,
-            categories=categories,
-            now=now,
-        )
+        """Recent papers by upvotes with time decay (see the module docstring): the
+        trending papers of ``window`` (``day``, ``week`` or ``month``), optionally
+        within a category or archive (``category``, or any of ``categories``)."""
+        if window not in WINDOWS:
+            raise Invalid(f"window must be day, week or month, not {window!r}")
+        if not 1 <= limit <= MAX_TRENDING:
+            raise Invalid(f"limit must be between 1 and {MAX_TRENDING}")
+        now = now or datetime.now(UTC)
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        newest = self.store.latest_published()
+        reference = min(now, newest) if newest is not None else now
+        cats = [c for c in (*categories, *([category] if category else [])) if c]
+        rows = self.store.trending_rows(reference - WINDOWS[window], reference, cats)
+        ranked = rank_trending(rows, reference, limit)
+        stored = self.papers.get_by_pks(r.paper_pk for r in ranked)
+        return [
+            TrendingItem(
+                r.paper_pk,
+                stored[r.paper_pk].paper,
+                r.votes,
+                trending_score(
+                    r.votes, r.external, (reference - r.published).total_seconds() / 3600
+                ),
+                r.external,
+                stored[r.paper_pk].added_at,
+            )
+            for r in ranked
+            if r.paper_pk in stored
+        ]
 
     def submit(self, user_pk: int, text: str) -> SubmitResult:
         """Fetch, store and index a paper by arXiv id or URL, credited to ``user_pk``
