@@ -11,8 +11,8 @@ refused the address or message for good: reported, not retried) or ``retry``
 never stops the others.
 
 The window runs from the end of the previous digest to now, but never starts before
-the subscription's confirmation: a reader's first digest covers only what was published
-after they confirmed (and at most one period), never a backlog of the store
+the subscription's (last) confirmation: a reader's first digest covers the time since
+they confirmed (at most one period), never a backlog of the store
 (:meth:`~paperlens.digest.sendlog.SendLog.window_start`).
 
 Residual window: a crash after the server accepted a mail and before ``sent`` is
