@@ -28,6 +28,13 @@ SECRET = "digest-tests-secret-of-at-least-32-characters"
 PUBLIC = "http://testserver"
 SEARCH_WORD = "Jerry"  # matches the hostile test paper (its title has <script> and &)
 
+#: The shared corpus holds old papers, stored when the session started. The tests of
+#: subscribing and sending treat them as news: their readers confirmed before the corpus
+#: was stored (:data:`CONFIRMED_BEFORE_CORPUS`) and the grace reaches back past its
+#: oldest paper. What "new" means is tested on fresh stores (``newsroom``, below).
+OLD_NEWS_GRACE_HOURS = 24 * 366 * 60
+CONFIRMED_BEFORE_CORPUS = timedelta(days=30)
+
 
 # -- helpers ------------------------------------------------------------------------------
 
@@ -94,7 +101,21 @@ class Env:
         from paperlens.digest.validation import clean_email
 
         sub, _ = self.digests.store.subscribe(clean_email(email), preferences(**prefs))
-        return self.digests.store.confirm(sub.pk, sub.email)
+        confirmed_at = datetime.now(UTC) - CONFIRMED_BEFORE_CORPUS
+        return self.digests.store.confirm(sub.pk, sub.email, now=confirmed_at)
+
+    def backdate_confirmation(self, subscription_pk: int) -> None:
+        """As if the reader had confirmed before the shared corpus was stored."""
+        from sqlalchemy import update
+
+        from paperlens.digest.subscriptions import subs_t
+
+        with self.lens.engine.begin() as conn:
+            conn.execute(
+                update(subs_t)
+                .where(subs_t.c.pk == subscription_pk)
+                .values(confirmed_at=datetime.now(UTC) - CONFIRMED_BEFORE_CORPUS)
+            )
 
 
 def digest_settings(base: Any, smtp_port: int, **extra: Any) -> Any:
@@ -113,6 +134,7 @@ def digest_settings(base: Any, smtp_port: int, **extra: Any) -> Any:
         "digest_send_hour": 0,
         "digest_retry_backoff": 0.01,
         "digest_claim_lease": 0.0,
+        "digest_grace_hours": OLD_NEWS_GRACE_HOURS,
         **extra,
     }
     return Settings(**values)
@@ -341,6 +363,7 @@ def test_double_opt_in_then_digest_links_and_one_click_unsubscribe(
     sub = env.digests.store.by_email(address)
     assert sub.active
 
+    env.backdate_confirmation(sub.pk)
     report = env.digests.send(now, only=[address])
     assert [o.status for o in report.outcomes] == ["sent"]
     digests = digests_to(env.smtp.messages, address)
@@ -720,6 +743,7 @@ def cli_env(settings: Any) -> dict[str, str]:
             "PAPERLENS_DIGEST_SEND_HOUR": "0",
             "PAPERLENS_DIGEST_RETRY_BACKOFF": "0.01",
             "PAPERLENS_DIGEST_CLAIM_LEASE": "0",
+            "PAPERLENS_DIGEST_GRACE_HOURS": str(settings.digest_grace_hours),
             "HF_HUB_OFFLINE": "1",
             "COLUMNS": "200",
         }
@@ -816,3 +840,214 @@ def test_scheduler_ticks_send_once_and_cli_names_unknown_readers(env: Env) -> No
     assert stranger.stderr.strip() == "error: no confirmed subscription for 'nobody@example.org'"
     bad_now = run_cli(env.settings, "digest", "send", "--now", "yesterday")
     assert bad_now.returncode == 1 and "--now must be an ISO date-time" in bad_now.stderr
+
+
+# -- what "new" means: first published in the window, not newly stored --------------------
+#
+# Each test has a store of its own (SQLite, or PostgreSQL with the test server set), with
+# the default grace, and sends digests a week apart: the papers are stored at the real
+# time, between the first digest and the second.
+
+NEWS_WORD = "quasicrystal"
+GRACE = timedelta(hours=48)
+
+
+@pytest.fixture
+def newsroom(tmp_path: Path, smtp_server: Any) -> Iterator[Env]:
+    from types import SimpleNamespace
+
+    from databases import fresh_database
+    from paperlens.config import Settings
+
+    with fresh_database(tmp_path) as url:
+        base = Settings(data_dir=tmp_path / "data", database_url=url, max_seq_length=128)
+        yield from make_env(
+            SimpleNamespace(settings=base),
+            smtp_server,
+            digest_grace_hours=GRACE.total_seconds() / 3600,
+        )
+
+
+def news_paper(
+    key: str, published: datetime, *, updated: datetime | None = None, version: int = 1
+) -> Any:
+    from paperlens.paper import Version, make_paper
+
+    versions = [Version(1, published)]
+    if version > 1:
+        versions += [Version(n, None) for n in range(2, version)]
+        versions.append(Version(version, updated or published))
+    return make_paper(
+        id=f"test:{key}",
+        title=f"A {NEWS_WORD} result: {key}",
+        abstract=f"What the {NEWS_WORD} paper {key} found.",
+        authors=["A. Author"],
+        categories=["cond-mat.mtrl-sci"],
+        published=published,
+        updated=updated or published,
+        versions=versions,
+        source="test",
+    )
+
+
+def store_papers(env: Env, papers: list[Any]) -> None:
+    """Store (harvest) ``papers`` now and index them, as ``paperlens ingest`` + ``index``."""
+    from paperlens.sources.base import Parsed
+
+    env.lens.papers.write_batch([Parsed(p, "test") for p in papers])
+    env.lens.index()
+
+
+def listed(mail: EmailMessage) -> set[str]:
+    """The test papers a digest lists (by their title lines, not the reasons that name
+    saved papers)."""
+    text, _ = parts_of(mail)
+    title = re.compile(rf"\* A {NEWS_WORD} result: ([\w-]+)")
+    return {m.group(1) for line in text.splitlines() if (m := title.fullmatch(line))}
+
+
+def send_one(env: Env, sub: Any, now: datetime) -> tuple[str, set[str]]:
+    """Send ``sub``'s digest due at ``now``: its status and the papers it listed."""
+    before = len(digests_to(env.smtp.messages, sub.email))
+    (outcome,) = env.digests.send(now, only=[sub.email]).outcomes
+    mails = digests_to(env.smtp.messages, sub.email)[before:]
+    assert len(mails) == (1 if outcome.status == "sent" else 0)
+    return outcome.status, listed(mails[0]) if mails else set()
+
+
+def news_reader(env: Env, tag: str, sections: list[str] | None = None) -> Any:
+    from paperlens.digest import clean_search, preferences
+
+    prefs = preferences(sections=sections or ["searches"], searches=[clean_search(NEWS_WORD)])
+    sub, _ = env.digests.store.subscribe(unique_email(tag).lower(), prefs)
+    return env.digests.store.confirm(sub.pk, sub.email)
+
+
+def test_backfill_between_two_digests_lists_only_papers_first_published_in_the_window(
+    newsroom: Env,
+) -> None:
+    env = newsroom
+    sub = news_reader(env, "backfill")
+    earlier = datetime.now(UTC) - timedelta(hours=1)
+    store_papers(env, [news_paper("early", earlier)])  # after the reader confirmed
+
+    first = datetime.now(UTC)
+    assert send_one(env, sub, first) == ("sent", {"early"})
+
+    # Between the two digests: a backfill of April 2007, a paper published now, one
+    # published before the first digest within the grace (a late harvest) and one
+    # published before it beyond the grace.
+    backfill = [news_paper(f"old-{i}", datetime(2007, 4, 1 + i, tzinfo=UTC)) for i in range(19)]
+    store_papers(
+        env,
+        [
+            *backfill,
+            news_paper("fresh", datetime.now(UTC)),
+            news_paper("late", first - GRACE + timedelta(hours=2)),
+            news_paper("too-late", first - GRACE - timedelta(hours=2)),
+        ],
+    )
+    second = first + timedelta(days=7)
+    # "early" was first published within the grace before this window too, but stored
+    # (and listed) before it: not again.
+    assert send_one(env, sub, second) == ("sent", {"fresh", "late"})
+    assert send_one(env, sub, second + timedelta(days=7)) == ("empty", set())
+
+
+def test_a_new_version_of_an_old_paper_is_listed_once_as_updated_only_when_asked(
+    newsroom: Env,
+) -> None:
+    env = newsroom
+    store_papers(env, [news_paper("revised", datetime(2007, 4, 2, tzinfo=UTC))])
+    plain = news_reader(env, "plain")
+    # The opt-in is a section on the forms and the API.
+    assert 'value="updates"' in env.client.get("/subscribe").text
+    email = unique_email("updates").lower()
+    api = env.client.post(
+        "/api/v1/subscriptions",
+        json={
+            "email": email,
+            "sections": ["searches", "updates"],
+            "searches": [{"query": NEWS_WORD}],
+        },
+    )
+    assert api.status_code == 202, api.text
+    pending = env.digests.store.by_email(email)
+    assert pending.prefs.sections == ("searches", "updates")
+    keen = env.digests.store.confirm(pending.pk, pending.email)
+
+    first = datetime.now(UTC)
+    for sub in (plain, keen):
+        assert send_one(env, sub, first) == ("empty", set())
+
+    now = datetime.now(UTC)
+    store_papers(
+        env,
+        [
+            # Version 2 of a paper already stored: revised in place.
+            news_paper("revised", datetime(2007, 4, 2, tzinfo=UTC), updated=now, version=2),
+            # An old paper first seen at a version submitted now.
+            news_paper("v3", datetime(2009, 5, 1, tzinfo=UTC), updated=now, version=3),
+            # An old paper first seen at an old version: a snapshot, not an update.
+            news_paper(
+                "old-v2",
+                datetime(2009, 5, 1, tzinfo=UTC),
+                updated=datetime(2010, 1, 1, tzinfo=UTC),
+                version=2,
+            ),
+        ],
+    )
+    second = first + timedelta(days=7)
+    assert send_one(env, plain, second) == ("empty", set())
+    before = len(env.smtp.messages)
+    assert send_one(env, keen, second) == ("sent", {"revised", "v3"})
+    text, _ = parts_of(env.smtp.messages[before])
+    assert f"== Updated for “{NEWS_WORD}” ==" in text
+    assert "Updated: version 2 of a paper first published Apr 2, 2007." in text
+    assert send_one(env, keen, second + timedelta(days=7)) == ("empty", set())
+
+
+def test_a_readers_first_digest_is_not_a_backlog(newsroom: Env) -> None:
+    env = newsroom
+    now = datetime.now(UTC)
+    # A store full of old papers, imported just now, and two recent ones stored before
+    # the reader confirms.
+    store_papers(
+        env,
+        [
+            *(news_paper(f"old-{i}", datetime(2007, 4, 1 + i, tzinfo=UTC)) for i in range(20)),
+            news_paper("yesterday", now - timedelta(days=1)),
+            news_paper("an-hour-ago", now - timedelta(hours=1)),
+        ],
+    )
+    sub = news_reader(env, "first")
+    # The window starts at the confirmation, not at the previous period (nor the epoch).
+    due = datetime.now(UTC)
+    assert send_one(env, sub, due) == ("empty", set())
+    assert env.digests.send_log.covered_until(sub.pk) == due
+    row = log_row(env, sub.pk)
+    assert row is not None and row["window_start"] == sub.confirmed_at
+
+    store_papers(env, [news_paper("after", datetime.now(UTC))])
+    assert send_one(env, sub, due + timedelta(days=7)) == ("sent", {"after"})
+
+
+def test_for_you_recommends_papers_first_published_in_the_window(newsroom: Env) -> None:
+    """ "For you" keeps its meaning, and its "since" is by publication too: a backfill of
+    papers like the reader's saved one is not recommended, a paper published now is.
+    (A guard: the recommender already filtered by first publication before issue 12.)"""
+    from paperlens.digest import preferences
+
+    env = newsroom
+    store_papers(env, [news_paper("saved", datetime(2007, 3, 1, tzinfo=UTC))])
+    email = unique_email("foryou").lower()
+    user = env.lens.accounts.create_user(email, "correct horse battery staple 42")
+    env.lens.library.save(user.pk, env.lens.paper("test:saved").pk)
+    sub, _ = env.digests.store.subscribe(email, preferences(sections=["for_you"]), user_pk=user.pk)
+    sub = env.digests.store.confirm(sub.pk, sub.email)
+
+    first = datetime.now(UTC)
+    assert send_one(env, sub, first) == ("empty", set())
+    backfill = [news_paper(f"old-{i}", datetime(2007, 4, 1 + i, tzinfo=UTC)) for i in range(10)]
+    store_papers(env, [*backfill, news_paper("fresh", datetime.now(UTC))])
+    assert send_one(env, sub, first + timedelta(days=7)) == ("sent", {"fresh"})

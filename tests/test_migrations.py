@@ -97,11 +97,14 @@ def test_database_made_before_migrations_is_stamped_and_keeps_its_data(
     database_url: str,
 ) -> None:
     # What open_engine did before migrations: create_all of the tables of the time
-    # (everything but vector_indexes, which revision 0002 adds), no alembic_version.
+    # (everything but vector_indexes, which revision 0002 adds, and papers.revised_at,
+    # which 0003 adds), no alembic_version.
     engine = create_db_engine(database_url)
     try:
         old_tables = [t for t in Base.metadata.sorted_tables if t.name != "vector_indexes"]
         Base.metadata.create_all(engine, tables=old_tables)
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE papers DROP COLUMN revised_at"))
         now = datetime(2026, 11, 2, tzinfo=UTC)
         with engine.begin() as conn:
             conn.execute(insert(table(CounterRow)).values(name=SEQ, value=41))
@@ -134,6 +137,9 @@ def test_database_made_before_migrations_is_stamped_and_keeps_its_data(
                 "2611.00001",
                 "2611.00002",
             ]
+            # A paper stored before 0003 was revised, if ever, when it was added.
+            revised = conn.execute(select(papers.c.revised_at, papers.c.added_at)).all()
+            assert revised and all(r.revised_at == r.added_at for r in revised)
             assert conn.execute(select(table(UserRow).c.email)).scalar_one() == "old@example.org"
             counters = table(CounterRow)
             seq = conn.execute(select(counters.c.value).where(counters.c.name == SEQ))

@@ -102,6 +102,10 @@ class Settings(BaseSettings):
     #: Seconds a claimed-but-unfinished send belongs to the sender that claimed it;
     #: after that its sender is presumed dead and the next run sends it.
     digest_claim_lease: float = Field(default=900.0, ge=0)
+    #: Hours before a digest window's start within which a paper first published then
+    #: but stored only after the previous digest still counts as new (late harvests;
+    #: see :mod:`paperlens.digest.gather`).
+    digest_grace_hours: float = Field(default=48.0, ge=0, le=24 * 366 * 100)
 
     @field_validator("secret_key")
     @classmethod

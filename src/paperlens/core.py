@@ -23,7 +23,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -434,9 +434,18 @@ class LensSources:
         recs = self.lens.recommender.recommend(user_pk, limit=limit, since=since)
         return [Found(r.paper, r.added_at, r.reason) for r in recs]
 
-    def search(self, search: SavedSearch, limit: int) -> list[Found]:
+    def search(
+        self, search: SavedSearch, limit: int, published_since: datetime | None = None
+    ) -> list[Found]:
         """A saved search as a BM25 query (a blank query lists the newest papers that
-        pass the filters)."""
-        filters = SearchFilters(categories=search.categories, author=search.author or None)
+        pass the filters). ``published_since`` becomes the search's day filter, so the
+        depth is spent on papers that can be new rather than on the whole store."""
+        since = published_since.astimezone(UTC).date() if published_since else None
+        filters = SearchFilters(
+            since=since, categories=search.categories, author=search.author or None
+        )
         found = self.lens.search(search.query, Mode.LEXICAL, filters, page=1, per_page=limit)
-        return [Found(r.paper, r.added_at) for r in found.results]
+        revised = self.lens.papers.revised_at(r.paper.id for r in found.results)
+        return [
+            Found(r.paper, r.added_at, revised_at=revised.get(r.paper.id)) for r in found.results
+        ]

@@ -119,7 +119,9 @@ def subscribe(
     tz: Annotated[str, typer.Option("--tz", help="IANA time zone.")] = "UTC",
     section: Annotated[
         list[str] | None,
-        typer.Option("--section", help="trending, for_you, searches (repeat; default two)."),
+        typer.Option(
+            "--section", help="trending, for_you, searches, updates (repeat; default two)."
+        ),
     ] = None,
     search: Annotated[
         list[str] | None, typer.Option("--search", "-s", help="A keyword alert (repeat).")

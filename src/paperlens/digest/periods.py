@@ -24,7 +24,8 @@ class Period:
     key: str
     #: When this period's digest became due (UTC).
     due_at: datetime
-    #: Where a reader's very first digest starts: the previous period's due time.
+    #: The earliest a reader's first digest may start: the previous period's due time
+    #: (it starts at the reader's confirmation when that is later; see the send log).
     first_since: datetime
 
 

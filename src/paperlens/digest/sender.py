@@ -1,13 +1,19 @@
 """Sending the due digests, exactly once per (subscription, period).
 
 For each active subscription whose period is due: claim the send-log row (one
-transaction; only one sender can), gather the papers new in the claimed window, and
+transaction; only one sender can), gather the papers new in the claimed window (see
+:mod:`paperlens.digest.gather` for what "new" means), and
 if there are any send them on one shared SMTP session, trying transient failures
 again with exponential back-off. The row is then marked ``sent`` (after the server
 accepted the mail), ``empty`` (nothing to send: no mail), ``failed`` (the server
 refused the address or message for good: reported, not retried) or ``retry``
 (transient failures exhausted: the next run tries again). One subscriber's failure
 never stops the others.
+
+The window runs from the end of the previous digest to now, but never starts before
+the subscription's (last) confirmation: a reader's first digest covers the time since
+they confirmed (at most one period), never a backlog of the store
+(:meth:`~paperlens.digest.sendlog.SendLog.window_start`).
 
 Residual window: a crash after the server accepted a mail and before ``sent`` is
 committed leaves the row ``claimed``. Once the claim lease has passed, the next run
@@ -23,7 +29,7 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
@@ -156,6 +162,7 @@ class DigestSender:
             end,
             max_papers=s.digest_max_papers,
             public_url=s.public_url,
+            grace=timedelta(hours=s.digest_grace_hours),
         )
         count = sum(len(x.items) for x in sections)
         if count == 0:
@@ -178,7 +185,9 @@ class DigestSender:
         return msg, count
 
     def _preview(self, sub: Subscription, period: Period, now: datetime) -> Outcome:
-        start = min(self.log.covered_until(sub.pk) or period.first_since, now)
+        start = self.log.window_start(
+            sub.pk, first_since=period.first_since, now=now, not_before=sub.confirmed_at
+        )
         msg_id = message_id(sub.pk, period.key, sub.email, self.settings.public_url)
         composed = self._compose(sub, period, start, now, msg_id)
         if composed is None:
@@ -197,6 +206,7 @@ class DigestSender:
             now=now,
             message_id=msg_id,
             lease=self.settings.digest_claim_lease,
+            not_before=sub.confirmed_at,
         )
         if claim is None:
             return None  # sent already, or another sender holds it

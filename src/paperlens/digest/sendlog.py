@@ -9,7 +9,10 @@ time) and sent again with the same window and Message-ID. A ``retry`` row (trans
 SMTP failures exhausted) is taken over by the next run at once.
 
 The window a digest covers starts where the previous ``sent`` or ``empty`` row ended,
-so a period that was never sent (a missed run, a failed send) leaves no gap.
+so a period that was never sent (a missed run, a failed send) leaves no gap; but never
+before the subscription was (last) confirmed, so neither a reader's first digest nor
+the first after subscribing again is a backlog. With no finished row, it starts at the
+later of the confirmation and the previous period's due time (``first_since``).
 """
 
 from __future__ import annotations
@@ -62,6 +65,22 @@ class SendLog:
         assert isinstance(value, datetime)
         return value if value.tzinfo else value.replace(tzinfo=UTC)
 
+    def window_start(
+        self,
+        subscription_pk: int,
+        *,
+        first_since: datetime,
+        now: datetime,
+        not_before: datetime | None = None,
+    ) -> datetime:
+        """Where the next digest's window starts: the end of the last finished one (or
+        ``first_since`` when there is none), not before ``not_before`` (the
+        confirmation) and not after ``now``."""
+        start = self.covered_until(subscription_pk) or first_since
+        if not_before is not None:
+            start = max(start, not_before)
+        return min(start, now)
+
     def claim(
         self,
         subscription_pk: int,
@@ -71,11 +90,14 @@ class SendLog:
         now: datetime,
         message_id: str,
         lease: float,
+        not_before: datetime | None = None,
     ) -> Claim | None:
         """Own the send of ``period`` to ``subscription_pk``, or ``None`` when it is
-        done or another live sender holds it."""
-        start = self.covered_until(subscription_pk) or first_since
-        start = min(start, now)
+        done or another live sender holds it. The window is :meth:`window_start` to
+        ``now``; a taken-over claim keeps the window it was claimed with."""
+        start = self.window_start(
+            subscription_pk, first_since=first_since, now=now, not_before=not_before
+        )
         try:
             with self.engine.begin() as conn:
                 pk = conn.execute(

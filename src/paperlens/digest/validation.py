@@ -18,7 +18,9 @@ from email_validator import EmailNotValidError, validate_email
 from paperlens.errors import Invalid
 
 FREQUENCIES = ("daily", "weekly")
-SECTIONS = ("trending", "for_you", "searches")
+#: ``updates`` lists revisions of older papers matching the saved searches: off unless
+#: chosen (see :mod:`paperlens.digest.gather`).
+SECTIONS = ("trending", "for_you", "searches", "updates")
 DEFAULT_SECTIONS = ("trending", "searches")
 MAX_SEARCHES = 10
 MAX_SEARCH_QUERY = 300

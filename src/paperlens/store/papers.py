@@ -96,6 +96,14 @@ def _to_row(p: Paper) -> dict[str, Any]:
     }
 
 
+def _revised(old: Paper, new: Paper) -> bool:
+    """Whether ``new`` is a newer version than ``old`` (digests announce revisions by
+    ``revised_at``; a metadata correction of the same version is not one)."""
+    return (new.version or 0) > (old.version or 0) or (
+        new.updated is not None and (old.updated is None or new.updated > old.updated)
+    )
+
+
 def _from_row(r: Row[Any]) -> Paper:
     return Paper(
         id=r.id,
@@ -151,6 +159,7 @@ class PaperStore:
                 else:
                     deleted_ids.append(e.paper_id)
             existing = self._load_by_ids(conn, list(incoming))
+            now = utcnow()
             inserts: list[dict[str, Any]] = []
             updates: list[tuple[int, dict[str, Any]]] = []
             for pid, paper in incoming.items():
@@ -163,10 +172,12 @@ class PaperStore:
                 if merged is old.paper:
                     result.unchanged += 1
                 else:
-                    updates.append((old.pk, _to_row(merged)))
+                    row = _to_row(merged)
+                    if _revised(old.paper, merged):
+                        row["revised_at"] = now
+                    updates.append((old.pk, row))
             if inserts or updates or deleted_ids:
                 seq = next_seq(conn)
-                now = utcnow()
                 new_pks = self._insert(conn, inserts, seq, now)
                 self._update(conn, updates, seq)
                 result.added, result.updated = len(new_pks), len(updates)
@@ -186,7 +197,7 @@ class PaperStore:
         if not rows:
             return []
         for r in rows:
-            r["seq"], r["deleted"], r["added_at"] = seq, False, now
+            r["seq"], r["deleted"], r["added_at"], r["revised_at"] = seq, False, now, now
         ids = [r["id"] for r in rows]
         conn.execute(insert(papers_t), rows)
         pk_by_id: dict[str, int] = {}
@@ -296,6 +307,20 @@ class PaperStore:
     def get(self, paper_id: str) -> StoredPaper | None:
         with self.engine.connect() as conn:
             return self._load_by_ids(conn, [paper_id]).get(paper_id)
+
+    def revised_at(self, paper_ids: Iterable[str]) -> dict[str, datetime]:
+        """When the store first held each paper's newest version (papers without one
+        are left out); see ``PaperRow.revised_at``."""
+        out: dict[str, datetime] = {}
+        with self.engine.connect() as conn:
+            for chunk in chunked(list(dict.fromkeys(paper_ids))):
+                for pid, when in conn.execute(
+                    select(papers_t.c.id, papers_t.c.revised_at).where(
+                        papers_t.c.id.in_(chunk), papers_t.c.revised_at.is_not(None)
+                    )
+                ):
+                    out[pid] = when
+        return out
 
     def get_by_pks(self, pks: Iterable[int]) -> dict[int, StoredPaper]:
         wanted = list(dict.fromkeys(pks))

@@ -100,6 +100,10 @@ class PaperRow(Base):
     seq: Mapped[int] = mapped_column(BigInteger, index=True)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    #: When this store first held the paper's newest version: ``added_at`` for a paper
+    #: first seen at that version, the write time when a new version (or a new
+    #: ``updated`` date) arrived later. Digests list revisions by it.
+    revised_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class PaperCategoryRow(Base):

@@ -427,8 +427,12 @@ class SubscribeIn(BaseModel):
     email: str = Field(max_length=320, description="One plain address.")
     frequency: Literal["daily", "weekly"] = "weekly"
     tz: str = Field(default="UTC", max_length=64, description="IANA time zone.")
-    sections: list[Literal["trending", "for_you", "searches"]] | None = Field(
-        default=None, description="What the digest holds (default trending + searches)."
+    sections: list[Literal["trending", "for_you", "searches", "updates"]] | None = Field(
+        default=None,
+        description=(
+            "What the digest holds (default trending + searches); updates: new versions "
+            "of older papers matching the saved searches."
+        ),
     )
     searches: list[SavedSearchIn] = Field(default_factory=list, max_length=MAX_SEARCHES)
 
