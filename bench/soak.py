@@ -376,7 +376,11 @@ def index_when_free(
     deadline = time.monotonic() + patience
     while True:
         done = paperlens(env, "index")
-        if done.returncode == 0 or "busy" not in done.stderr.lower() or time.monotonic() > deadline:
+        if (
+            done.returncode == 0
+            or "updating the indexes" not in done.stderr
+            or time.monotonic() > deadline
+        ):
             return done
         time.sleep(2.0)
 
