@@ -94,6 +94,9 @@ def _slug(text: str) -> str:
 
 
 class PaperLens:
+    """One paperlens instance: its store, indexes and model, and the services beside it
+    (see the module docstring). Thread-safe; open one per process and share it."""
+
     def __init__(self, settings: Settings | None = None, *, hnsw: HnswParams | None = None) -> None:
         self.settings = settings or Settings()
         self.engine = open_engine(self.settings.resolved_database_url)
