@@ -173,7 +173,7 @@ def test_reset_is_single_use_and_ends_sessions(accounts: Accounts) -> None:
     with pytest.raises(ValueError, match="at least 10"):
         accounts.finish_reset(token, "short")
     assert accounts.reset_is_valid(token)  # a weak password does not use the link up
-    assert accounts.finish_reset(token, "a brand new password") == user
+    assert accounts.finish_reset(token, "a brand new password").pk == user.pk
     assert accounts.authenticate("reset@example.org", "a brand new password") == user
     assert accounts.authenticate("reset@example.org", PASSWORD) is None
     assert accounts.session_user(session) is None
