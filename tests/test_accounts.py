@@ -267,6 +267,7 @@ def test_cli_user_create_and_admin_add(settings: Settings) -> None:
         accounts = Accounts(engine, settings)
         second = accounts.get_by_email("second@example.org")
         assert second is not None and second.is_admin and second.display_name == "Sam"
+        assert second.email_verified  # the operator vouches for the address
         assert accounts.authenticate("second@example.org", PASSWORD) == second
         assert accounts.get_by_email("third@example.org") is None
     finally:
