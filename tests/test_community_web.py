@@ -43,6 +43,12 @@ def sign_up(client: TestClient, name: str = "reader") -> str:
         },
         follow_redirects=False,
     )
+    assert r.status_code == 200, r.text[:500]  # "check your inbox": sign-up only mails
+    r = client.post(
+        "/login",
+        data={"email": email, "password": PASSWORD, "csrf_token": csrf(client, "/login")},
+        follow_redirects=False,
+    )
     assert r.status_code == 303, r.text[:500]
     return email
 
@@ -301,7 +307,7 @@ def submit_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, 
 def test_submit_by_api(submit_app: tuple[Any, ReplayServer]) -> None:
     app, _server = submit_app
     lens = app.state.lens
-    _pk, headers = bearer(lens, "submitter")
+    user_pk, headers = bearer(lens, "submitter")
     with TestClient(app, raise_server_exceptions=False) as c:
         for bad in ("not-an-id", "https://example.org/abs/2106.09685", "2106.0968"):
             r = c.post("/api/v1/submissions", json={"id": bad}, headers=headers)
@@ -319,7 +325,9 @@ def test_submit_by_api(submit_app: tuple[Any, ReplayServer]) -> None:
         assert r.status_code == 200 and r.json()["created"] is False
         found = c.get("/api/v1/search?q=low-rank%20adaptation&mode=hybrid").json()
         assert found["results"][0]["paper"]["id"] == "2106.09685"
-        assert "Submitted by submitter" in c.get("/paper/2106.09685").text
+        # No display name: a neutral name, never the email's local part ("submitter-...").
+        page = c.get("/paper/2106.09685").text
+        assert f"Submitted by reader #{user_pk}" in page and "submitter-" not in page
 
 
 def test_submit_page_form_errors_and_success(submit_app: tuple[Any, ReplayServer]) -> None:

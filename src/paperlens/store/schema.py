@@ -174,6 +174,16 @@ class UserRow(Base):
     #: the cold-start feed for recommendations and a default digest filter.
     categories: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: When the reader proved the address is theirs (a signed link mailed to it,
+    #: opened while signed in; or a password reset). ``None``: unverified, so no
+    #: subscription or mail of the address is linked to the account.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+def public_name(display_name: str | None, user_pk: int) -> str:
+    """What other readers see as a reader's name: the display name, else a neutral
+    ``reader #<pk>``, never anything taken from the email address."""
+    return display_name or f"reader #{user_pk}"
 
 
 class SessionRow(Base):
@@ -213,6 +223,10 @@ class ApiTokenRow(Base):
     hint: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: ``"read"`` (GET/HEAD on the API only) or ``"write"`` (the whole API).
+    scope: Mapped[str] = mapped_column(String(16), default="write", server_default="write")
+    #: After this the token is refused; ``None``: until revoked.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class VoteRow(Base):
