@@ -1,6 +1,8 @@
 """Upvotes (idempotent, race-safe), trending (its formula's ordering), and submitting
-papers by arXiv id against the loopback replay server. Runs on SQLite and, with
-``PAPERLENS_TEST_DATABASE_URL``, on PostgreSQL."""
+papers by arXiv id against the loopback replay server: the durable queue, its workers
+(a worker killed mid-fetch is taken over, arXiv's pace is kept across workers), its
+bounds and retries. Runs on SQLite and, with ``PAPERLENS_TEST_DATABASE_URL``, on
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from paperlens.community import (
     AGE_OFFSET_HOURS,
     GRAVITY,
     SubmitRateLimited,
+    SubmitResult,
     Submitter,
     trending_score,
 )
@@ -29,7 +32,6 @@ from paperlens.config import Settings
 from paperlens.core import PaperLens, PaperNotFound
 from paperlens.indexer import IndexBusy
 from paperlens.paper import make_paper
-from paperlens.sources.arxiv_api import NotOnArxiv
 from paperlens.sources.base import Listing, Parsed
 from paperlens.sources.snapshot import SnapshotSource
 from replay_server import ReplayServer
@@ -230,20 +232,44 @@ def arxiv(replay_server: ReplayServer) -> ReplayServer:
     return replay_server
 
 
-def submit_lens(settings: Settings, arxiv: ReplayServer) -> PaperLens:
+def submit_lens(settings: Settings, arxiv: ReplayServer, **more: Any) -> PaperLens:
     return PaperLens(
         settings.model_copy(
-            update={"arxiv_api_base_url": arxiv.url("/api/query"), "request_interval": 0}
+            update={"arxiv_api_base_url": arxiv.url("/api/query"), "request_interval": 0, **more}
         )
     )
+
+
+def drain(lens: PaperLens) -> None:
+    """Work every due submission with a worker of ``lens``, as a server's thread does."""
+    worker = lens.community.worker("test")
+    try:
+        worker.run(until_idle=True)
+    finally:
+        worker.stop()
+
+
+def submit_and_work(lens: PaperLens, user: int, text: str) -> SubmitResult:
+    """Submit; when queued, work the queue and answer as the finished job does."""
+    first = lens.community.submit(user, text)
+    if first.job is None:
+        return first
+    drain(lens)
+    job, stored = lens.community.submission_status(user, first.job.pk)
+    assert job.state == "done", job
+    return SubmitResult(stored=stored, job=job, created=job.created, indexed=job.indexed)
 
 
 def test_submit_fetches_indexes_and_credits(settings: Settings, arxiv: ReplayServer) -> None:
     lens = submit_lens(settings, arxiv)
     try:
         user = new_user(lens, "sub")
-        result = lens.community.submit(user, "https://arxiv.org/abs/2106.09685v1")
-        assert result.created
+        queued = lens.community.submit(user, "https://arxiv.org/abs/2106.09685v1")
+        assert queued.job is not None and queued.job.state == "queued"
+        assert queued.stored is None and arxiv.requests == []  # nothing fetched yet
+        result = submit_and_work(lens, user, "https://arxiv.org/abs/2106.09685v1")
+        assert result.created and result.stored is not None
+        assert result.job is not None and result.job.pk == queued.job.pk  # the same job
         assert result.stored.paper.id == "2106.09685"
         assert result.stored.paper.title == "LoRA: Low-Rank Adaptation of Large Language Models"
         credit = lens.community.submission(result.stored.pk)
@@ -255,6 +281,7 @@ def test_submit_fetches_indexes_and_credits(settings: Settings, arxiv: ReplaySer
         # A duplicate (in another form, by someone else) points to the same paper.
         other = new_user(lens)
         again = lens.community.submit(other, "arXiv:2106.09685")
+        assert again.job is None and again.stored is not None  # answered at once
         assert not again.created and again.stored.pk == result.stored.pk
         assert lens.community.submission(result.stored.pk).user_pk == user  # type: ignore[union-attr]
         assert len(arxiv.requests) == 1
@@ -276,7 +303,7 @@ def test_a_submission_does_not_rewrite_the_built_hnsw_graph(
         lens.index()
         graph = lens.vector_path
         before = graph.stat().st_ino, graph.stat().st_mtime_ns
-        lens.community.submit(new_user(lens), "2106.09685")
+        submit_and_work(lens, new_user(lens), "2106.09685")
         assert (graph.stat().st_ino, graph.stat().st_mtime_ns) == before
         assert len(list(graph.parent.glob(graph.name + ".delta-*"))) == 1
         found = lens.search("low-rank adaptation of large language models", "semantic")
@@ -326,8 +353,8 @@ def test_a_submission_during_another_index_run_is_kept_and_indexed_later(
     try:
         user = new_user(lens, "busy")
         with another_updater(settings):
-            result = lens.community.submit(user, "2106.09685")
-            assert result.created and not result.indexed
+            result = submit_and_work(lens, user, "2106.09685")
+            assert result.created and not result.indexed and result.stored is not None
             assert lens.community.submission(result.stored.pk).user_pk == user  # type: ignore[union-attr]
             with pytest.raises(IndexBusy, match="another paperlens process"):
                 lens.index()
@@ -375,11 +402,17 @@ def test_submit_bad_ids_fail_before_any_request(
         lens.close()
 
 
-def test_submit_unknown_paper(settings: Settings, arxiv: ReplayServer) -> None:
+def test_submit_unknown_paper_fails_for_good(settings: Settings, arxiv: ReplayServer) -> None:
     lens = submit_lens(settings, arxiv)
     try:
-        with pytest.raises(NotOnArxiv, match=r"2106\.99999"):
-            lens.community.submit(new_user(lens), "2106.99999")
+        user = new_user(lens)
+        job = lens.community.submit(user, "2106.99999").job
+        assert job is not None
+        drain(lens)
+        failed, stored = lens.community.submission_status(user, job.pk)
+        assert failed.state == "failed" and stored is None
+        assert failed.error is not None and "2106.99999" in failed.error
+        assert failed.attempts == 1 and len(arxiv.requests) == 1  # permanent: not retried
         assert lens.papers.count() == 0
     finally:
         lens.close()
@@ -392,16 +425,21 @@ def test_submissions_are_rate_limited_per_account(settings: Settings, arxiv: Rep
         submitter = Submitter(
             lens.papers,
             lens.community.store,
+            lens.community.submitter.jobs,
             lens.settings,
             lambda: calls.append(1),
             limit="1/hour",
         )
         alice, bob = new_user(lens), new_user(lens)
-        with pytest.raises(NotOnArxiv):
-            submitter.submit(alice, "2106.99999")
+        first = submitter.submit(alice, "2106.99999")
+        assert first.job is not None
+        assert submitter.submit(alice, "2106.99999").job == first.job  # the same, free
         with pytest.raises(SubmitRateLimited):
             submitter.submit(alice, "2106.09685")
-        assert submitter.submit(bob, "2106.09685").created  # another account may
+        assert submitter.submit(bob, "2106.09685").job is not None  # another account may
+        worker = submitter.worker("test")
+        worker.run(until_idle=True)
+        worker.stop()
         assert submitter.submit(alice, "2106.09685").created is False  # duplicates are free
         assert calls == [1]
     finally:
