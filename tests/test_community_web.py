@@ -536,5 +536,8 @@ def test_with_arxiv_unreachable_submissions_answer_at_once_and_stats_stay_fast(
             assert sum(code == 202 for code, _ in answers) == 15
             assert max(seconds for _, seconds in answers) < 1.0, answers
             assert stats_seconds < 1.0
+            assert any(t.name.startswith("paperlens-web-") for t in threading.enumerate())
+        # The app's shutdown stopped its worker (within its fetch's timeout).
+        assert not any(t.name.startswith("paperlens-web-") for t in threading.enumerate())
     finally:
         blackhole.close()

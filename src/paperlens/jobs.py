@@ -55,8 +55,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds an idle worker waits before looking at the queue again.
 POLL_SECONDS = 1.0
-#: Seconds a worker waits for arXiv's turn before looking again.
-PACE_POLL_SECONDS = 0.05
+#: Longest wait between two looks at arXiv's turn while another worker holds it.
+PACE_POLL_SECONDS = 0.25
 ARXIV = "arxiv"
 #: What a queue-full refusal suggests waiting, in seconds.
 QUEUE_FULL_RETRY_AFTER = 60
@@ -148,9 +148,12 @@ class ArxivTurn:
         """Wait for the turn; ``False`` if ``stop`` was set first."""
         s = self.settings
         while not stop.is_set():
-            if self.store.acquire_pace(ARXIV, holder, s.request_interval, s.submission_lease):
-                return True
-            stop.wait(PACE_POLL_SECONDS)
+            wait = self.store.pace_wait(ARXIV, s.request_interval)
+            if wait <= 0:
+                if self.store.acquire_pace(ARXIV, holder, s.request_interval, s.submission_lease):
+                    return True
+                wait = 0.01  # another worker won this turn: read its state again
+            stop.wait(min(wait, PACE_POLL_SECONDS))
         return False
 
     def release(self, holder: str, *, requested: bool) -> None:
@@ -193,21 +196,32 @@ class Worker:
             return False
         if not self.turn.acquire(self.owner, self._stop):
             return False
-        requested = False
+        held, requested = True, False
+
+        def release() -> None:
+            nonlocal held
+            if held:
+                held = False
+                self.turn.release(self.owner, requested=requested)
+
+        def fetch(arxiv_id: str) -> Paper:
+            nonlocal requested
+            if not held:
+                raise RuntimeError("one request to arXiv per turn")
+            requested = True
+            try:
+                return self.turn.fetch(arxiv_id)
+            finally:
+                release()  # storing and indexing need not keep others from arXiv
+
         try:
             job = self.store.claim(self.owner, self.settings.submission_lease)
             if job is None:
                 return False
-
-            def fetch(arxiv_id: str) -> Paper:
-                nonlocal requested
-                requested = True
-                return self.turn.fetch(arxiv_id)
-
             self._work(job, fetch)
             return True
         finally:
-            self.turn.release(self.owner, requested=requested)
+            release()
 
     def _work(self, job: Job, fetch: Callable[[str], Paper]) -> None:
         s = self.settings

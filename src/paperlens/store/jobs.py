@@ -268,6 +268,21 @@ class JobStore:
 
     # -- the shared pace --------------------------------------------------------------
 
+    def pace_wait(self, name: str, interval: float) -> float:
+        """Seconds until the turn for ``name`` may be free (0: try now); a read only, so
+        waiting workers do not write to the database while another one fetches."""
+        now = self.clock()
+        with self.engine.connect() as conn:
+            row = conn.execute(select(pace_t).where(pace_t.c.name == name)).first()
+        if row is None:
+            return 0.0
+        free_at = now
+        if row.holder is not None and row.lease_until is not None:
+            free_at = max(free_at, row.lease_until)
+        if row.last_done_at is not None:
+            free_at = max(free_at, row.last_done_at + timedelta(seconds=interval))
+        return max(0.0, (free_at - now).total_seconds())
+
     def acquire_pace(self, name: str, holder: str, interval: float, lease: float) -> bool:
         """Take the turn to send one request to ``name`` (see the module docstring)."""
         now = self.clock()
