@@ -208,8 +208,9 @@ class Submitter:
         """``user_pk``'s submission ``job_pk`` with its paper once done; others'
         submissions are :class:`~paperlens.errors.NotFound`."""
         job = self.queue.status(user_pk, job_pk)
-        stored = self.papers.get_by_pks([job.paper_pk]) if job.paper_pk is not None else {}
-        return job, stored.get(job.paper_pk) if job.paper_pk is not None else None
+        if job.paper_pk is None:
+            return job, None
+        return job, self.papers.get_by_pks([job.paper_pk]).get(job.paper_pk)
 
     def complete(self, job: Job, fetch: Callable[[str], Paper]) -> Outcome:
         """Store, index and credit ``job``'s paper (a :class:`~paperlens.jobs.Handler`).

@@ -58,6 +58,8 @@ POLL_SECONDS = 1.0
 #: Longest wait between two looks at arXiv's turn while another worker holds it.
 PACE_POLL_SECONDS = 0.25
 ARXIV = "arxiv"
+#: Longest wait before a retry, in seconds.
+MAX_BACKOFF = 3600.0
 #: What a queue-full refusal suggests waiting, in seconds.
 QUEUE_FULL_RETRY_AFTER = 60
 
@@ -233,21 +235,21 @@ class Worker:
         except (NotFound, Invalid) as exc:
             self.store.fail(job.pk, self.owner, str(exc))
         except Exception as exc:  # arXiv unreachable, or a passing database failure
-            problem = str(exc) if isinstance(exc, SourceError) else f"{type(exc).__name__}"
-            if not isinstance(exc, SourceError):
+            if isinstance(exc, SourceError):
+                problem = f"arXiv could not be reached ({exc})"
+            else:  # the details go to the log, not to the submitter
                 log.exception("submission %d of %s failed", job.pk, job.arxiv_id)
+                problem = f"the paper could not be stored ({type(exc).__name__})"
             if job.attempts >= s.submission_attempts:
                 self.store.fail(
-                    job.pk,
-                    self.owner,
-                    f"arXiv could not be reached after {job.attempts} tries ({problem})",
+                    job.pk, self.owner, f"{problem}; gave up after {job.attempts} tries"
                 )
             else:
-                delay = s.submission_retry_backoff * 2 ** (job.attempts - 1)
+                delay = min(MAX_BACKOFF, s.submission_retry_backoff * 2 ** (job.attempts - 1))
                 self.store.retry_later(
                     job.pk,
                     self.owner,
-                    f"arXiv could not be reached ({problem}); trying again",
+                    f"{problem}; trying again",
                     utcnow() + timedelta(seconds=delay),
                 )
         else:
