@@ -69,6 +69,23 @@ class Settings(BaseSettings):
     request_retries: int = 5
     request_timeout: float = 60.0
 
+    #: Submissions by arXiv id wait in a queue in the database and are fetched in the
+    #: background (``paperlens.jobs``), one request to arXiv at a time across every
+    #: process, ``request_interval`` apart. Each web process works the queue unless
+    #: ``submission_worker`` is off; ``paperlens worker`` works it on its own.
+    submission_worker: bool = True
+    #: Unfinished submissions allowed in all, and per account; more are refused (429).
+    submission_queue_limit: int = Field(default=500, ge=1)
+    submission_account_limit: int = Field(default=5, ge=1)
+    #: Tries per submission while arXiv cannot be reached; after the n-th failure wait
+    #: ``submission_retry_backoff * 2**(n-1)`` seconds.
+    submission_attempts: int = Field(default=6, ge=1)
+    submission_retry_backoff: float = Field(default=30.0, ge=0)
+    #: Seconds a worker holds a submission (and arXiv's turn) it is fetching; after that
+    #: its worker is presumed dead and another takes the submission over. Keep it above
+    #: ``request_timeout``.
+    submission_lease: float = Field(default=300.0, gt=0)
+
     #: The address readers reach the web app at; links in emails are built on it.
     public_url: str = "http://127.0.0.1:8000"
     #: Signs sessions, CSRF tokens and unsubscribe links. Empty: a random key kept in

@@ -256,6 +256,51 @@ class SubmissionRow(Base):
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class SubmissionJobRow(Base):
+    """A paper submitted by arXiv id, waiting to be fetched or fetched (the queue of
+    :mod:`paperlens.jobs`; claims and leases in :mod:`paperlens.store.jobs`)."""
+
+    __tablename__ = "submission_jobs"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_pk: Mapped[int] = mapped_column(ForeignKey("users.pk", ondelete="CASCADE"), index=True)
+    #: The canonical arXiv id (no version), checked before the row is written.
+    arxiv_id: Mapped[str] = mapped_column(String(64))
+    #: ``queued``, ``fetching`` (leased by a worker), ``done`` or ``failed``.
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: The earliest time the next attempt may start (back-off after a failure).
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: Who holds the job while ``fetching``, and until when; past it, another worker
+    #: takes the job over.
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    paper_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("papers.pk", ondelete="SET NULL"), nullable=True
+    )
+    #: Whether this job's fetch added the paper (``False``: it was already here).
+    created: Mapped[bool] = mapped_column(Boolean, default=False)
+    indexed: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Why the job failed (for the submitter), or the last transient failure.
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_submission_jobs_state_not_before", "state", "not_before"),)
+
+
+class FetchPaceRow(Base):
+    """One row per outside service whose pace every process shares: who may send the
+    next request (``holder`` until ``lease_until``) and when the last one ended."""
+
+    __tablename__ = "fetch_pace"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class CollectionRow(Base):
     """A reader's named collection of papers; ``public`` ones are readable by anyone
     at ``/c/{pk}``, private ones by their owner only."""

@@ -72,9 +72,19 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        if owned:
-            the_lens.close()
+        # Each server process works the submission queue in a thread (paperlens.jobs:
+        # any number of workers are safe together), unless a deployment runs
+        # `paperlens worker` apart and turns this off.
+        worker = the_lens.community.worker("web") if the_lens.settings.submission_worker else None
+        if worker is not None:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            if owned:
+                the_lens.close()
 
     app = FastAPI(
         title="paperlens",
