@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -117,16 +118,32 @@ def read_lines(path: Path, resume_from: str | None) -> Iterator[Line]:
         off_s, num_s = resume_from.split(":", 1)
         offset, number = int(off_s), int(num_s)
     with open_binary(path) as fh:
-        if offset:
-            fh.seek(offset)
-        for raw in fh:
-            offset += len(raw)
-            number += 1
-            try:
-                text: str | None = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                text = None
-            yield Line(number, text, f"{offset}:{number}")
+        lines = iter(fh)
+        try:
+            if offset:
+                fh.seek(offset)
+            while True:
+                try:
+                    raw = next(lines)
+                except StopIteration:
+                    return
+                except (EOFError, OSError, zlib.error) as exc:
+                    # gzip says only "Compressed file ended before the end-of-stream
+                    # marker was reached": name the file and how far it was read.
+                    raise SourceError(
+                        f"{path}: cannot read past line {number} (truncated or corrupt file: {exc})"
+                    ) from exc
+                offset += len(raw)
+                number += 1
+                try:
+                    text: str | None = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    text = None
+                yield Line(number, text, f"{offset}:{number}")
+        except (EOFError, zlib.error) as exc:  # the seek to a resume position
+            raise SourceError(
+                f"{path}: cannot resume at line {number} (truncated or corrupt file: {exc})"
+            ) from exc
 
 
 def json_line_entries(

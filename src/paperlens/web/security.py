@@ -19,6 +19,8 @@ from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
 
+from paperlens.web.deps import MAX_PK
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -189,3 +191,14 @@ def clean_id(value: str) -> str:
     if len(value) > MAX_ID_CHARS or value != value.translate(_CONTROL):
         return ""
     return value
+
+
+def path_pk(raw: str) -> int | None:
+    """The row number a path (or form field) names: a whole number from 1 to
+    :data:`MAX_PK`, else ``None``. Larger numbers name no row, and would overflow the
+    database's integer (a 500 on SQLite and PostgreSQL alike), so they never reach it."""
+    raw = raw.strip()
+    if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(MAX_PK)):
+        return None
+    number = int(raw)
+    return number if 1 <= number <= MAX_PK else None
