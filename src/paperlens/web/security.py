@@ -1,10 +1,11 @@
 """ASGI middleware guarding the web app: security headers, a request-body size limit,
-and a per-client rate limit on the API.
+and a per-client rate limit on the API; and the bounds every path id and free-text
+parameter goes through (:func:`path_pk`, :func:`clean_id`, :func:`clean_text`).
 
 The rate limit counts requests per client address in a moving window with the
-``limits`` library (the engine behind ``slowapi``), kept in memory: right for the one
-process ``paperlens serve`` runs. Behind a reverse proxy every client shares the
-proxy's address, so set the limit there instead.
+``limits`` library (the engine behind ``slowapi``), in ``PAPERLENS_RATE_LIMIT_STORAGE``.
+The address is the connecting one; behind a reverse proxy it is the one the proxy
+forwards, believed only from ``PAPERLENS_TRUSTED_PROXIES`` (see ``cli/serve.py``).
 """
 
 from __future__ import annotations
