@@ -5,6 +5,7 @@ records too large to be papers. Each test failed before its fix."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -375,8 +376,6 @@ def test_rss_description_is_escaped_once() -> None:
     # ... and read back as the abstract itself (feedparser gives the HTML a reader shows).
     assert entries[0].summary.startswith("We bound a & b < c for n > 3;")
     # Markup in an abstract stays text for a reader: no tag, and it unescapes to itself.
-    import html
-
     assert "<script" not in entries[1].summary and "<b>" not in entries[1].summary
     assert html.unescape(entries[0].summary) == plain
     assert html.unescape(entries[1].summary) == hostile
@@ -455,3 +454,15 @@ def test_oversized_records_are_rejected_with_the_reason(tmp_path: Path) -> None:
     }
     assert [e.paper.id for e in entries if isinstance(e, Parsed)] == ["test:fine"]
     assert json.dumps(rejected)  # reasons are plain text
+
+
+def test_rss_channel_description_keeps_a_collection_name_as_text(
+    client: TestClient, indexed_lens: Any
+) -> None:
+    owner = indexed_lens.accounts.create_user(f"rss-{uuid.uuid4().hex[:8]}@example.org", PASSWORD)
+    name = "<img src=x onerror=alert(1)> & co"
+    c = indexed_lens.library.create(owner.pk, name, public=True)
+    feed = feedparser.parse(client.get(f"/feeds/c/{c.pk}.xml?format=rss").content)
+    assert "<img" not in feed.feed.subtitle
+    assert name in html.unescape(feed.feed.subtitle)
+    assert feed.feed.title == f"paperlens collection: {name}"

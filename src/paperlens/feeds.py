@@ -82,7 +82,9 @@ def render_feed(
     fg = FeedGenerator()
     fg.id(xml_text(spec.self_url))
     fg.title(xml_text(spec.title))
-    fg.subtitle(xml_text(spec.description))  # also the RSS <description>
+    # Also the RSS <description>, which is HTML: a collection's name may hold markup.
+    about = xml_text(spec.description)
+    fg.subtitle(about if fmt == "atom" else html_of_text(about))
     # feedgen takes RSS's <link> from the last link given: the page, not the feed.
     fg.link(href=spec.self_url, rel="self")
     fg.link(href=spec.page_url, rel="alternate", type="text/html")
