@@ -160,6 +160,30 @@ def test_every_route_bounds_its_ids(
         assert r.status_code == expected, (method, route, bad, r.status_code, r.text[:200])
 
 
+PAPER_ROUTES = [
+    ("GET", "/paper/{}"),
+    ("GET", "/api/v1/papers/{}"),
+    ("GET", "/api/v1/papers/{}/similar"),
+    ("POST", "/api/v1/papers/{}/vote"),
+    ("DELETE", "/api/v1/papers/{}/not-interested"),
+    ("PATCH", "/api/v1/library/papers/{}"),
+]
+BAD_PAPER_IDS = [*BAD_IDS, "%00", "x%0Ay", "2106.09685%00", "x" * 5000, "..%2F..%2Fetc"]
+
+
+@pytest.mark.parametrize(("method", "route"), PAPER_ROUTES)
+def test_paper_ids_out_of_shape_are_not_found(
+    reader: tuple[TestClient, str], method: str, route: str
+) -> None:
+    client, token = reader
+    for bad in BAD_PAPER_IDS:
+        kwargs: dict[str, Any] = {"headers": {"x-csrf-token": token}}
+        if method == "PATCH":
+            kwargs["json"] = {"note": "n"}
+        r = client.request(method, route.format(bad), follow_redirects=False, **kwargs)
+        assert r.status_code == 404, (method, route, bad[:40], r.status_code, r.text[:200])
+
+
 @pytest.mark.parametrize("bad", ["99999999999999999999", "2147483648", "0", "-5"])
 def test_form_collection_numbers_are_bounded(reader: tuple[TestClient, str], bad: str) -> None:
     client, token = reader
