@@ -268,6 +268,21 @@ def _statuses(url: str, n: int) -> list[int]:
         ]
 
 
+def _signup_statuses(url: str, n: int) -> list[int]:
+    """Sign-up attempts (refused as empty, but counted first) from rotating addresses."""
+    with httpx.Client(base_url=url, timeout=30) as http:
+        match = TOKEN_RE.search(http.get("/signup").text)
+        assert match
+        return [
+            http.post(
+                "/signup",
+                data={"csrf_token": match.group(1), "email": ""},
+                headers={"X-Forwarded-For": f"203.0.113.{i}"},
+            ).status_code
+            for i in range(1, n + 1)
+        ]
+
+
 @pytest.mark.parametrize("trusted", ["", "127.0.0.1", "10.0.0.0/8"])
 def test_forwarded_for_is_believed_only_from_trusted_proxies(
     tmp_path: Path, database_url: str, trusted: str
@@ -277,10 +292,13 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies(
     )
     with served(settings, "3/minute") as url:
         statuses = _statuses(url, 5)
+        signups = _signup_statuses(url, 7)
     if trusted == "127.0.0.1":  # nginx on this machine: each reader counted apart
         assert statuses == [200] * 5
+        assert signups == [400] * 7
     else:  # the header is the client's own claim: one client, one count
         assert statuses == [200, 200, 200, 429, 429]
+        assert signups == [400] * 5 + [429] * 2
 
 
 def test_paperlens_serve_ignores_forwarded_for_by_default(
@@ -319,6 +337,7 @@ def test_paperlens_serve_ignores_forwarded_for_by_default(
             except httpx.ConnectError:
                 time.sleep(0.1)
         assert _statuses(found.group(0), 5) == [200, 200, 200, 429, 429]
+        assert _signup_statuses(found.group(0), 7) == [400] * 5 + [429] * 2
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)

@@ -82,6 +82,12 @@ def run_server(lens: PaperLens, host: str, port: int, rate_limit: str = "120/min
             f"[bold red]error:[/] bad --rate-limit {escape(rate_limit)!r} (try 120/minute)"
         )
         raise typer.Exit(2) from None
+    served = f"http://{shown}:{bound_port}"
+    if lens.settings.public_url != served:
+        err_console.print(
+            f"[yellow]note:[/] links in feeds and mail use {escape(lens.settings.public_url)} "
+            "(set PAPERLENS_PUBLIC_URL to the address readers use)"
+        )
     console.print(f"paperlens is serving on [bold]http://{shown}:{bound_port}/[/] (Ctrl+C to stop)")
     console.print(f"[dim]REST API: http://{shown}:{bound_port}/api/v1/ · docs: /docs[/]")
     server = uvicorn.Server(uvicorn_config(app, lens.settings))
