@@ -117,33 +117,34 @@ def read_lines(path: Path, resume_from: str | None) -> Iterator[Line]:
     if resume_from:
         off_s, num_s = resume_from.split(":", 1)
         offset, number = int(off_s), int(num_s)
+    # gzip says only "Compressed file ended before the end-of-stream marker was
+    # reached" (or "Not a gzipped file"): these errors name the file and the line.
+    unreadable = (EOFError, OSError, zlib.error)
     with open_binary(path) as fh:
-        lines = iter(fh)
         try:
             if offset:
                 fh.seek(offset)
-            while True:
-                try:
-                    raw = next(lines)
-                except StopIteration:
-                    return
-                except (EOFError, OSError, zlib.error) as exc:
-                    # gzip says only "Compressed file ended before the end-of-stream
-                    # marker was reached": name the file and how far it was read.
-                    raise SourceError(
-                        f"{path}: cannot read past line {number} (truncated or corrupt file: {exc})"
-                    ) from exc
-                offset += len(raw)
-                number += 1
-                try:
-                    text: str | None = raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    text = None
-                yield Line(number, text, f"{offset}:{number}")
-        except (EOFError, zlib.error) as exc:  # the seek to a resume position
+        except unreadable as exc:
             raise SourceError(
                 f"{path}: cannot resume at line {number} (truncated or corrupt file: {exc})"
             ) from exc
+        lines = iter(fh)
+        while True:
+            try:
+                raw = next(lines)
+            except StopIteration:
+                return
+            except unreadable as exc:
+                raise SourceError(
+                    f"{path}: cannot read past line {number} (truncated or corrupt file: {exc})"
+                ) from exc
+            offset += len(raw)
+            number += 1
+            try:
+                text: str | None = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                text = None
+            yield Line(number, text, f"{offset}:{number}")
 
 
 def json_line_entries(
