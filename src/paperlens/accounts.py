@@ -53,6 +53,7 @@ from paperlens.store.schema import (
     table,
     utcnow,
 )
+from paperlens.text import clean_user_text
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1000
@@ -185,7 +186,7 @@ def check_password(password: str, email: str = "") -> None:
 
 
 def clean_display_name(name: str) -> str:
-    name = " ".join(name.translate(_CONTROL).split())
+    name = clean_user_text(name)
     if len(name) > MAX_DISPLAY_NAME:
         raise ValueError(f"the display name must have at most {MAX_DISPLAY_NAME} characters")
     return name

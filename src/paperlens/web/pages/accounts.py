@@ -56,6 +56,7 @@ from paperlens.web.deps import (
     forget_user,
 )
 from paperlens.web.rendering import local_path, render
+from paperlens.web.security import path_pk
 
 log = logging.getLogger(__name__)
 
@@ -465,8 +466,9 @@ async def create_token(
 
 
 @router.post("/settings/tokens/{token_id}/revoke")
-def revoke_token(request: Request, token_id: int, user: SessionUser, lens: LensDep) -> Response:
-    if not lens.accounts.revoke_api_token(user.pk, token_id):
+def revoke_token(request: Request, token_id: str, user: SessionUser, lens: LensDep) -> Response:
+    number = path_pk(token_id)  # out of range or not a number: no such token, a 404
+    if number is None or not lens.accounts.revoke_api_token(user.pk, number):
         return _settings_page(
             request,
             lens,
