@@ -47,6 +47,16 @@ def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
+def test_a_bad_setting_is_one_line_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAPERLENS_SECRET_KEY", "too-short")
+    proc = paperlens(tmp_path / "data", "stats")
+    assert proc.returncode != 0
+    line = _one_line_error(proc)
+    assert "PAPERLENS_SECRET_KEY" in line and "at least 32 characters" in line
+
+
 def test_bad_lines_reported_and_strict_sets_exit_code(tmp_path: Path) -> None:
     good = sample_records("arxiv-snapshot-sample", limit=2)
     path = tmp_path / "mixed.jsonl"

@@ -32,6 +32,7 @@ from conftest import HOSTILE_ID
 from corpus import sample_records, write_jsonl
 from paperlens.config import Settings
 from paperlens.core import PaperLens
+from paperlens.digest import clean_search
 from paperlens.feeds import FeedPaper, FeedSpec, render_feed
 from paperlens.library import bibtex_entry
 from paperlens.paper import make_paper
@@ -387,8 +388,19 @@ def test_names_and_notes_lose_control_and_bidi_characters(settings: Settings) ->
         note = "line one\r\n\tline\x00 two\u202e\ud800\x7f\rend"
         lens.library.set_note(user.pk, pk, note)
         assert lens.library.notes(user.pk, [pk])[pk].note == "line one\n\tline two\nend"
+        lens.accounts.create_api_token(user.pk, "laptop\u202e\x00 \x9b key")
+        assert [t.name for t in lens.accounts.list_api_tokens(user.pk)] == ["laptop key"]
     finally:
         lens.close()
+
+
+def test_saved_searches_lose_bidi_and_c1_characters() -> None:
+    search = clean_search("sparse\u202e attention\x9b", "cs.LG\u2066", "Ho\u202c")
+    assert (search.query, search.categories, search.author) == (
+        "sparse attention",
+        ("cs.LG",),
+        "Ho",
+    )
 
 
 def test_api_note_with_nul_bidi_and_lone_surrogate(reader: tuple[TestClient, str]) -> None:

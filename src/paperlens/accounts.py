@@ -75,7 +75,6 @@ TOKEN_LIFETIMES: tuple[int | None, ...] = (7, 30, 90, 365, None)
 #: Prefix of API tokens, so they are recognisable (secret scanners, logs).
 API_TOKEN_PREFIX = "pl_"  # noqa: S105 (a prefix, not a secret)
 _CATEGORY = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z][A-Za-z-]*)?$")
-_CONTROL = dict.fromkeys([*range(0, 32), 127], " ")
 #: Row numbers fit a signed 64-bit integer; larger ones (from URLs) name nothing.
 MAX_PK = 2**63 - 1
 
@@ -650,7 +649,7 @@ class Accounts:
             raise ValueError(f"the scope must be one of {', '.join(TOKEN_SCOPES)}")
         if lifetime_days not in TOKEN_LIFETIMES:
             raise ValueError("choose one of the offered lifetimes")
-        name = " ".join(name.translate(_CONTROL).split())[:MAX_TOKEN_NAME] or "API token"
+        name = clean_user_text(name)[:MAX_TOKEN_NAME] or "API token"
         now = self.clock()
         expires = None if lifetime_days is None else now + timedelta(days=lifetime_days)
         plaintext = API_TOKEN_PREFIX + secrets.token_urlsafe(32)

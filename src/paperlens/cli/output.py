@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 import orjson
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -35,6 +36,10 @@ def errors_as_one_line() -> Iterator[None]:
         yield
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
+    except ValidationError as exc:  # a bad PAPERLENS_* setting: say which, and why
+        if os.environ.get("PAPERLENS_DEBUG"):
+            raise
+        fail(settings_problem(exc))
     except Exception as exc:
         if os.environ.get("PAPERLENS_DEBUG"):
             raise
@@ -45,6 +50,17 @@ def errors_as_one_line() -> Iterator[None]:
             exc, PaperlensError | ValueError | LookupError | OSError | RuntimeError
         )
         fail(text if known and text else f"{type(exc).__name__}: {text or 'unexpected failure'}")
+
+
+def settings_problem(exc: ValidationError) -> str:
+    """``PAPERLENS_NAME: what is wrong`` for each bad setting (pydantic's own first line
+    only says how many there are)."""
+    parts = []
+    for err in exc.errors()[:5]:
+        name = "_".join(str(x) for x in err.get("loc", ()))
+        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"PAPERLENS_{name.upper()}: {message}" if name else message)
+    return "bad setting: " + "; ".join(parts)
 
 
 def parse_day(value: str | None, option: str) -> date | None:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from email_validator import EmailNotValidError, validate_email
 
 from paperlens.errors import Invalid
+from paperlens.text import clean_user_text
 
 FREQUENCIES = ("daily", "weekly")
 #: ``updates`` lists revisions of older papers matching the saved searches: off unless
@@ -144,16 +145,18 @@ def clean_search(query: str, categories: str | list[str] = "", author: str = "")
     for text in (query, author, *categories):
         if _has_control(text):
             raise InvalidSubscription("A saved search cannot contain line breaks.")
-    q = " ".join(query.split())
+    # Line breaks are refused above (a saved search is one line); what else
+    # clean_user_text removes (bidi overrides, C1 controls) goes silently.
+    q = clean_user_text(query)
     if len(q) > MAX_SEARCH_QUERY:
         raise InvalidSubscription(f"A saved search is at most {MAX_SEARCH_QUERY} characters.")
-    cats = tuple(dict.fromkeys(c.strip() for c in categories if c.strip()))
+    cats = tuple(dict.fromkeys(clean_user_text(c) for c in categories if clean_user_text(c)))
     if len(cats) > MAX_SEARCH_CATEGORIES or any(len(c) > MAX_CATEGORY_CHARS for c in cats):
         raise InvalidSubscription(
             f"A saved search has at most {MAX_SEARCH_CATEGORIES} categories "
             f"of {MAX_CATEGORY_CHARS} characters."
         )
-    who = " ".join(author.split())[:MAX_AUTHOR_CHARS]
+    who = clean_user_text(author)[:MAX_AUTHOR_CHARS]
     if not q and not cats and not who:
         raise InvalidSubscription("A saved search needs words, a category or an author.")
     return SavedSearch(q, cats, who)
