@@ -764,9 +764,9 @@ def checks_text(result: dict[str, Any]) -> str:
         f"{c['indexes']['lexical_docs']} in BM25, {c['indexes']['vectors']} in the dense index "
         f"({'agree' if c['indexes']['agree'] else 'DISAGREE'}). Index run at "
         f"{e['index_run']['at_s']} s ({e['index_run']['papers_added']} papers, "
-        f"{e['index_run']['seconds']} s), one of {e['worker_killed']['workers_before']} workers killed at "
-        f"{e['worker_killed']['at_s']} s ({e['worker_killed']['workers_5s_after']} serving 5 s "
-        "later), "
+        f"{e['index_run']['seconds']} s), one of {e['worker_killed']['workers_before']} "
+        f"workers killed at {e['worker_killed']['at_s']} s "
+        f"({e['worker_killed']['workers_5s_after']} serving 5 s later), "
         f"digest run at {e['digest_run']['at_s']} s ({e['digest_run']['mails']} mails)."
     )
 
