@@ -49,7 +49,9 @@ class Settings(BaseSettings):
     model: str = DEFAULT_MODEL
     #: Tokens per text given to the model (title + abstract); see bench/quality.py.
     max_seq_length: int = 256
-    embed_batch_size: int = 32
+    #: Texts per model call; unset, each backend's measured best (torch 32; int8 ONNX 1,
+    #: which also keeps a text's vector independent of the texts embedded with it).
+    embed_batch_size: int | None = Field(default=None, ge=1)
     #: How the model runs: ``onnx-int8`` (onnxruntime, int8 weights; for the bundled model
     #: the copy shipped inside paperlens, otherwise derived once into ``data_dir/models``),
     #: ``onnx`` (fp32, derived), ``torch`` (sentence-transformers; the ``torch`` extra) or

@@ -136,14 +136,13 @@ def build_encoder(
     torch or onnxruntime (default: torch's own choice; every usable CPU for onnxruntime)."""
     s = settings
     backend = s.encoder_backend
+    # Unset, each backend batches as measured best for it.
+    batch: dict[str, Any] = {} if s.embed_batch_size is None else {"batch_size": s.embed_batch_size}
     if backend == "torch":
         from paperlens.embedding.sentence_transformer import SentenceTransformerEncoder
 
         return SentenceTransformerEncoder(
-            s.model,
-            max_seq_length=s.max_seq_length,
-            batch_size=s.embed_batch_size,
-            threads=threads,
+            s.model, max_seq_length=s.max_seq_length, threads=threads, **batch
         )
     extra: dict[str, Any] = {"notify": notify} if notify is not None else {}
     if backend in ("onnx", "onnx-int8"):
@@ -154,8 +153,8 @@ def build_encoder(
             s.models_dir,
             quantized=backend == "onnx-int8",
             max_seq_length=s.max_seq_length,
-            batch_size=s.embed_batch_size,
             threads=threads,
+            **batch,
             **extra,
         )
     from paperlens.embedding.model2vec_encoder import Model2VecEncoder

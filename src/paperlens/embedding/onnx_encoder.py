@@ -50,6 +50,13 @@ from paperlens.embedding.shipped import (
 )
 
 ONNX_OPSET = 17
+#: Texts per onnxruntime call when none is configured. int8: one. Dynamic quantization
+#: scales a batch's activations together (padding included), so a text's int8 vector
+#: would depend on its batch mates (cosine down to 0.991 at 32); alone it is the same
+#: vector wherever and with whatever it is embedded (a query, a shard, a Ray worker), and
+#: on a 2-core CPU one text per call was measured as fast as 4 and faster than 32
+#: (bench/README.md, "The default encoder"). fp32 vectors do not depend on the batch.
+DEFAULT_BATCH_SIZE = {"onnx": 32, "onnx-int8": 1}
 
 
 def _pad_id(source: Path, tokenizer: Any) -> int:
@@ -238,7 +245,8 @@ def mean_pool_normalise(hidden: NDArray[Any], mask: NDArray[Any]) -> NDArray[np.
 
 class OnnxEncoder:
     """The exported transformer on onnxruntime; same vectors as torch (fp32) or close
-    (int8). Texts are sorted by length and padded per batch, as sentence-transformers does."""
+    (int8). Texts are sorted by length and padded per batch, as sentence-transformers does
+    (int8 runs one text per call by default: :data:`DEFAULT_BATCH_SIZE`)."""
 
     def __init__(
         self,
@@ -247,14 +255,15 @@ class OnnxEncoder:
         *,
         quantized: bool = False,
         max_seq_length: int = 256,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         threads: int | None = None,
         notify: Notify = log_progress,
         shipped_dir: Path | None = None,
     ) -> None:
-        """``shipped_dir``: load this directory, in the shipped model's format and checked
-        the same way, instead of the model ``model`` resolves to (a copy under test, or
-        a fresh derivation to compare)."""
+        """``batch_size``: texts per onnxruntime call (default: :data:`DEFAULT_BATCH_SIZE`).
+        ``threads``: intra-op threads (default: every usable CPU). ``shipped_dir``: load
+        this directory, in the shipped model's format and checked the same way, instead
+        of the model ``model`` resolves to (a copy under test, or a fresh derivation)."""
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         if shipped_dir is not None:
             require("onnxruntime", "onnx-int8")
@@ -267,7 +276,7 @@ class OnnxEncoder:
         self.model_name = model
         self.backend = "onnx-int8" if quantized else "onnx"
         self.max_seq_length = max_seq_length
-        self.batch_size = batch_size
+        self.batch_size = batch_size or DEFAULT_BATCH_SIZE[self.backend]
         self.path = path
         self._inputs: list[str] = list(manifest["inputs"])
         self._pad_id = int(manifest["pad_id"])
@@ -281,6 +290,9 @@ class OnnxEncoder:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        # Idle threads sleep instead of spinning: spinning burned a third of the CPU time
+        # on a 2-core box shared with other work (the web server, other processes).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(
                 str(path / "model.onnx"), options, providers=["CPUExecutionProvider"]
