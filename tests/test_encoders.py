@@ -173,6 +173,8 @@ def test_a_corrupt_shipped_file_is_named_with_the_way_to_rebuild(tmp_path: Path)
     assert "\n" not in message
     assert f"{model_file} does not match its SHA-256" in message
     assert "python scripts/derive_onnx.py" in message and "paperlens[torch]" in message
+    shutil.copyfile(SHIPPED_DIR / "model.onnx", model_file)
+    assert load_shipped(copy)["files"].keys() == {"model.onnx", "tokenizer.json"}
     (copy / "tokenizer.json").unlink()
     with pytest.raises(ModelCacheError, match=r"tokenizer\.json is missing"):
         load_shipped(copy)

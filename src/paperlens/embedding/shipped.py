@@ -68,5 +68,5 @@ def load_shipped(path: Path = SHIPPED_DIR) -> dict[str, Any]:
         )
     problem = check_files(path, manifest)
     if problem is not None:
-        raise ModelCacheError(f"shipped model file corrupt: {problem}: {REBUILD}")
+        raise ModelCacheError(f"the shipped model is damaged: {problem}; {REBUILD}")
     return manifest
