@@ -585,6 +585,9 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "PAPERLENS_ARXIV_API_BASE_URL": arxiv.url,
             "PAPERLENS_REQUEST_INTERVAL": str(args.request_interval),
             "PAPERLENS_REQUEST_RETRIES": "2",
+            # a failed fetch is tried again a few seconds later, not a minute
+            "PAPERLENS_SUBMISSION_RETRY_BACKOFF": "2",
+            "PAPERLENS_SUBMISSION_ATTEMPTS": "4",
             "PAPERLENS_REQUEST_TIMEOUT": "10",
             "PAPERLENS_SMTP_HOST": "127.0.0.1",
             "PAPERLENS_SMTP_PORT": str(smtp_port),

@@ -3,8 +3,9 @@
 A real :class:`http.server.ThreadingHTTPServer` on ``127.0.0.1`` (a free port) runs
 in a background thread. Responses are registered with :meth:`ReplayServer.add` and
 matched on the request path plus its exact query parameters; a route can first fail
-a number of times (``503`` with ``Retry-After`` by default) before it answers. Every
-request received is recorded, so tests can assert what was sent and when.
+a number of times (``503`` with ``Retry-After`` by default) before it answers, and can
+answer slowly (``delay`` seconds, changeable while serving: ``route.delay = 0``). Every
+request received is recorded on arrival, so tests can assert what was sent and when.
 
     with ReplayServer() as server:
         server.add("/oai", {"verb": "ListRecords"}, fixture=FIXTURES / "page1.xml")
@@ -44,6 +45,8 @@ class Route:
     reply: Reply
     failures: list[Reply] = field(default_factory=list)
     hits: int = 0
+    #: Seconds to wait before answering (a slow or stuck upstream).
+    delay: float = 0.0
 
     def next_reply(self) -> Reply:
         self.hits += 1
@@ -123,10 +126,12 @@ class ReplayServer:
         fail_first: int = 0,
         fail_status: int = 503,
         retry_after: str | None = None,
+        delay: float = 0.0,
     ) -> Route:
         """Register a response for ``path`` + ``params`` (the first matching route
         wins). ``fixture`` reads the body from a file. With ``fail_first=N`` the first
-        N requests get ``fail_status`` (with ``Retry-After: retry_after`` if given)."""
+        N requests get ``fail_status`` (with ``Retry-After: retry_after`` if given).
+        ``delay`` seconds pass before each answer."""
         data = fixture.read_bytes() if fixture is not None else body
         raw = data.encode("utf-8") if isinstance(data, str) else data
         reply = Reply(status, raw, {"Content-Type": content_type, **(headers or {})})
@@ -138,7 +143,7 @@ class ReplayServer:
             b"<html><body><h1>Retry after specified interval</h1></body></html>",
             failure_headers,
         )
-        route = Route(path, dict(params or {}), reply, [failure] * fail_first)
+        route = Route(path, dict(params or {}), reply, [failure] * fail_first, delay=delay)
         with self._lock:
             self._routes.append(route)
         return route
@@ -159,11 +164,18 @@ class ReplayServer:
         parts = urlsplit(target)
         query = parse_qs(parts.query, keep_blank_values=True)
         params = {k: v[-1] for k, v in query.items()}
+        found: tuple[Reply, float] | None = None
         with self._lock:
             self._received.append(Received(method, parts.path, params, headers, time.monotonic()))
             for route in self._routes:
                 if route.path == parts.path and route.params == params:
-                    return route.next_reply()
+                    found = route.next_reply(), route.delay
+                    break
+        if found is not None:
+            reply, delay = found
+            if delay > 0:
+                time.sleep(delay)  # outside the lock: other requests are answered meanwhile
+            return reply
         message = f"no recorded response for {method} {parts.path} {sorted(params.items())}"
         return Reply(404, message.encode(), {"Content-Type": "text/plain; charset=utf-8"})
 

@@ -173,15 +173,15 @@ def test_reset_is_single_use_and_ends_sessions(accounts: Accounts) -> None:
     with pytest.raises(ValueError, match="at least 10"):
         accounts.finish_reset(token, "short")
     assert accounts.reset_is_valid(token)  # a weak password does not use the link up
-    assert accounts.finish_reset(token, "a brand new password") == user
-    assert accounts.authenticate("reset@example.org", "a brand new password") == user
+    assert accounts.finish_reset(token, "a brand new password").pk == user.pk
+    assert accounts.authenticate("reset@example.org", "a brand new password") is not None
     assert accounts.authenticate("reset@example.org", PASSWORD) is None
     assert accounts.session_user(session) is None
     with pytest.raises(InvalidResetToken):
         accounts.finish_reset(token, "yet another password")
     with pytest.raises(InvalidResetToken):  # the other outstanding link died too
         accounts.finish_reset(other, "yet another password")
-    assert accounts.authenticate("reset@example.org", "a brand new password") == user
+    assert accounts.authenticate("reset@example.org", "a brand new password") is not None
 
 
 def test_reset_link_expires(accounts: Accounts, clock: Clock) -> None:
@@ -267,7 +267,66 @@ def test_cli_user_create_and_admin_add(settings: Settings) -> None:
         accounts = Accounts(engine, settings)
         second = accounts.get_by_email("second@example.org")
         assert second is not None and second.is_admin and second.display_name == "Sam"
+        assert second.email_verified  # the operator vouches for the address
         assert accounts.authenticate("second@example.org", PASSWORD) == second
         assert accounts.get_by_email("third@example.org") is None
     finally:
         engine.dispose()
+
+
+# -- issue 12 -------------------------------------------------------------------------------
+
+
+def test_verification_is_bound_to_account_and_address(accounts: Accounts) -> None:
+    from paperlens.accounts import InvalidVerifyToken
+
+    alice = accounts.create_user("alice@example.org", PASSWORD)
+    bob = accounts.create_user("bob@example.org", PASSWORD)
+    assert not alice.email_verified and not alice.owns_address("alice@example.org")
+    token = accounts.verify_token(alice)
+    with pytest.raises(InvalidVerifyToken, match="another account"):
+        accounts.verify_email(bob, token)
+    with pytest.raises(InvalidVerifyToken, match="not valid"):
+        accounts.verify_email(alice, token[:-2])
+    done = accounts.verify_email(alice, token)
+    assert done.email_verified and done.owns_address(" ALICE@example.org")
+    assert not done.owns_address("bob@example.org")
+    assert not accounts.get_by_email("bob@example.org").email_verified  # type: ignore[union-attr]
+    assert accounts.create_user("op@example.org", PASSWORD, verified=True).email_verified
+
+
+def test_sign_up_returns_a_mail_either_way(accounts: Accounts) -> None:
+    first = accounts.sign_up("new@example.org", PASSWORD)
+    assert "Verify" in first["Subject"] and "/verify/" in first.get_body(("plain",)).get_content()
+    again = accounts.sign_up("NEW@example.org", "another password 1")
+    assert again["To"] == "new@example.org" and "tried to sign up" in again["Subject"]
+    with pytest.raises(ValueError, match="at least 10"):  # bad input: the same error
+        accounts.sign_up("new@example.org", "short")
+    with pytest.raises(ValueError, match="at least 10"):
+        accounts.sign_up("other@example.org", "short")
+    assert accounts.authenticate("new@example.org", PASSWORD) is not None
+
+
+def test_tokens_scope_expiry_and_revocation(accounts: Accounts, clock: Clock) -> None:
+    user = accounts.create_user("tok@example.org", PASSWORD)
+    _id, read = accounts.create_api_token(user.pk, "r", scope="read", lifetime_days=7)
+    _id, write = accounts.create_api_token(user.pk, "w")
+    cred = accounts.api_credential(read)
+    assert cred is not None and cred.read_only and cred.user.pk == user.pk
+    assert cred.expires_at == clock.now + timedelta(days=7)
+    listed = {t.name: t for t in accounts.list_api_tokens(user.pk)}
+    assert listed["r"].read_only and not listed["w"].read_only and listed["w"].expires_at is None
+    with pytest.raises(ValueError, match="scope"):
+        accounts.create_api_token(user.pk, "x", scope="admin")
+    with pytest.raises(ValueError, match="lifetimes"):
+        accounts.create_api_token(user.pk, "x", lifetime_days=3)
+    clock.now += timedelta(days=7, seconds=1)
+    assert accounts.api_credential(read) is None
+    assert accounts.api_token_user(write) is not None
+    accounts.change_password(user.pk, PASSWORD, "another good one")
+    assert accounts.api_token_user(write) is None and accounts.list_api_tokens(user.pk) == []
+    _id, again = accounts.create_api_token(user.pk, "again")
+    reset = accounts.start_reset("tok@example.org")
+    assert reset is not None
+    assert accounts.finish_reset(reset, "a third password").email_verified
+    assert accounts.api_token_user(again) is None

@@ -1,5 +1,6 @@
-"""Accounts over HTTP: sign-up, log-in, log-out, sessions, CSRF, password reset by mail
-(real SMTP on loopback), settings, API tokens, ``/api/v1/me`` and rate limits.
+"""Accounts over HTTP: sign-up, address verification, log-in, log-out, sessions, CSRF,
+password reset by mail (real SMTP on loopback), settings, API tokens (API only, scope,
+expiry), ``/api/v1/me``, rate limits and the names other readers see.
 
 The ``client`` app is shared by the whole session, so every test uses its own emails.
 """
@@ -16,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from paperlens.accounts import token_hash
-from paperlens.store.schema import PasswordResetRow, UserRow, table, utcnow
+from paperlens.store.schema import ApiTokenRow, PasswordResetRow, UserRow, table, utcnow
 from paperlens.web import create_app
 from paperlens.web.throttle import RateLimits
 
@@ -38,9 +39,16 @@ def csrf(client: TestClient, path: str = "/login") -> str:
     return match.group(1)
 
 
-def signup(client: TestClient, email: str, password: str = PASSWORD, **extra: str) -> Any:
+def signup_only(client: TestClient, email: str, password: str = PASSWORD, **extra: str) -> Any:
     data = {"email": email, "password": password, "csrf_token": csrf(client, "/signup"), **extra}
     return client.post("/signup", data=data, follow_redirects=False)
+
+
+def signup(client: TestClient, email: str, password: str = PASSWORD, **extra: str) -> Any:
+    """Sign up, then log in (sign-up itself signs nobody in: it only mails)."""
+    r = signup_only(client, email, password, **extra)
+    assert r.status_code == 200 and "Check your inbox" in r.text, r.text[:300]
+    return login(client, email, password)
 
 
 def login(client: TestClient, email: str, password: str = PASSWORD, next_: str = "/") -> Any:
@@ -62,16 +70,21 @@ def fresh(web_app: Any) -> Any:
 # -- sign-up and log-in -----------------------------------------------------------------------
 
 
-def test_sign_up_signs_in_with_safe_cookies(client: TestClient, indexed_lens: Any) -> None:
+def test_sign_up_then_log_in_with_safe_cookies(client: TestClient, indexed_lens: Any) -> None:
     email = new_email("signup")
-    r = signup(client, email.upper(), display_name="Ada <b>L</b>")
-    assert r.status_code == 303 and r.headers["location"] == "/settings?done=welcome"
+    r = signup_only(client, email.upper(), display_name="Ada <b>L</b>")
+    assert r.status_code == 200 and "Check your inbox" in r.text
+    assert not any(c.startswith("pl_session=") for c in r.headers.get_list("set-cookie"))
+    assert me(client).status_code == 401  # sign-up does not sign in (see the 11 test)
+    r = login(client, email)
+    assert r.status_code == 303
     cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("pl_session="))
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
     assert "Secure" not in cookie  # public_url is http here; https turns it on
     assert me(client).json()["email"] == email
-    page = client.get("/settings?done=welcome").text
-    assert "Welcome!" in page and "Ada &lt;b&gt;L&lt;/b&gt;" in page and "<b>L</b>" not in page
+    page = client.get("/settings").text
+    assert "Ada &lt;b&gt;L&lt;/b&gt;" in page and "<b>L</b>" not in page
+    assert "not verified yet" in page
     assert 'action="/logout"' in page and 'href="/login"' not in page
     users = table(UserRow)
     with indexed_lens.engine.connect() as conn:
@@ -81,7 +94,7 @@ def test_sign_up_signs_in_with_safe_cookies(client: TestClient, indexed_lens: An
 
 def test_weak_password_and_bad_email_come_back_on_the_form(client: TestClient) -> None:
     email = new_email("weak")
-    r = signup(client, email, "short", display_name="Kept")
+    r = signup_only(client, email, "short", display_name="Kept")
     assert r.status_code == 400
     assert "at least 10 characters" in r.text
     assert 'id="f-password" name="password" type="password"' in r.text
@@ -89,16 +102,52 @@ def test_weak_password_and_bad_email_come_back_on_the_form(client: TestClient) -
     assert f'value="{email}"' in r.text and 'value="Kept"' in r.text
     assert 'value="short"' not in r.text  # passwords are never echoed
     assert me(client).status_code == 401
-    r = signup(client, "not an email", PASSWORD)
+    r = signup_only(client, "not an email", PASSWORD)
     assert r.status_code == 400 and "not a valid email address" in r.text
 
 
-def test_duplicate_email(client: TestClient, fresh: TestClient) -> None:
-    email = new_email("dup")
-    assert signup(client, email).status_code == 303
-    r = signup(fresh, email.upper())
-    assert r.status_code == 400 and "already exists" in r.text
+def mail_to_sink(lens: Any, smtp: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lens.settings, "smtp_host", "127.0.0.1")
+    monkeypatch.setattr(lens.settings, "smtp_port", smtp.port)
+
+
+def mails_to(smtp: Any, email: str) -> list[Any]:
+    return [m for m in smtp.messages if m["To"] == email]
+
+
+def test_sign_up_answers_the_same_for_a_taken_address_and_mails_its_owner(
+    client: TestClient,
+    fresh: TestClient,
+    indexed_lens: Any,
+    smtp_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 12, item 11: sign-up tells nobody whether an address has an account."""
+    mail_to_sink(indexed_lens, smtp_server, monkeypatch)
+    taken, new = new_email("dup"), new_email("dupnew")
+    first = signup_only(client, taken)
+    smtp_server.wait_for(1)
+    again = signup_only(fresh, taken.upper(), "another password 123", display_name="X")
+    other = signup_only(TestClient(client.app), new, "another password 123", display_name="X")
+    assert again.status_code == other.status_code == first.status_code == 200
+    assert "already exists" not in again.text
+
+    def page(r: Any, email: str) -> str:
+        return re.sub(r'value="[^"]+"', "", r.text).replace(email, "ADDRESS")
+
+    assert page(again, taken) == page(other, new)
     assert me(fresh).status_code == 401
+    smtp_server.wait_for(3)
+    verify_mail, notice = mails_to(smtp_server, taken)
+    assert "Verify" in verify_mail["Subject"]
+    assert "tried to sign up" in notice["Subject"]
+    body = notice.get_body(("plain",)).get_content()
+    assert "/login" in body and "/reset" in body and "/verify/" not in body
+    (new_mail,) = mails_to(smtp_server, new)
+    assert "Verify" in new_mail["Subject"]
+    # The existing account is untouched: its password still works, the other one not.
+    assert indexed_lens.accounts.authenticate(taken, PASSWORD) is not None
+    assert indexed_lens.accounts.authenticate(taken, "another password 123") is None
 
 
 def test_login_wrong_and_right_password(client: TestClient, fresh: TestClient) -> None:
@@ -246,9 +295,9 @@ def test_api_token_lifecycle(client: TestClient, fresh: TestClient) -> None:
     auth = {"Authorization": f"Bearer {token}"}
     assert me(fresh, **auth).json()["email"] == email
     assert "pl_session" not in fresh.cookies
-    # Bearer requests carry no ambient credentials: no CSRF token needed.
+    # A token is for the API only: on a page it is no login and skips no CSRF check.
     r = fresh.post("/settings/profile", data={"display_name": "Bot"}, headers=auth)
-    assert r.status_code == 200 and me(fresh, **auth).json()["display_name"] == "Bot"
+    assert r.status_code == 403 and me(fresh, **auth).json()["display_name"] != "Bot"
     # A bad Authorization header is never topped up by the cookie.
     assert me(client, Authorization="Bearer pl_wrong").status_code == 401
     assert me(client, Authorization="Basic abc").status_code == 401
@@ -348,10 +397,10 @@ def test_reset_by_mail(
     smtp_server: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    email = new_email("reset")
+    signup(fresh, email)  # before the mail goes to the sink: only the reset mail counts
     monkeypatch.setattr(indexed_lens.settings, "smtp_host", "127.0.0.1")
     monkeypatch.setattr(indexed_lens.settings, "smtp_port", smtp_server.port)
-    email = new_email("reset")
-    signup(fresh, email)
     old_session = fresh.cookies["pl_session"]
     # An unknown address gets the very same answer, and no mail.
     r = client.post(
@@ -410,33 +459,75 @@ def test_expired_reset_link(client: TestClient, indexed_lens: Any) -> None:
 
 @pytest.fixture
 def limited(indexed_lens: Any) -> Any:
-    limits = RateLimits(login_ip="6/minute", login_account="2/minute", signup_ip="2/minute")
+    limits = RateLimits(
+        login_ip="6/minute",
+        login_account_ip="2/minute",
+        signup_ip="2/minute",
+        reauth_account="2/minute",
+        reauth_ip="3/minute",
+    )
     app = create_app(indexed_lens, rate_limit=None, auth_limits=limits)
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
 
 
-def test_login_failures_per_account_then_per_ip(limited: TestClient) -> None:
+def test_wrong_passwords_slow_down_one_address_never_lock_the_owner_out(
+    limited: TestClient,
+) -> None:
+    """Issue 12, item 10: failures count per (account, address); the owner signs in
+    from another address at once."""
     email = new_email("limit")
-    assert signup(limited, email).status_code == 303
-    limited.post("/logout", data={"csrf_token": csrf(limited, "/settings")})
-    assert login(limited, email, "wrong password 1").status_code == 400
-    assert login(limited, email, "wrong password 2").status_code == 400
-    r = login(limited, email)  # the right password, but this account is locked for now
+    limited.app.state.lens.accounts.create_user(email, PASSWORD)
+    guesser = TestClient(limited.app, client=("203.0.113.7", 4000))
+    owner = TestClient(limited.app, client=("198.51.100.2", 5000))
+    assert login(guesser, email, "wrong password 1").status_code == 400
+    assert login(guesser, email, "wrong password 2").status_code == 400
+    r = login(guesser, email)  # even the right password: this address is slowed down
     assert r.status_code == 429
     assert int(r.headers["retry-after"]) > 0
     assert "Too many sign-in attempts" in r.text and r.headers["content-type"].startswith(
         "text/html"
     )
-    other = login(limited, "other-" + email, "whatever password")
-    assert other.status_code == 400  # another account is not locked...
-    codes = [login(limited, "x" + email, "whatever").status_code for _ in range(3)]
+    r = login(owner, email)  # from elsewhere, at once
+    assert r.status_code == 303 and me(owner).json()["email"] == email
+    other = login(guesser, "other-" + email, "whatever password")
+    assert other.status_code == 400  # another account from the guesser: not refused...
+    codes = [login(guesser, "x" + email, "whatever").status_code for _ in range(3)]
     assert codes[-1] == 429  # ...until this address has tried too often
 
 
 def test_sign_up_per_ip(limited: TestClient) -> None:
-    codes = [signup(limited, new_email("many")).status_code for _ in range(3)]
-    assert codes[:2] == [303, 303] and codes[2] == 429
+    codes = [signup_only(limited, new_email("many")).status_code for _ in range(3)]
+    assert codes[:2] == [200, 200] and codes[2] == 429
+
+
+def test_current_password_checks_are_limited_per_account_and_address(
+    limited: TestClient,
+) -> None:
+    """Issue 12, item 8: a stolen session cannot guess the password in Settings."""
+    email, other = new_email("reauth"), new_email("reauth2")
+    accounts = limited.app.state.lens.accounts
+    accounts.create_user(email, PASSWORD)
+    accounts.create_user(other, PASSWORD)
+    c = TestClient(limited.app, client=("192.0.2.10", 4000))
+    assert login(c, email).status_code == 303
+
+    def change(client: TestClient, current: str) -> Any:
+        data = {"current_password": current, "new_password": "a different password 1"}
+        data["csrf_token"] = csrf(client, "/settings")
+        return client.post("/settings/password", data=data, follow_redirects=False)
+
+    assert change(c, "wrong guess 1").status_code == 400
+    assert change(c, "wrong guess 2").status_code == 400
+    r = change(c, PASSWORD)  # the account's limit is reached: nothing is checked
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    assert "current-password" in r.text
+    assert accounts.authenticate(email, PASSWORD) is not None  # unchanged
+    # Per address too: another account from the same address gets one more try.
+    c2 = TestClient(limited.app, client=("192.0.2.10", 4001))
+    assert login(c2, other).status_code == 303
+    assert change(c2, "wrong guess 3").status_code == 400
+    assert change(c2, PASSWORD).status_code == 429
 
 
 def test_reset_requests_per_ip_and_per_account(
@@ -447,8 +538,8 @@ def test_reset_requests_per_ip_and_per_account(
     limits = RateLimits(reset_ip="3/minute", reset_account="1/hour")
     app = create_app(indexed_lens, rate_limit=None, auth_limits=limits)
     email = new_email("resetlimit")
+    indexed_lens.accounts.create_user(email, PASSWORD)
     with TestClient(app, raise_server_exceptions=False) as c:
-        signup(c, email)
         pages = []
         for _ in range(2):
             r = c.post("/reset", data={"email": email, "csrf_token": csrf(c, "/reset")})
@@ -486,3 +577,289 @@ def test_admin_only_routes(indexed_lens: Any) -> None:
         assert r.status_code == 403 and "administrator" in r.text
         indexed_lens.accounts.set_admin(email, True)
         assert c.get("/admin-only").json() == {"admin": email}
+
+
+# -- issue 12: address verification and digest subscriptions -------------------------------------
+
+
+VERIFY_RE = re.compile(r"http://[^\s]+(/verify/[A-Za-z0-9_.-]+)")
+
+
+def _verify_link(message: Any) -> str:
+    body = message.get_body(("plain",)).get_content()
+    match = VERIFY_RE.search(body)
+    assert match, body
+    return match.group(1)
+
+
+def _subscribe_confirmed(lens: Any, email: str, topic: str) -> Any:
+    from paperlens.digest import clean_search, preferences
+
+    digests = lens.digests
+    sub, _ = digests.store.subscribe(email, preferences(searches=[clean_search(topic)]))
+    return digests.store.confirm(sub.pk, sub.email)
+
+
+def test_sign_up_with_a_subscribers_address_takes_no_subscription_until_verified(
+    client: TestClient,
+    fresh: TestClient,
+    indexed_lens: Any,
+    smtp_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 12, item 1: the address is verified by a signed link, in the account's own
+    session, before the subscription of that address is the account's."""
+    mail_to_sink(indexed_lens, smtp_server, monkeypatch)
+    victim = new_email("subscriber")
+    _subscribe_confirmed(indexed_lens, victim, "secretive topic")
+    signup(fresh, victim)  # someone who does not own the mailbox
+    r = fresh.get("/settings/digest", follow_redirects=False)
+    assert r.status_code == 403 and "Verify your address first" in r.text
+    assert "/subscription/" not in r.text and "secretive" not in r.text
+    # Subscribing from the unverified account does not link the address to it either.
+    form = {"email": victim, "csrf_token": csrf(fresh, "/subscribe")}
+    assert fresh.post("/subscribe", data=form).status_code == 200
+    assert indexed_lens.digests.store.by_email(victim).user_pk is None
+
+    link = _verify_link(smtp_server.wait_for(1)[0])
+    assert mails_to(smtp_server, victim)
+    # Signed out, the link leads to the login first; it never verifies by itself.
+    anon = TestClient(client.app)
+    r = anon.get(link, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/login?next={link}"
+    # In another account's session the link is refused.
+    stranger = TestClient(client.app)
+    signup(stranger, new_email("stranger"))
+    r = stranger.post(link, data={"csrf_token": csrf(stranger, link)})
+    assert r.status_code == 400 and "another account" in r.text
+    assert fresh.get("/settings/digest", follow_redirects=False).status_code == 403
+    # A forged or cut link does nothing.
+    r = fresh.post(link[:-3], data={"csrf_token": csrf(fresh, link)})
+    assert r.status_code == 400
+    # In the account's own session: verified, and the subscription is the account's.
+    page = fresh.get(link)
+    assert page.status_code == 200 and "Verify my address" in page.text
+    r = fresh.post(link, data={"csrf_token": csrf(fresh, link)}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/settings?done=verified"
+    assert "not verified yet" not in fresh.get("/settings").text
+    r = fresh.get("/settings/digest", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/subscription/")
+    assert "secretive topic" in fresh.get(r.headers["location"]).text
+
+
+def test_verification_link_can_be_sent_again_and_expires(
+    client: TestClient,
+    indexed_lens: Any,
+    smtp_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import itsdangerous.timed
+
+    from paperlens.accounts import VERIFY_MAX_AGE
+
+    email = new_email("resend")
+    signup(client, email)  # its first mail goes nowhere (no SMTP server yet)
+    mail_to_sink(indexed_lens, smtp_server, monkeypatch)
+    page = client.get("/settings").text
+    assert "not verified yet" in page and 'action="/settings/verify"' in page
+    r = client.post(
+        "/settings/verify",
+        data={"csrf_token": csrf(client, "/settings")},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/settings?done=verify_sent"
+    (message,) = smtp_server.wait_for(1)
+    assert message["To"] == email
+    link = _verify_link(message)
+    token = csrf(client, link)
+    later = itsdangerous.timed.time.time() + VERIFY_MAX_AGE + 60
+    monkeypatch.setattr(itsdangerous.timed, "time", type("T", (), {"time": lambda: later}))
+    r = client.post(link, data={"csrf_token": token})
+    assert r.status_code == 400 and "expired" in r.text
+    assert not indexed_lens.accounts.get_by_email(email).email_verified
+    monkeypatch.undo()
+    mail_to_sink(indexed_lens, smtp_server, monkeypatch)
+    r = client.post(link, data={"csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303
+    assert indexed_lens.accounts.get_by_email(email).email_verified
+
+
+def test_manage_links_expire(client: TestClient, indexed_lens: Any, monkeypatch: Any) -> None:
+    """Issue 12, item 1: a manage link shows saved searches, so it stops working."""
+    import itsdangerous.timed
+
+    from paperlens.digest.tokens import MANAGE_MAX_AGE
+
+    sub = _subscribe_confirmed(indexed_lens, new_email("manage"), "private interest")
+    path = f"/subscription/{indexed_lens.digests.token('manage', sub)}"
+    assert "private interest" in client.get(path).text
+    later = itsdangerous.timed.time.time() + MANAGE_MAX_AGE + 60
+    monkeypatch.setattr(itsdangerous.timed, "time", type("T", (), {"time": lambda: later}))
+    r = client.get(path)
+    assert r.status_code == 400 and "expired" in r.text and "private interest" not in r.text
+
+
+def test_reset_verifies_the_address(client: TestClient, indexed_lens: Any) -> None:
+    email = new_email("resetverify")
+    indexed_lens.accounts.create_user(email, PASSWORD)
+    token = indexed_lens.accounts.start_reset(email)
+    r = client.post(
+        f"/reset/{token}",
+        data={"password": "my new password", "csrf_token": csrf(client)},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert indexed_lens.accounts.get_by_email(email).email_verified
+
+
+# -- issue 12: API tokens belong to the API --------------------------------------------------------
+
+
+def _token(client: TestClient, name: str, scope: str = "write", lifetime: str = "never") -> str:
+    r = client.post(
+        "/settings/tokens",
+        data={
+            "token_name": name,
+            "token_scope": scope,
+            "token_lifetime": lifetime,
+            "csrf_token": csrf(client, "/settings"),
+        },
+    )
+    assert r.status_code == 200, r.text[:300]
+    match = re.search(r'id="new-token"[^>]*value="(pl_[^"]+)"', r.text)
+    assert match
+    return match.group(1)
+
+
+def test_a_token_is_no_login_on_pages_and_cannot_mint_tokens(
+    client: TestClient, fresh: TestClient, indexed_lens: Any
+) -> None:
+    """Issue 12, item 3: an Authorization header on a page route is not a login and
+    skips no CSRF check, so a leaked token cannot make itself a successor."""
+    email = new_email("tokpage")
+    signup(client, email, display_name="Kept")
+    auth = {"Authorization": f"Bearer {_token(client, 'leaky')}"}
+    user = indexed_lens.accounts.get_by_email(email)
+    assert len(indexed_lens.accounts.list_api_tokens(user.pk)) == 1
+    r = fresh.get("/settings", headers=auth, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    for path, data in (
+        ("/settings/tokens", {"token_name": "successor"}),
+        ("/settings/profile", {"display_name": "Bot"}),
+        ("/settings/password", {"current_password": "x", "new_password": "y" * 12}),
+        ("/settings/verify", {}),
+    ):
+        r = fresh.post(path, data=data, headers=auth, follow_redirects=False)
+        assert r.status_code == 403, path
+    # Not even with a CSRF token of an anonymous visitor: the header is simply ignored.
+    r = fresh.post(
+        "/settings/tokens",
+        data={"token_name": "successor", "csrf_token": csrf(fresh, "/login")},
+        headers=auth,
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    assert len(indexed_lens.accounts.list_api_tokens(user.pk)) == 1
+    assert me(fresh, **auth).json()["display_name"] == "Kept"
+    # A signed-in browser that also sends a header still needs its CSRF token.
+    r = client.post("/settings/profile", data={"display_name": "Bot"}, headers=auth)
+    assert r.status_code == 403 and me(client).json()["display_name"] == "Kept"
+
+
+def test_password_change_and_reset_revoke_every_token_and_session(
+    client: TestClient, fresh: TestClient, indexed_lens: Any
+) -> None:
+    """Issue 12, item 3: a token does not survive a password change or a reset."""
+    email = new_email("tokrevoke")
+    signup(client, email)
+    login(fresh, email)
+    auth = {"Authorization": f"Bearer {_token(client, 'one')}"}
+    assert me(fresh, **auth).status_code == 200
+    data = {
+        "current_password": PASSWORD,
+        "new_password": "a brand new password",
+        "csrf_token": csrf(client, "/settings"),
+    }
+    r = client.post("/settings/password", data=data, follow_redirects=False)
+    assert r.status_code == 303
+    assert me(TestClient(client.app), **auth).status_code == 401
+    assert me(fresh).status_code == 401  # the other session ended
+    assert me(client).status_code == 200  # this browser's new one works
+    auth = {"Authorization": f"Bearer {_token(client, 'two')}"}
+    token = indexed_lens.accounts.start_reset(email)
+    anon = TestClient(client.app)
+    r = anon.post(
+        f"/reset/{token}",
+        data={"password": "yet another password", "csrf_token": csrf(anon)},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert me(anon, **auth).status_code == 401
+    assert me(client).status_code == 401
+    user = indexed_lens.accounts.get_by_email(email)
+    assert indexed_lens.accounts.list_api_tokens(user.pk) == []
+
+
+def test_read_only_and_expiring_tokens(
+    client: TestClient, fresh: TestClient, indexed_lens: Any
+) -> None:
+    """Issue 12, item 3: scope and expiry, shown in Settings and enforced on the API."""
+    signup(client, new_email("tokscope"))
+    read = {"Authorization": f"Bearer {_token(client, 'reader', 'read', '7')}"}
+    write = {"Authorization": f"Bearer {_token(client, 'writer', 'write', 'never')}"}
+    page = client.get("/settings").text
+    assert "read-only" in page and "read and write" in page and "never" in page
+    assert 'name="token_scope"' in page and 'name="token_lifetime"' in page
+    assert me(fresh, **read).status_code == 200
+    assert fresh.head("/api/v1/me", headers=read).status_code in (200, 405)
+    r = fresh.post("/api/v1/collections", json={"name": "by a reader"}, headers=read)
+    assert r.status_code == 403 and r.headers["content-type"].startswith("application/json")
+    assert "read-only scope 'read'" in r.json()["detail"]
+    r = fresh.get("/api/v1/collections", headers=read)
+    assert r.status_code == 200 and "by a reader" not in [c["name"] for c in r.json()]
+    r = fresh.post("/api/v1/collections", json={"name": "by a writer"}, headers=write)
+    assert r.status_code == 201
+    # Bad choices come back on the form, nothing is made.
+    for scope, lifetime in (("admin", "7"), ("read", "3"), ("read", "x" * 9)):
+        r = client.post(
+            "/settings/tokens",
+            data={
+                "token_name": "bad",
+                "token_scope": scope,
+                "token_lifetime": lifetime,
+                "csrf_token": csrf(client, "/settings"),
+            },
+        )
+        assert r.status_code == 400 and 'id="new-token"' not in r.text
+    # Expiry: a token past its date is refused like a revoked one.
+    tokens = table(ApiTokenRow)
+    with indexed_lens.engine.begin() as conn:
+        conn.execute(
+            update(tokens)
+            .where(tokens.c.name == "reader")
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    assert me(fresh, **read).status_code == 401
+    assert me(fresh, **write).status_code == 200
+
+
+# -- issue 12: names other readers see ------------------------------------------------------------
+
+
+def test_owner_and_submitter_without_a_display_name_are_neutral(
+    client: TestClient, indexed_lens: Any, web_corpus: Any
+) -> None:
+    """Issue 12, item 12: the email's local part is never shown to other readers."""
+    local = f"private-person-{uuid.uuid4().hex[:6]}"
+    user = indexed_lens.accounts.create_user(f"{local}@example.org", PASSWORD)
+    collection = indexed_lens.library.create(user.pk, "Shared reading", public=True)
+    page = client.get(f"/c/{collection.pk}")
+    assert page.status_code == 200
+    assert f"reader #{user.pk}" in page.text and local not in page.text
+    api = client.get(f"/api/v1/collections/{collection.pk}").json()
+    assert api["owner"] == f"reader #{user.pk}" and local not in str(api)
+    paper_id = web_corpus.snapshot_ids[-5]
+    stored = indexed_lens.paper(paper_id)
+    assert indexed_lens.community.store.credit(stored.pk, user.pk)
+    page = client.get(f"/paper/{paper_id}").text
+    assert f"Submitted by reader #{user.pk}" in page and local not in page

@@ -60,9 +60,16 @@ def test_sign_up_settings_token_logout_login(page: Page, live_server: str) -> No
     shot(page, "signup-error", full_page=True)
     page.get_by_label("Password").fill(PASSWORD)
     page.click("main button[type=submit]")
-    page.wait_for_url("**/settings?done=welcome")
+    # Sign-up only mails (it must not tell whether the address had an account): log in.
+    assert "Check your inbox" in page.inner_text("main h1")
+    assert "Log in" in page.inner_text("nav.account-nav")
+    page.click("main a[href='/login']")
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.click("main button[type=submit]")
+    page.goto("/settings")
     assert "Marie" in page.inner_text("nav.account-nav")
-    assert "Welcome!" in page.inner_text("[role=status]")
+    assert "not verified yet" in page.inner_text("main")
 
     cookies = {c["name"]: c for c in page.context.cookies()}
     session = cookies["pl_session"]
@@ -75,13 +82,22 @@ def test_sign_up_settings_token_logout_login(page: Page, live_server: str) -> No
     assert page.input_value("#f-categories") == "cs.LG astro-ph"
 
     page.get_by_label("New token's name").fill("notebook")
+    page.get_by_label("Scope").select_option("read")
     page.click("form[action='/settings/tokens'] button")
     token = page.input_value("#new-token")
     assert token.startswith("pl_")
     shot(page, "settings-token", full_page=True)
     me = httpx.get(f"{live_server}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert me.status_code == 200 and me.json()["email"] == email
+    # Read-only: the API refuses a write, in JSON naming the scope.
+    wrote = httpx.post(
+        f"{live_server}/api/v1/collections",
+        json={"name": "x"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert wrote.status_code == 403 and "read-only" in wrote.json()["detail"]
     page.goto("/settings")
+    assert "read-only" in page.inner_text("table.tokens")
     assert page.locator("#new-token").count() == 0  # shown once only
     page.click("button[aria-label='Revoke token notebook']")
     page.wait_for_url("**/settings?done=revoked")

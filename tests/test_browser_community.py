@@ -45,6 +45,12 @@ def test_signup_upvote_save_for_you(browser: Browser, live_server: str) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.locator("form[action='/signup'] button[type=submit]").click()
     page.wait_for_load_state()
+    # Sign-up only mails; then log in.
+    page.goto("/login")
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.locator("form[action='/login'] button[type=submit]").click()
+    page.wait_for_load_state()
     assert page.get_by_role("link", name="For you").count() == 1
 
     # Upvote the first result of a search; the page comes back with the vote counted.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -188,3 +190,20 @@ def test_index_while_another_updater_runs_says_so(tmp_path: Path) -> None:
         lock.release()
     assert proc.returncode != 0
     assert "another paperlens process is updating the indexes" in _one_line_error(proc)
+
+
+@pytest.mark.parametrize(
+    ("kind", "sample"), [("jsonl", "ml-abstracts-1000"), ("snapshot", "arxiv-snapshot-sample")]
+)
+def test_truncated_gzip_names_the_file_and_the_line(tmp_path: Path, kind: str, sample: str) -> None:
+    raw = "".join(json.dumps(r) + "\n" for r in sample_records(sample, limit=600)).encode()
+    whole = gzip.compress(raw)
+    path = tmp_path / f"cut-{kind}.jsonl.gz"
+    path.write_bytes(whole[: len(whole) * 2 // 3])
+    proc = paperlens(tmp_path / "data", "ingest", kind, str(path))
+    assert proc.returncode != 0
+    message = _one_line_error(proc)
+    reached = re.search(rf"{re.escape(str(path))}: cannot read past line (\d+) ", message)
+    assert reached, message
+    assert 0 < int(reached.group(1)) < 600
+    assert "truncated or corrupt" in message

@@ -5,8 +5,12 @@ of their own so the shared corpus is not changed)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +45,12 @@ def sign_up(client: TestClient, name: str = "reader") -> str:
             "display_name": name,
             "csrf_token": csrf(client, "/signup"),
         },
+        follow_redirects=False,
+    )
+    assert r.status_code == 200, r.text[:500]  # "check your inbox": sign-up only mails
+    r = client.post(
+        "/login",
+        data={"email": email, "password": PASSWORD, "csrf_token": csrf(client, "/login")},
         follow_redirects=False,
     )
     assert r.status_code == 303, r.text[:500]
@@ -285,6 +295,11 @@ def submit_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, 
         server.add(
             "/api/query", {"id_list": "2106.99999", "max_results": "1"}, fixture=API / "empty.xml"
         )
+        server.add(
+            "/api/query",
+            {"id_list": "1706.03762", "max_results": "1"},
+            fixture=API / "lora_attention.xml",
+        )
         settings = Settings(
             data_dir=root / "data",
             database_url=url,
@@ -298,28 +313,60 @@ def submit_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, 
         lens.close()
 
 
+def poll(client: TestClient, url: str, headers: dict[str, str], timeout: float = 120) -> Any:
+    """GET a submission's status until it is finished (the server's worker fetches it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = client.get(url, headers=headers)
+        assert r.status_code == 200, r.text
+        if r.json()["state"] in ("done", "failed") or time.monotonic() > deadline:
+            return r.json()
+        time.sleep(0.05)
+
+
 def test_submit_by_api(submit_app: tuple[Any, ReplayServer]) -> None:
     app, _server = submit_app
     lens = app.state.lens
-    _pk, headers = bearer(lens, "submitter")
+    user_pk, headers = bearer(lens, "submitter")
     with TestClient(app, raise_server_exceptions=False) as c:
         for bad in ("not-an-id", "https://example.org/abs/2106.09685", "2106.0968"):
             r = c.post("/api/v1/submissions", json={"id": bad}, headers=headers)
             assert r.status_code == 400 and "arXiv id" in r.json()["detail"]
-        r = c.post("/api/v1/submissions", json={"id": "2106.99999"}, headers=headers)
-        assert r.status_code == 404 and "2106.99999" in r.json()["detail"]
         assert c.post("/api/v1/submissions", json={}, headers=headers).status_code == 422
+        r = c.post("/api/v1/submissions", json={"id": "2106.99999"}, headers=headers)
+        assert r.status_code == 202 and r.json()["state"] in ("queued", "fetching")
+        failed = poll(c, r.headers["location"], headers)
+        assert failed["state"] == "failed" and "2106.99999" in failed["error"]
+        assert failed["paper"] is None
         r = c.post("/api/v1/submissions", json={"id": "arXiv:2106.09685v2"}, headers=headers)
-        assert r.status_code == 201 and r.json()["created"] is True
-        assert r.json()["indexed"] is True
-        assert r.json()["paper"]["id"] == "2106.09685"
+        assert r.status_code == 202
+        location = r.headers["location"]
+        assert location == f"/api/v1/submissions/{r.json()['id']}" == r.json()["status_url"]
+        done = poll(c, location, headers)
+        assert done["state"] == "done" and done["created"] is True and done["indexed"] is True
+        assert done["paper"]["id"] == "2106.09685" and done["error"] is None
         r = c.post(
             "/api/v1/submissions", json={"id": "https://arxiv.org/pdf/2106.09685"}, headers=headers
         )
-        assert r.status_code == 200 and r.json()["created"] is False
+        assert r.status_code == 200 and r.json()["created"] is False  # already here: at once
+        assert r.json()["paper"]["id"] == "2106.09685"
         found = c.get("/api/v1/search?q=low-rank%20adaptation&mode=hybrid").json()
         assert found["results"][0]["paper"]["id"] == "2106.09685"
-        assert "Submitted by submitter" in c.get("/paper/2106.09685").text
+        # No display name: a neutral name, never the email's local part ("submitter-...").
+        page = c.get("/paper/2106.09685").text
+        assert f"Submitted by reader #{user_pk}" in page and "submitter-" not in page
+
+
+def wait_for_page(client: TestClient, url: str, timeout: float = 120) -> str:
+    """Reload a submission's status page, as its ``Refresh`` header asks, until done."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = client.get(url)
+        assert r.status_code == 200
+        if "Refresh" not in r.headers or time.monotonic() > deadline:
+            return r.text
+        assert "Fetching arXiv:" in r.text and f'href="{url}"' in r.text  # a reload link
+        time.sleep(0.05)
 
 
 def test_submit_page_form_errors_and_success(submit_app: tuple[Any, ReplayServer]) -> None:
@@ -330,10 +377,175 @@ def test_submit_page_form_errors_and_success(submit_app: tuple[Any, ReplayServer
         r = c.post("/submit", data={"arxiv_id": "hello world", "csrf_token": csrf(c, "/submit")})
         assert r.status_code == 400 and "is not an arXiv id or link" in r.text
         assert 'aria-invalid="true"' in r.text and 'value="hello world"' in r.text
-        r = c.post("/submit", data={"arxiv_id": "2106.99999", "csrf_token": csrf(c, "/submit")})
-        assert r.status_code == 404 and "arXiv has no such paper" in r.text
-        r = c.post("/submit", data={"arxiv_id": "2106.09685", "csrf_token": csrf(c, "/submit")})
-        assert r.status_code in (200, 201)
-        assert "LoRA: Low-Rank Adaptation" in r.text
-        page = c.get("/paper/2106.09685").text
-        assert "Submitted by" in page
+        r = c.post(
+            "/submit",
+            data={"arxiv_id": "2106.99999", "csrf_token": csrf(c, "/submit")},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303 and r.headers["location"].startswith("/submissions/")
+        page = wait_for_page(c, r.headers["location"])
+        assert "Could not add arXiv:2106.99999" in page and "2106.99999" in page
+        r = c.post(
+            "/submit",
+            data={"arxiv_id": "1706.03762", "csrf_token": csrf(c, "/submit")},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        page = wait_for_page(c, r.headers["location"])
+        assert "Paper added" in page and "Attention Is All You Need" in page
+        assert "Submitted by formsub" in c.get("/paper/1706.03762").text
+        # Already here: answered at once, no status page.
+        r = c.post("/submit", data={"arxiv_id": "1706.03762", "csrf_token": csrf(c, "/submit")})
+        assert r.status_code == 200 and "Already here" in r.text
+
+
+@contextlib.contextmanager
+def queue_app(tmp_path: Path, arxiv_url: str, **more: Any) -> Iterator[Any]:
+    """An app of its own over a fresh database (``more``: settings)."""
+    from databases import fresh_database
+    from paperlens.web import create_app
+
+    with fresh_database(tmp_path) as url:
+        settings = Settings(
+            data_dir=tmp_path / "data",
+            database_url=url,
+            max_seq_length=128,
+            arxiv_api_base_url=arxiv_url,
+            **more,
+        )
+        lens = PaperLens(settings)
+        try:
+            yield create_app(lens, rate_limit=None, auth_limits=None)
+        finally:
+            lens.close()
+
+
+def test_a_submission_is_visible_to_its_submitter_only(tmp_path: Path) -> None:
+    """By API and by page: the owner sees it; another account gets 404 (as for an id
+    that does not exist); nobody signed in gets 401 (API) or the login page."""
+    with (
+        queue_app(tmp_path, "http://127.0.0.1:9/api/query", submission_worker=False) as app,
+        TestClient(app, raise_server_exceptions=False) as c,
+    ):
+        lens = app.state.lens
+        _alice, alice = bearer(lens, "alice")
+        _bob, bob = bearer(lens, "bob")
+        r = c.post("/api/v1/submissions", json={"id": "2401.00001"}, headers=alice)
+        assert r.status_code == 202
+        url = r.headers["location"]
+        mine = c.get(url, headers=alice)
+        assert mine.status_code == 200 and mine.json()["state"] == "queued"
+        assert mine.json()["arxiv_id"] == "2401.00001" and mine.json()["paper"] is None
+        theirs = c.get(url, headers=bob)
+        assert theirs.status_code == 404
+        missing = c.get(f"/api/v1/submissions/{r.json()['id'] + 1}", headers=alice)
+        # The same answer as for no such submission: ids of others' do not leak.
+        assert missing.status_code == 404
+        assert theirs.json()["detail"] == f"no submission {r.json()['id']} of yours"
+        with TestClient(app, raise_server_exceptions=False) as anonymous:
+            assert anonymous.get(url).status_code == 401
+            page = anonymous.get(f"/submissions/{r.json()['id']}", follow_redirects=False)
+            assert page.status_code == 303 and page.headers["location"].startswith("/login")
+        for bad in ("0", "-1", "x", "99999999999999999999"):
+            assert c.get(f"/api/v1/submissions/{bad}", headers=alice).status_code == 422
+        # Pages: the submitter's status page says "fetching" and reloads itself.
+        sign_up(c, "pager")
+        r = c.post(
+            "/submit",
+            data={"arxiv_id": "2401.00002", "csrf_token": csrf(c, "/submit")},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        page = c.get(r.headers["location"])
+        assert page.status_code == 200 and page.headers["refresh"] == "3"
+        assert "Fetching arXiv:2401.00002" in page.text
+        c.cookies.clear()
+        sign_up(c, "other")
+        assert c.get(r.headers["location"]).status_code == 404
+        assert c.get(url).status_code == 404  # alice's, through another session
+
+
+def test_the_queue_bounds_answer_429_with_the_reason(tmp_path: Path) -> None:
+    with (
+        queue_app(
+            tmp_path,
+            "http://127.0.0.1:9/api/query",
+            submission_worker=False,
+            submission_account_limit=2,
+            submission_queue_limit=3,
+        ) as app,
+        TestClient(app, raise_server_exceptions=False) as c,
+    ):
+        lens = app.state.lens
+        _a, alice = bearer(lens, "alice")
+        _b, bob = bearer(lens, "bob")
+        for pid in ("2401.00001", "2401.00002"):
+            assert c.post("/api/v1/submissions", json={"id": pid}, headers=alice).status_code == 202
+        r = c.post("/api/v1/submissions", json={"id": "2401.00003"}, headers=alice)
+        assert r.status_code == 429 and "you have 2 submissions waiting" in r.json()["detail"]
+        assert (
+            c.post("/api/v1/submissions", json={"id": "2401.00003"}, headers=bob).status_code == 202
+        )
+        r = c.post("/api/v1/submissions", json={"id": "2401.00004"}, headers=bob)
+        assert r.status_code == 429 and "queue is full" in r.json()["detail"]
+        assert r.headers["retry-after"] == "60"
+        sign_up(c, "pager")  # the form shows the same refusal
+        r = c.post("/submit", data={"arxiv_id": "2401.00005", "csrf_token": csrf(c, "/submit")})
+        assert r.status_code == 429 and "queue is full" in r.text
+
+
+def test_with_arxiv_unreachable_submissions_answer_at_once_and_stats_stay_fast(
+    tmp_path: Path,
+) -> None:
+    """arXiv accepting connections and never answering used to hold each submission
+    for the whole retry schedule (63 s, then 502) and slow every other request."""
+    blackhole = socket.socket()
+    blackhole.bind(("127.0.0.1", 0))
+    blackhole.listen(1)  # never accepted: requests hang until their timeout
+    port = blackhole.getsockname()[1]
+    try:
+        with (
+            queue_app(
+                tmp_path,
+                f"http://127.0.0.1:{port}/api/query",
+                request_interval=0,
+                request_retries=2,
+                request_timeout=3,
+            ) as app,
+            TestClient(app, raise_server_exceptions=False) as c,
+        ):
+            lens = app.state.lens
+            accounts = [bearer(lens, f"acct{n}")[1] for n in range(3)]
+            assert c.get("/api/v1/stats").status_code == 200  # warm
+            answers: list[tuple[int, float]] = []
+            lock = threading.Lock()
+
+            def submit(n: int) -> None:
+                started = time.monotonic()
+                r = c.post(
+                    "/api/v1/submissions", json={"id": f"2401.{n:05d}"}, headers=accounts[n % 3]
+                )
+                with lock:
+                    answers.append((r.status_code, time.monotonic() - started))
+
+            threads = [threading.Thread(target=submit, args=(n,)) for n in range(1, 43)]
+            for t in threads:
+                t.start()
+            started = time.monotonic()
+            assert c.get("/api/v1/stats").status_code == 200
+            stats_seconds = time.monotonic() - started
+            for t in threads:
+                t.join(120)
+            started = time.monotonic()  # the server's worker is still stuck on arXiv
+            assert c.get("/api/v1/stats").status_code == 200
+            stats_seconds = max(stats_seconds, time.monotonic() - started)
+            assert len(answers) == 42
+            assert {code for code, _ in answers} == {202, 429}  # 5 per account queued
+            assert sum(code == 202 for code, _ in answers) == 15
+            assert max(seconds for _, seconds in answers) < 1.0, answers
+            assert stats_seconds < 1.0
+            assert any(t.name.startswith("paperlens-web-") for t in threading.enumerate())
+        # The app's shutdown stopped its worker (within its fetch's timeout).
+        assert not any(t.name.startswith("paperlens-web-") for t in threading.enumerate())
+    finally:
+        blackhole.close()

@@ -778,6 +778,7 @@ def test_account_settings_subscribe_with_for_you(env: Env) -> None:
     password = "correct horse battery staple 42"
     email = unique_email("account").lower()
     user = env.lens.accounts.create_user(email, password)
+    env.lens.accounts.verify_email(user, env.lens.accounts.verify_token(user))
     login = env.client.post(
         "/login",
         data={

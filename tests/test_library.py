@@ -121,7 +121,8 @@ def test_bibtex_export(lens: PaperLens) -> None:
     assert "primaryClass = {cs.LG}" in bib and "url = {https://arxiv.org/abs/2106.09685}" in bib
     assert "author = {Ada Lovelace and Alan Turing}" in bib
     assert r"doi = {10.1/x\_y}" in bib
-    assert r"title = {{Tom \& Jerry: 100\% $\alpha_1 < \beta$ \{odd}}" in bib
+    # BibTeX pairs "\{" too, so an unpaired brace becomes a command that draws it.
+    assert r"title = {{Tom \& Jerry: 100\% $\alpha_1 < \beta$ \textbraceleft{}odd}}" in bib
     assert "@misc{zola2021jerry," in bib
     assert bib.count("{") - bib.count(r"\{") == bib.count("}") - bib.count(r"\}")
 
@@ -133,7 +134,7 @@ def test_bibtex_escape_rules() -> None:
         r"$x_1^2$ and x\textasciicircum{}2 \textasciitilde{}y"
     )
     assert bibtex_escape(r"\emph{kept}") == r"\emph{kept}"
-    assert bibtex_escape("} broken {") == r"\} broken \{"
+    assert bibtex_escape("} broken {") == r"\textbraceright{} broken \textbraceleft{}"
 
 
 def test_cite_keys_are_unique() -> None:

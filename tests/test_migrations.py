@@ -71,6 +71,15 @@ def test_upgrade_is_idempotent_and_keeps_data(database_url: str) -> None:
         engine.dispose()
 
 
+#: Columns that revisions after 0002 add to tables that existed before migrations.
+LATER_COLUMNS = [
+    ("papers", "revised_at"),
+    ("users", "email_verified_at"),
+    ("api_tokens", "scope"),
+    ("api_tokens", "expires_at"),
+]
+
+
 def _paper_values(pk: int) -> dict[str, Any]:
     now = datetime(2026, 11, 1, tzinfo=UTC)
     return {
@@ -97,14 +106,16 @@ def test_database_made_before_migrations_is_stamped_and_keeps_its_data(
     database_url: str,
 ) -> None:
     # What open_engine did before migrations: create_all of the tables of the time
-    # (everything but vector_indexes, which revision 0002 adds, and papers.revised_at,
-    # which 0003 adds), no alembic_version.
+    # (everything but what later revisions add: vector_indexes in 0002, submission_jobs
+    # and fetch_pace in 0005, and LATER_COLUMNS), no alembic_version.
     engine = create_db_engine(database_url)
     try:
-        old_tables = [t for t in Base.metadata.sorted_tables if t.name != "vector_indexes"]
+        later = {"vector_indexes", "submission_jobs", "fetch_pace"}
+        old_tables = [t for t in Base.metadata.sorted_tables if t.name not in later]
         Base.metadata.create_all(engine, tables=old_tables)
-        with engine.begin() as conn:
-            conn.execute(text("ALTER TABLE papers DROP COLUMN revised_at"))
+        with engine.begin() as conn:  # columns later revisions add were not there yet
+            for name, column in LATER_COLUMNS:
+                conn.execute(text(f"ALTER TABLE {name} DROP COLUMN {column}"))
         now = datetime(2026, 11, 2, tzinfo=UTC)
         with engine.begin() as conn:
             conn.execute(insert(table(CounterRow)).values(name=SEQ, value=41))

@@ -37,6 +37,7 @@ OPERATIONS = [
     "GET /api/v1/trending",
     "GET /api/v1/recommendations",
     "POST /api/v1/submissions",
+    "GET /api/v1/submissions/{job_id}",
     "GET /api/v1/collections",
     "POST /api/v1/collections",
     "GET /api/v1/collections/{collection_id}",

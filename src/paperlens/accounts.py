@@ -1,9 +1,26 @@
-"""Readers' accounts: sign-up, passwords, sessions, password resets and API tokens.
+"""Readers' accounts: sign-up, address verification, passwords, sessions, password
+resets and API tokens.
 
 Knows nothing of HTTP. Passwords are kept only as argon2id hashes (argon2-cffi's
 ``PasswordHasher``, rehashed on sign-in when its parameters change). Session tokens,
 reset tokens and API tokens are high-entropy random strings handed to the reader once;
 the database holds only their SHA-256, so a leaked copy of it signs nobody in.
+
+Invariants:
+
+- **An address is the account's only once verified.** Sign-up never proves the
+  address, so until a signed, expiring verification link (``verify_token``, an
+  itsdangerous token bound to the account and its address) is used by the signed-in
+  account, ``User.email_verified`` is false and front ends link no subscription or
+  mail of that address to it. A password reset, which is mailed to the address, also
+  verifies it.
+- **Sign-up does not tell whether an address has an account.** :meth:`Accounts.sign_up`
+  costs the same and returns a mail either way: the verification link for a new
+  account, a "someone tried to sign up with your address" notice for an existing one.
+- **API tokens are weaker than a password.** A token has a scope (``read``: GET/HEAD
+  only; ``write``) and may expire; a password change or reset revokes every token and
+  every session of the account. Front ends accept tokens on the API only, and no API
+  endpoint manages tokens, passwords or the address.
 """
 
 from __future__ import annotations
@@ -21,7 +38,8 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Engine, delete, func, insert, select, update
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import Engine, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paperlens.config import Settings
@@ -31,9 +49,11 @@ from paperlens.store.schema import (
     PasswordResetRow,
     SessionRow,
     UserRow,
+    public_name,
     table,
     utcnow,
 )
+from paperlens.text import clean_user_text
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1000
@@ -44,6 +64,14 @@ MAX_TOKEN_NAME = 100
 MAX_API_TOKENS = 50
 SESSION_LIFETIME = timedelta(days=30)
 RESET_LIFETIME = timedelta(hours=1)
+#: How long an address-verification link works (seconds; itsdangerous counts them).
+VERIFY_MAX_AGE = 3 * 24 * 3600
+#: API token scopes: ``read`` allows only GET and HEAD on the API.
+READ_SCOPE = "read"
+WRITE_SCOPE = "write"
+TOKEN_SCOPES = (READ_SCOPE, WRITE_SCOPE)
+#: The lifetimes a token may be given, in days (``None``: until revoked).
+TOKEN_LIFETIMES: tuple[int | None, ...] = (7, 30, 90, 365, None)
 #: Prefix of API tokens, so they are recognisable (secret scanners, logs).
 API_TOKEN_PREFIX = "pl_"  # noqa: S105 (a prefix, not a secret)
 _CATEGORY = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z][A-Za-z-]*)?$")
@@ -65,11 +93,24 @@ class User:
     is_admin: bool
     categories: list[str]
     created_at: datetime
+    #: Whether the reader proved the address is theirs (see the module's invariants).
+    email_verified: bool = False
 
     @property
     def name(self) -> str:
-        """What to call the reader: the display name, else the email's local part."""
+        """What to call the reader to their own face (the header): the display name,
+        else the email's local part. Others see :func:`public_name`."""
         return self.display_name or self.email.split("@", 1)[0]
+
+    def owns_address(self, email: str) -> bool:
+        """Whether ``email`` is this reader's proven address: only then may a
+        subscription or mail of that address be linked to the account."""
+        return self.email_verified and self.email.lower() == email.strip().lower()
+
+    @property
+    def public_name(self) -> str:
+        """What other readers see: the display name, else ``reader #<pk>``."""
+        return public_name(self.display_name, self.pk)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +122,34 @@ class ApiToken:
     hint: str
     created_at: datetime
     last_used_at: datetime | None
+    scope: str = WRITE_SCOPE
+    expires_at: datetime | None = None
+
+    @property
+    def read_only(self) -> bool:
+        return self.scope == READ_SCOPE
+
+
+@dataclass(frozen=True, slots=True)
+class ApiCredential:
+    """Who an API token speaks for, and what it may do."""
+
+    user: User
+    token_pk: int
+    scope: str
+    expires_at: datetime | None
+
+    @property
+    def read_only(self) -> bool:
+        return self.scope == READ_SCOPE
 
 
 class InvalidResetToken(Invalid):
     """The reset link is unknown, expired or already used."""
+
+
+class InvalidVerifyToken(Invalid):
+    """The verification link is forged, cut short, too old, or for another account."""
 
 
 def token_hash(token: str) -> str:
@@ -121,7 +186,7 @@ def check_password(password: str, email: str = "") -> None:
 
 
 def clean_display_name(name: str) -> str:
-    name = " ".join(name.translate(_CONTROL).split())
+    name = clean_user_text(name)
     if len(name) > MAX_DISPLAY_NAME:
         raise ValueError(f"the display name must have at most {MAX_DISPLAY_NAME} characters")
     return name
@@ -151,6 +216,7 @@ def _user(row: Any) -> User:
         is_admin=bool(row.is_admin),
         categories=list(row.categories or []),
         created_at=row.created_at,
+        email_verified=row.email_verified_at is not None,
     )
 
 
@@ -161,6 +227,7 @@ _USER_COLS = (
     users.c.is_admin,
     users.c.categories,
     users.c.created_at,
+    users.c.email_verified_at,
 )
 
 
@@ -186,12 +253,19 @@ class Accounts:
         self.session_lifetime = session_lifetime
         self.reset_lifetime = reset_lifetime
         self._dummy_hash: str | None = None
+        # Its own salt: a digest link can never pass as a verification link.
+        self._verify = URLSafeTimedSerializer(
+            settings.resolved_secret_key, salt="paperlens.accounts.verify-email"
+        )
 
     # -- users ------------------------------------------------------------------------
 
-    def create_user(self, email: str, password: str, display_name: str = "") -> User:
-        """A new account; the first one is an admin. ``ValueError`` for a bad or taken
-        email, a weak password or a too-long name."""
+    def create_user(
+        self, email: str, password: str, display_name: str = "", *, verified: bool = False
+    ) -> User:
+        """A new account; the first one is an admin. ``verified`` only for accounts an
+        operator makes (the CLI): sign-ups prove their address by mail. ``ValueError``
+        for a bad or taken email, a weak password or a too-long name."""
         email = normalise_email(email)
         check_password(password, email)
         name = clean_display_name(display_name)
@@ -209,12 +283,127 @@ class Accounts:
                         is_admin=first,
                         categories=[],
                         created_at=now,
+                        email_verified_at=now if verified else None,
                     )
                     .returning(users.c.pk)
                 ).scalar_one()
         except IntegrityError:
             raise ValueError("an account with this email address already exists") from None
-        return User(int(pk), email, name, first, [], now)
+        return User(int(pk), email, name, first, [], now, verified)
+
+    def sign_up(self, email: str, password: str, display_name: str = "") -> EmailMessage:
+        """Sign-up that does not tell whether ``email`` has an account: the mail to send
+        is the verification link of the new account, or, when the address is taken, a
+        notice to its owner. Both cost one password hash. ``ValueError`` for bad input
+        (which says nothing about existing accounts)."""
+        email = normalise_email(email)
+        check_password(password, email)
+        clean_display_name(display_name)
+        # Input is valid: the only failure left is a taken address, after the hash.
+        try:
+            user = self.create_user(email, password, display_name)
+        except ValueError:
+            existing = self.get_by_email(email)
+            if existing is None:  # not a duplicate: bad input
+                raise
+            return self.taken_message(existing.email)
+        return self.verify_message(user)
+
+    # -- address verification ----------------------------------------------------------
+
+    def verify_token(self, user: User) -> str:
+        """A signed link token naming the account and its address (expires after
+        :data:`VERIFY_MAX_AGE`)."""
+        return str(self._verify.dumps([user.pk, user.email]))
+
+    def verify_email(self, user: User, token: str) -> User:
+        """Mark ``user``'s address verified with a token from :meth:`verify_token`.
+        The token must name this very account and address: someone who signed up with
+        another's address cannot use a link the owner opens, and the owner cannot
+        verify an account they do not hold the password of. :class:`InvalidVerifyToken`
+        otherwise."""
+        if len(token) > 1000:
+            raise InvalidVerifyToken("This verification link is not valid.")
+        try:
+            data = self._verify.loads(token, max_age=VERIFY_MAX_AGE)
+        except SignatureExpired:
+            raise InvalidVerifyToken(
+                "This verification link has expired; send a new one from Settings."
+            ) from None
+        except BadSignature:
+            raise InvalidVerifyToken(
+                "This verification link is not valid (it may have been cut short)."
+            ) from None
+        if data != [user.pk, user.email]:
+            raise InvalidVerifyToken(
+                "This verification link belongs to another account: sign in to the "
+                "account it was sent for."
+            )
+        if not user.email_verified:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(users)
+                    .where(users.c.pk == user.pk, users.c.email == user.email)
+                    .where(users.c.email_verified_at.is_(None))
+                    .values(email_verified_at=self.clock())
+                )
+        found = self.get_user(user.pk)
+        assert found is not None
+        return found
+
+    def _url(self, path: str) -> str:
+        return f"{self.settings.public_url.rstrip('/')}{path}"
+
+    def verify_message(self, user: User) -> EmailMessage:
+        """The mail with the address-verification link."""
+        from html import escape
+
+        link = self._url(f"/verify/{self.verify_token(user)}")
+        days = VERIFY_MAX_AGE // (24 * 3600)
+        msg = EmailMessage()
+        msg["To"] = user.email
+        msg["Subject"] = "Verify your paperlens address"
+        msg.set_content(
+            "Someone (hopefully you) made a paperlens account with this address.\n\n"
+            f"To confirm the address is yours, open this link while signed in to that "
+            f"account (it works for {days} days):\n{link}\n\n"
+            "If you did not sign up, ignore this mail: without the account's password "
+            "the link does nothing.\n"
+        )
+        msg.add_alternative(
+            "<p>Someone (hopefully you) made a paperlens account with this address.</p>"
+            f'<p><a href="{escape(link)}">Verify your address</a> while signed in to that '
+            f"account (the link works for {days} days).</p>"
+            "<p>If you did not sign up, ignore this mail: without the account's password "
+            "the link does nothing.</p>",
+            subtype="html",
+        )
+        return msg
+
+    def taken_message(self, email: str) -> EmailMessage:
+        """The mail to the owner of an address someone tried to sign up with."""
+        from html import escape
+
+        login, reset = self._url("/login"), self._url("/reset")
+        msg = EmailMessage()
+        msg["To"] = email
+        msg["Subject"] = "Someone tried to sign up with your paperlens address"
+        msg.set_content(
+            "Someone tried to make a paperlens account with this address, which already "
+            "has one.\n\n"
+            f"If it was you, sign in: {login}\n"
+            f"Forgot the password? Reset it: {reset}\n\n"
+            "If it was not you, ignore this mail: nothing changed.\n"
+        )
+        msg.add_alternative(
+            "<p>Someone tried to make a paperlens account with this address, which "
+            "already has one.</p>"
+            f'<p>If it was you, <a href="{escape(login)}">sign in</a>, or '
+            f'<a href="{escape(reset)}">reset your password</a> if you forgot it.</p>'
+            "<p>If it was not you, ignore this mail: nothing changed.</p>",
+            subtype="html",
+        )
+        return msg
 
     def get_user(self, pk: int) -> User | None:
         if not 0 < pk <= MAX_PK:
@@ -266,14 +455,18 @@ class Accounts:
             conn.execute(update(users).where(users.c.pk == user_pk).values(password_hash=hashed))
 
     def change_password(self, user_pk: int, current: str, new: str) -> None:
-        """Change the password after checking the current one; every session ends
-        (the caller starts a fresh one for the browser that asked)."""
+        """Change the password after checking the current one; every session ends and
+        every API token is revoked (the caller starts a fresh session for the browser
+        that asked)."""
         user = self.get_user(user_pk)
         if user is None or self.authenticate(user.email, current) is None:
             raise ValueError("the current password is not right")
         check_password(new, user.email)
-        self._store_password(user_pk, new)
-        self.end_all_sessions(user_pk)
+        hashed = self.hasher.hash(new)
+        with self.engine.begin() as conn:
+            conn.execute(update(users).where(users.c.pk == user_pk).values(password_hash=hashed))
+            conn.execute(delete(sessions).where(sessions.c.user_pk == user_pk))
+            conn.execute(delete(api_tokens).where(api_tokens.c.user_pk == user_pk))
 
     def set_admin(self, email: str, is_admin: bool = True) -> User:
         """Grant (or take back) the admin role; ``LookupError`` if there is no such user."""
@@ -374,9 +567,10 @@ class Accounts:
 
     def finish_reset(self, token: str, new_password: str) -> User:
         """Set a new password with a reset token: the token is used up, every other
-        reset link of the account is dropped and every session ends.
-        :class:`InvalidResetToken` if it is unknown, expired or used; ``ValueError``
-        for a weak password (the token then stays usable)."""
+        reset link of the account is dropped, every session ends,
+        every API token is revoked, and the address counts as verified (the link
+        reached its mailbox). :class:`InvalidResetToken` if it is unknown, expired or
+        used; ``ValueError`` for a weak password (the token then stays usable)."""
         now = self.clock()
         digest = token_hash(token)
         with self.engine.connect() as conn:
@@ -402,10 +596,18 @@ class Accounts:
                 raise InvalidResetToken("this reset link has expired or was already used")
             conn.execute(update(users).where(users.c.pk == user.pk).values(password_hash=hashed))
             conn.execute(
+                update(users)
+                .where(users.c.pk == user.pk, users.c.email_verified_at.is_(None))
+                .values(email_verified_at=now)
+            )
+            conn.execute(
                 delete(resets).where(resets.c.user_pk == user.pk).where(resets.c.used_at.is_(None))
             )
             conn.execute(delete(sessions).where(sessions.c.user_pk == user.pk))
-        return user
+            conn.execute(delete(api_tokens).where(api_tokens.c.user_pk == user.pk))
+        found = self.get_user(user.pk)
+        assert found is not None
+        return found
 
     def reset_message(self, email: str, token: str) -> EmailMessage:
         """The password-reset mail (plain text and HTML) with the one-time link."""
@@ -433,9 +635,24 @@ class Accounts:
 
     # -- API tokens --------------------------------------------------------------------
 
-    def create_api_token(self, user_pk: int, name: str) -> tuple[int, str]:
-        """A new API token: ``(token_id, plaintext)``; the plaintext is never stored."""
+    def create_api_token(
+        self,
+        user_pk: int,
+        name: str,
+        *,
+        scope: str = WRITE_SCOPE,
+        lifetime_days: int | None = None,
+    ) -> tuple[int, str]:
+        """A new API token: ``(token_id, plaintext)``; the plaintext is never stored.
+        ``scope`` is one of :data:`TOKEN_SCOPES`; ``lifetime_days`` one of
+        :data:`TOKEN_LIFETIMES` (``ValueError`` otherwise)."""
+        if scope not in TOKEN_SCOPES:
+            raise ValueError(f"the scope must be one of {', '.join(TOKEN_SCOPES)}")
+        if lifetime_days not in TOKEN_LIFETIMES:
+            raise ValueError("choose one of the offered lifetimes")
         name = " ".join(name.translate(_CONTROL).split())[:MAX_TOKEN_NAME] or "API token"
+        now = self.clock()
+        expires = None if lifetime_days is None else now + timedelta(days=lifetime_days)
         plaintext = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self.engine.begin() as conn:
             count = conn.execute(
@@ -450,27 +667,37 @@ class Accounts:
                     name=name,
                     token_hash=token_hash(plaintext),
                     hint=plaintext[:8],
-                    created_at=self.clock(),
+                    created_at=now,
                     last_used_at=None,
+                    scope=scope,
+                    expires_at=expires,
                 )
                 .returning(api_tokens.c.pk)
             ).scalar_one()
         return int(pk), plaintext
 
-    def api_token_user(self, plaintext: str) -> User | None:
-        """The user an API token belongs to (and note when it was used), else ``None``."""
+    def api_credential(self, plaintext: str) -> ApiCredential | None:
+        """The user a live (unexpired) API token belongs to and its scope (noting when
+        it was used), else ``None``."""
         if not plaintext.startswith(API_TOKEN_PREFIX) or len(plaintext) > 200:
             return None
         digest = token_hash(plaintext)
+        now = self.clock()
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(*_USER_COLS, api_tokens.c.pk.label("token_pk"), api_tokens.c.last_used_at)
+                select(
+                    *_USER_COLS,
+                    api_tokens.c.pk.label("token_pk"),
+                    api_tokens.c.last_used_at,
+                    api_tokens.c.scope,
+                    api_tokens.c.expires_at,
+                )
                 .join(api_tokens, api_tokens.c.user_pk == users.c.pk)
                 .where(api_tokens.c.token_hash == digest)
+                .where(or_(api_tokens.c.expires_at.is_(None), api_tokens.c.expires_at > now))
             ).first()
         if row is None:
             return None
-        now = self.clock()
         if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=5):
             with self.engine.begin() as conn:
                 conn.execute(
@@ -478,7 +705,12 @@ class Accounts:
                     .where(api_tokens.c.pk == row.token_pk)
                     .values(last_used_at=now)
                 )
-        return _user(row)
+        return ApiCredential(_user(row), int(row.token_pk), str(row.scope), row.expires_at)
+
+    def api_token_user(self, plaintext: str) -> User | None:
+        """The user a live API token belongs to, else ``None``."""
+        credential = self.api_credential(plaintext)
+        return credential.user if credential else None
 
     def list_api_tokens(self, user_pk: int) -> list[ApiToken]:
         with self.engine.connect() as conn:
@@ -489,11 +721,16 @@ class Accounts:
                     api_tokens.c.hint,
                     api_tokens.c.created_at,
                     api_tokens.c.last_used_at,
+                    api_tokens.c.scope,
+                    api_tokens.c.expires_at,
                 )
                 .where(api_tokens.c.user_pk == user_pk)
                 .order_by(api_tokens.c.pk)
             ).all()
-        return [ApiToken(r.pk, r.name, r.hint, r.created_at, r.last_used_at) for r in rows]
+        return [
+            ApiToken(r.pk, r.name, r.hint, r.created_at, r.last_used_at, r.scope, r.expires_at)
+            for r in rows
+        ]
 
     def revoke_api_token(self, user_pk: int, token_id: int) -> bool:
         """Delete one of the user's tokens; ``False`` if they have no such token."""

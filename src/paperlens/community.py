@@ -29,11 +29,16 @@ Listings show the two counts apart: ▲ for this server's votes (with the button
 
 Submissions
 -----------
-:class:`Submitter` fetches a paper through the arXiv API harvester, stores and indexes
-it at once, and credits the first submitter. While another process is updating the
-indexes (a long ``paperlens index``), that process indexes the paper before it finishes
-(``indexed=False`` here). A paper already stored is returned as is (``created=False``).
-Each account may submit :data:`SUBMIT_LIMIT` papers.
+:class:`Submitter` adds a paper by arXiv id without waiting on arXiv: a paper already
+stored is returned at once (``created=False``; duplicates are free); otherwise the id is
+checked and put in the durable queue of :mod:`paperlens.jobs`, and the answer is the
+queued job, whose status its submitter reads until it is ``done`` (with the paper) or
+``failed`` (with the reason). A worker fetches it through the shared, paced arXiv
+client; :meth:`Submitter.complete` then stores and indexes it and credits the first
+submitter. While another process is updating the indexes (a long ``paperlens index``),
+that process indexes the paper before it finishes (``indexed=False`` here). Each account
+may start :data:`SUBMIT_LIMIT` fetches, and have ``Settings.submission_account_limit``
+waiting at once.
 """
 
 from __future__ import annotations
@@ -50,12 +55,13 @@ from limits.strategies import MovingWindowRateLimiter
 
 from paperlens.arxiv_ids import parse_arxiv_id
 from paperlens.config import Settings
-from paperlens.errors import Invalid, TooMany, UpstreamError
+from paperlens.errors import Invalid, TooMany
 from paperlens.indexer import IndexBusy
+from paperlens.jobs import ArxivTurn, Outcome, SubmissionQueue, Worker
 from paperlens.paper import Paper
-from paperlens.sources.arxiv_api import fetch_paper
-from paperlens.sources.base import Parsed, SourceError
+from paperlens.sources.base import Parsed
 from paperlens.store.community import CommunityStore, Submission, TrendingRow
+from paperlens.store.jobs import Job, JobStore
 from paperlens.store.papers import PaperStore, StoredPaper
 
 Window = Literal["day", "week", "month"]
@@ -107,9 +113,13 @@ class SubmitRateLimited(TooMany):
 
 @dataclass(frozen=True, slots=True)
 class SubmitResult:
-    stored: StoredPaper
+    """What a submission answered at once: the stored paper (``stored``, when it was
+    already here) or the queued ``job`` whose status its submitter follows."""
+
+    stored: StoredPaper | None = None
+    job: Job | None = None
     #: False when the paper was already here (a duplicate submission).
-    created: bool
+    created: bool = False
     #: False while another process updating the indexes has yet to index it.
     indexed: bool = True
 
@@ -121,12 +131,15 @@ class Submitter:
         self,
         papers: PaperStore,
         community: CommunityStore,
+        jobs: JobStore,
         settings: Settings,
         index: Callable[[], object],
         limit: str = SUBMIT_LIMIT,
     ) -> None:
         self.papers = papers
         self.community = community
+        self.jobs = jobs
+        self.queue = SubmissionQueue(jobs, settings)
         self.settings = settings
         self._index = index
         self._lock = threading.Lock()
@@ -134,31 +147,64 @@ class Submitter:
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
 
     def submit(self, user_pk: int, text: str) -> SubmitResult:
-        """Raises ``BadArxivId`` (:class:`~paperlens.errors.Invalid`) for text that is no
-        arXiv id, ``arxiv_api.NotOnArxiv`` (:class:`~paperlens.errors.NotFound`) when arXiv
-        has no such paper, :class:`~paperlens.errors.UpstreamError` when arXiv cannot be
-        reached, and :class:`SubmitRateLimited` over the limit."""
+        """Answers at once, never waiting on arXiv. Raises ``BadArxivId``
+        (:class:`~paperlens.errors.Invalid`) for text that is no arXiv id,
+        :class:`SubmitRateLimited` over the rate limit and :class:`~paperlens.jobs.QueueFull`
+        when the account's or everyone's queue is full."""
         canonical, _ = parse_arxiv_id(text.strip()[:300])
         existing = self.papers.get(canonical)
         if existing is not None and not existing.deleted:
-            return SubmitResult(existing, created=False)
-        if not self._limiter.hit(self.limit, "submit", str(user_pk)):
+            return SubmitResult(stored=existing, created=False)
+        if not self._limiter.test(self.limit, "submit", str(user_pk)):
+            waiting = self.jobs.waiting(user_pk, canonical)
+            if waiting is not None:  # asking again for one already queued is free
+                return SubmitResult(job=waiting)
             raise SubmitRateLimited(f"too many submissions: at most {self.limit} per account")
-        try:
-            paper = fetch_paper(canonical, self.settings)
-        except SourceError as exc:
-            raise UpstreamError(f"arXiv could not be reached: {exc}") from exc
+        job, new = self.queue.enqueue(user_pk, canonical)
+        if new:
+            self._limiter.hit(self.limit, "submit", str(user_pk))
+        return SubmitResult(job=job)
+
+    def status(self, user_pk: int, job_pk: int) -> tuple[Job, StoredPaper | None]:
+        """``user_pk``'s submission ``job_pk`` with its paper once done; others'
+        submissions are :class:`~paperlens.errors.NotFound`."""
+        job = self.queue.status(user_pk, job_pk)
+        if job.paper_pk is None:
+            return job, None
+        return job, self.papers.get_by_pks([job.paper_pk]).get(job.paper_pk)
+
+    def complete(self, job: Job, fetch: Callable[[str], Paper]) -> Outcome:
+        """Store, index and credit ``job``'s paper (a :class:`~paperlens.jobs.Handler`).
+        Safe to run again for the same job (a takeover after its worker died): the paper
+        merges, the credit is given once, to the first submitter."""
+        existing = self.papers.get(job.arxiv_id)
+        if existing is not None and not existing.deleted:
+            stored = existing
+        else:
+            paper = fetch(job.arxiv_id)
+            with self._lock:
+                self.papers.write_batch([Parsed(paper, f"submitted by user {job.user_pk}")])
+            got = self.papers.get(paper.id)
+            assert got is not None
+            stored = got
+        if stored.added_at < job.created_at:  # here before anyone asked: no credit
+            return Outcome(stored.pk, created=False, indexed=True)
         with self._lock:
-            self.papers.write_batch([Parsed(paper, f"submitted by user {user_pk}")])
-            stored = self.papers.get(paper.id)
-            assert stored is not None
             try:
                 self._index()
                 indexed = True
             except IndexBusy:
                 indexed = False  # the running updater picks it up before it finishes
-        self.community.credit(stored.pk, user_pk)
-        return SubmitResult(stored, created=True, indexed=indexed)
+        self.community.credit(stored.pk, job.user_pk)
+        credit = self.community.submission(stored.pk)
+        created = credit is not None and credit.user_pk == job.user_pk
+        return Outcome(stored.pk, created=created, indexed=indexed)
+
+    def worker(self, name: str = "worker") -> Worker:
+        """A queue worker completing jobs with :meth:`complete` (start it, or run it)."""
+        return Worker(
+            self.jobs, ArxivTurn(self.jobs, self.settings), self.complete, self.settings, name=name
+        )
 
 
 class Community:
@@ -172,12 +218,13 @@ class Community:
         self,
         store: CommunityStore,
         papers: PaperStore,
+        jobs: JobStore,
         settings: Settings,
         index: Callable[[], object],
     ) -> None:
         self.store = store
         self.papers = papers
-        self.submitter = Submitter(papers, store, settings, index)
+        self.submitter = Submitter(papers, store, jobs, settings, index)
 
     def vote(self, user_pk: int, paper_pk: int, up: bool = True) -> int:
         """Upvote a paper (``up=False`` takes the vote back); returns its new count.
@@ -237,6 +284,14 @@ class Community:
         ]
 
     def submit(self, user_pk: int, text: str) -> SubmitResult:
-        """Fetch, store and index a paper by arXiv id or URL, credited to ``user_pk``
-        (see :meth:`Submitter.submit` for the errors)."""
+        """Submit a paper by arXiv id or URL for ``user_pk``: the stored paper at once,
+        or the queued job (see :meth:`Submitter.submit` for the errors)."""
         return self.submitter.submit(user_pk, text)
+
+    def submission_status(self, user_pk: int, job_pk: int) -> tuple[Job, StoredPaper | None]:
+        """A submission's state, for its submitter only (see :meth:`Submitter.status`)."""
+        return self.submitter.status(user_pk, job_pk)
+
+    def worker(self, name: str = "worker") -> Worker:
+        """A worker for the submission queue (see :mod:`paperlens.jobs`)."""
+        return self.submitter.worker(name)

@@ -7,11 +7,13 @@ loopback servers; the defaults are the real endpoints).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +24,8 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 #: The shortest secret key accepted: sessions, CSRF tokens and unsubscribe links are
 #: signed with it, so a short (or empty) key would make them forgeable.
 MIN_SECRET_CHARS = 32
+#: ``Host`` header names of the machine itself.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 EncoderBackend = Literal["torch", "onnx", "onnx-int8", "model2vec"]
 
 
@@ -73,8 +77,34 @@ class Settings(BaseSettings):
     request_retries: int = 5
     request_timeout: float = 60.0
 
-    #: The address readers reach the web app at; links in emails are built on it.
+    #: Submissions by arXiv id wait in a queue in the database and are fetched in the
+    #: background (``paperlens.jobs``), one request to arXiv at a time across every
+    #: process, ``request_interval`` apart. Each web process works the queue unless
+    #: ``submission_worker`` is off; ``paperlens worker`` works it on its own.
+    submission_worker: bool = True
+    #: Unfinished submissions allowed in all, and per account; more are refused (429).
+    submission_queue_limit: int = Field(default=500, ge=1)
+    submission_account_limit: int = Field(default=5, ge=1)
+    #: Tries per submission while arXiv cannot be reached; after the n-th failure wait
+    #: ``submission_retry_backoff * 2**(n-1)`` seconds.
+    submission_attempts: int = Field(default=6, ge=1)
+    submission_retry_backoff: float = Field(default=30.0, ge=0)
+    #: Seconds a worker holds a submission (and arXiv's turn) it is fetching; after that
+    #: its worker is presumed dead and another takes the submission over. Keep it above
+    #: ``request_timeout``.
+    submission_lease: float = Field(default=300.0, gt=0)
+
+    #: The address readers reach the web app at: links in emails and feeds are built on
+    #: it, never on the request's ``Host`` header. Set explicitly, the web app also
+    #: refuses (400) requests for any other host than this one and the loopback names
+    #: (see :meth:`allowed_hosts`).
     public_url: str = "http://127.0.0.1:8000"
+    #: Addresses (or networks, ``10.0.0.0/8``), comma-separated, of the reverse proxies
+    #: whose ``X-Forwarded-For`` and ``X-Forwarded-Proto`` ``paperlens serve`` believes.
+    #: Empty (the default): none, so the client address the rate limits count is the
+    #: connecting one, and a client cannot choose its own by sending the header.
+    #: Behind nginx on the same machine: ``127.0.0.1``. See docs/deploy.md.
+    trusted_proxies: str = ""
     #: Signs sessions, CSRF tokens and unsubscribe links. Empty: a random key kept in
     #: ``data_dir/secret_key`` (created on first use, readable by its owner only). Set it
     #: explicitly when several processes or machines serve one database; at least
@@ -110,6 +140,42 @@ class Settings(BaseSettings):
     #: but stored only after the previous digest still counts as new (late harvests;
     #: see :mod:`paperlens.digest.gather`).
     digest_grace_hours: float = Field(default=48.0, ge=0, le=24 * 366 * 100)
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"public_url must be an http(s) address, not {value!r}")
+        return value.strip().rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        for item in items:
+            if item == "*":
+                continue
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies: {item!r} is not an IP address or network "
+                    "(e.g. 127.0.0.1 or 10.0.0.0/8; * trusts every client)"
+                ) from None
+        return ",".join(items)
+
+    def allowed_hosts(self) -> list[str] | None:
+        """The ``Host`` header values the web app answers: ``None`` (any) while
+        ``public_url`` is left at its default, else its host plus the loopback names
+        (``localhost``, ``127.0.0.1``, ``[::1]``) so the machine itself can still reach
+        the app directly (health checks, an SSH tunnel)."""
+        if "public_url" not in self.model_fields_set:
+            return None
+        host = urlsplit(self.public_url).hostname or ""
+        if ":" in host:  # an IPv6 literal: Host headers carry it in brackets
+            host = f"[{host}]"
+        return list(dict.fromkeys([host.lower(), *LOOPBACK_HOSTS]))
 
     @field_validator("secret_key")
     @classmethod

@@ -5,7 +5,8 @@ nothing below them; this module knows nothing of HTTP or terminals. PaperLens it
 answers for papers (ingest, index, search, similar, one paper, the daily feed, stats);
 each other feature is one service beside it, reached one way only:
 
-- ``lens.community``: votes, trending, submissions (:class:`paperlens.community.Community`);
+- ``lens.community``: votes, trending, submissions and their queue's worker
+  (:class:`paperlens.community.Community`, :mod:`paperlens.jobs`);
 - ``lens.library``: collections, notes, "not interested" (:class:`paperlens.library.Library`);
 - ``lens.recommender``: "For you" (:class:`paperlens.recommend.Recommender`);
 - ``lens.accounts``: readers, sessions, tokens (:class:`paperlens.accounts.Accounts`);
@@ -53,8 +54,10 @@ from paperlens.store.community import CommunityStore
 from paperlens.store.db import create_db_engine, open_engine
 from paperlens.store.embeddings import EmbeddingStore
 from paperlens.store.feed import FeedDay, FeedItem, FeedStore
+from paperlens.store.jobs import JobStore
 from paperlens.store.library import Collection, DuplicateName, LibraryStore
 from paperlens.store.papers import PaperStore, StoredPaper
+from paperlens.store.schema import utcnow
 
 MAX_QUERY_CHARS = 1000
 MAX_PER_PAGE = 100
@@ -94,6 +97,9 @@ def _slug(text: str) -> str:
 
 
 class PaperLens:
+    """One paperlens instance: its store, indexes and model, and the services beside it
+    (see the module docstring). Thread-safe; open one per process and share it."""
+
     def __init__(self, settings: Settings | None = None, *, hnsw: HnswParams | None = None) -> None:
         self.settings = settings or Settings()
         self.engine = open_engine(self.settings.resolved_database_url)
@@ -352,7 +358,13 @@ class PaperLens:
     @cached_property
     def community(self) -> Community:
         """Votes, trending and submissions."""
-        return Community(CommunityStore(self.engine), self.papers, self.settings, self.index)
+        return Community(
+            CommunityStore(self.engine),
+            self.papers,
+            JobStore(self.engine, utcnow),
+            self.settings,
+            self.index,
+        )
 
     @cached_property
     def library(self) -> Library:

@@ -3,13 +3,15 @@ collection), built with ``feedgen`` so escaping and dates follow the specs.
 
 Every feed is a :class:`FeedSpec` (what it is, where it lives) plus papers. Text is
 passed as text: feedgen (lxml) escapes ``<``, ``&`` and quotes; characters XML cannot
-carry at all (control characters) are dropped first. Atom summaries are typed text;
-RSS descriptions are HTML by convention, so the abstract is HTML-escaped for them.
+carry at all (control characters) are dropped first. Atom summaries are typed text.
+RSS descriptions are HTML by convention, so the abstract becomes the HTML that reads as
+the same text (:func:`html_of_text`): only an ``&`` or ``<`` that HTML would take for
+markup is escaped for HTML, so ``a & b < c`` is ``a &amp; b &lt; c`` in the XML (once
+escaped) and reads ``a & b < c`` in a reader, while ``<script>`` stays text.
 """
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,11 +32,21 @@ CONTENT_TYPES: dict[Format, str] = {
 #: Longest summary in a feed entry (abstracts are usually shorter).
 SUMMARY_CHARS = 2000
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+#: ``<`` opening a tag, end tag, comment or processing instruction; ``&`` opening a
+#: character reference (HTML also reads some names without ``;``: ``&copy2``).
+_HTML_MARKUP = re.compile(r"<(?=[A-Za-z/!?])|&(?=[A-Za-z0-9#])")
 
 
 def xml_text(text: str) -> str:
     """``text`` without the characters XML 1.0 cannot hold."""
     return _NOT_XML.sub("", text)
+
+
+def html_of_text(text: str) -> str:
+    """HTML that a browser shows as ``text``: every ``<`` or ``&`` that would start
+    markup or a character reference is escaped; the rest, a lone ``&`` or ``a < b``
+    included, is already text in HTML and is left for the XML escaping alone."""
+    return _HTML_MARKUP.sub(lambda m: "&lt;" if m.group() == "<" else "&amp;", text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +82,9 @@ def render_feed(
     fg = FeedGenerator()
     fg.id(xml_text(spec.self_url))
     fg.title(xml_text(spec.title))
-    fg.subtitle(xml_text(spec.description))  # also the RSS <description>
+    # Also the RSS <description>, which is HTML: a collection's name may hold markup.
+    about = xml_text(spec.description)
+    fg.subtitle(about if fmt == "atom" else html_of_text(about))
     # feedgen takes RSS's <link> from the last link given: the page, not the feed.
     fg.link(href=spec.self_url, rel="self")
     fg.link(href=spec.page_url, rel="alternate", type="text/html")
@@ -91,9 +105,9 @@ def render_feed(
         if summary and fmt == "atom":
             fe.summary(summary)  # <summary> without a type: plain text
         elif summary:
-            # RSS <description> is HTML: escape the text once more, so readers show
-            # "<script>" from an abstract as characters, never as markup.
-            fe.description(html.escape(summary, quote=False))
+            # RSS <description> is HTML: readers show "<script>" from an abstract as
+            # characters, never as markup, and "a & b" as itself.
+            fe.description(html_of_text(summary))
         for name in p.authors[:20]:
             clean = xml_text(name).strip()
             if clean:

@@ -22,6 +22,7 @@ from paperlens.errors import CollectionNotFound
 from paperlens.paper import Paper
 from paperlens.store.library import Collection, LibraryStore, Note
 from paperlens.store.papers import PaperStore
+from paperlens.text import clean_user_text
 
 DEFAULT_COLLECTION = "Saved"
 MAX_NAME_CHARS = 100
@@ -46,7 +47,8 @@ class CollectionView:
 
 
 def clean_name(name: str) -> str:
-    name = " ".join(name.split())
+    """A collection name as stored: one line, no control or bidi-override characters."""
+    name = clean_user_text(name)
     if not name:
         raise ValueError("a collection needs a name")
     if len(name) > MAX_NAME_CHARS:
@@ -150,9 +152,11 @@ class Library:
     def set_note(
         self, user_pk: int, paper_pk: int, note: str | None = None, read: bool | None = None
     ) -> None:
-        if note is not None and len(note) > MAX_NOTE_CHARS:
-            raise ValueError(f"a note has at most {MAX_NOTE_CHARS:,} characters")
-        self.store.set_note(user_pk, paper_pk, note.strip() if note is not None else None, read)
+        if note is not None:
+            note = clean_user_text(note, multiline=True)
+            if len(note) > MAX_NOTE_CHARS:
+                raise ValueError(f"a note has at most {MAX_NOTE_CHARS:,} characters")
+        self.store.set_note(user_pk, paper_pk, note, read)
 
     def notes(self, user_pk: int, paper_pks: Iterable[int]) -> dict[int, Note]:
         """The reader's note and read mark for each of ``paper_pks`` (blank if none)."""
@@ -213,27 +217,52 @@ _SPECIAL = re.compile(r"(?<!\\)([&%#_])")
 
 def bibtex_escape(text: str) -> str:
     """``text`` safe inside a braced BibTeX field: ``& % # _`` escaped outside math,
-    ``~ ^`` spelt out, math (``$...$``) and LaTeX commands kept, and braces escaped
-    when they do not balance (an unbalanced brace would end the field)."""
-    out: list[str] = []
+    ``~ ^`` spelt out, math (``$...$``) and LaTeX commands kept, and every brace that
+    has no partner made a command (``\\textbraceleft{}`` in text, ``\\lbrace{}`` in
+    math). BibTeX pairs braces whether or not a backslash precedes them, so ``\\{``
+    does not hide one; an unpaired brace would end the field early or swallow the rest
+    of the file."""
+    parts: list[tuple[str, bool]] = []  # (text, is math)
     for n, part in enumerate(_MATH.split(" ".join(text.split()))):
         if n % 2:
-            out.append(part)
+            parts.append((part, True))
             continue
         part = _SPECIAL.sub(r"\\\1", part)
         part = part.replace("~", r"\textasciitilde{}").replace("^", r"\textasciicircum{}")
-        out.append(part)
-    value = "".join(out)
-    depth = 0
-    balanced = True
-    for ch in re.sub(r"\\[{}]", "", value):
-        depth += (ch == "{") - (ch == "}")
-        if depth < 0:
-            balanced = False
-            break
-    if not balanced or depth:
-        value = re.sub(r"(?<!\\)([{}])", r"\\\1", value)
-    return value
+        parts.append((part, False))
+    # Pair braces as BibTeX does, over the whole value (a group may hold math).
+    open_at: list[tuple[int, int]] = []
+    unpaired: set[tuple[int, int]] = set()
+    for n, (part, _math) in enumerate(parts):
+        for i, ch in enumerate(part):
+            if ch == "{":
+                open_at.append((n, i))
+            elif ch == "}":
+                if open_at:
+                    open_at.pop()
+                else:
+                    unpaired.add((n, i))
+    unpaired.update(open_at)
+    last, last_math = parts[-1] if parts else ("", False)
+    if not last_math and (len(last) - len(last.rstrip("\\"))) % 2:
+        # A lone final backslash would escape the brace that closes the field.
+        parts[-1] = (last[:-1] + r"\textbackslash{}", False)
+    if not unpaired:
+        return "".join(part for part, _ in parts)
+    out: list[str] = []
+    for n, (part, math) in enumerate(parts):
+        chars = list(part)
+        for i in sorted((i for m, i in unpaired if m == n), reverse=True):
+            word = (
+                ("lbrace" if chars[i] == "{" else "rbrace")
+                if math
+                else ("textbraceleft" if chars[i] == "{" else "textbraceright")
+            )
+            # "\{" is one brace to LaTeX: replace the backslash with it.
+            start = i - 1 if i and chars[i - 1] == "\\" else i
+            chars[start : i + 1] = [f"\\{word}{{}}"]
+        out.append("".join(chars))
+    return "".join(out)
 
 
 def _ascii_word(text: str) -> str:

@@ -16,6 +16,14 @@ import orjson
 from paperlens.arxiv_ids import abs_url, is_arxiv_id, pdf_url
 from paperlens.text import decode_text_accents, normalise_whitespace
 
+# Bounds on what one record may carry, far above any real paper (arXiv caps abstracts
+# at 1,920 characters; the largest collaborations list about 5,000 authors) and far
+# below what would slow every page, feed and index that shows the record.
+MAX_TITLE_CHARS = 2_000
+MAX_ABSTRACT_CHARS = 50_000
+MAX_AUTHOR_CHARS = 1_000
+MAX_AUTHORS = 20_000
+
 
 @dataclass(frozen=True, slots=True)
 class Version:
@@ -91,6 +99,12 @@ def _clean_optional(value: str | None) -> str | None:
     return cleaned or None
 
 
+def _bounded(what: str, value: str, limit: int) -> None:
+    # Checked before any clean-up, which would otherwise run over all of it.
+    if len(value) > limit and len(normalise_whitespace(value)) > limit:
+        raise ValueError(f"{what} too long ({len(value):,} characters; at most {limit:,})")
+
+
 def make_paper(
     *,
     id: str,
@@ -108,7 +122,14 @@ def make_paper(
     source: str,
     links: dict[str, str] | None = None,
 ) -> Paper:
-    """Build a normalised :class:`Paper`; raises ``ValueError`` naming what is wrong."""
+    """Build a normalised :class:`Paper`; raises ``ValueError`` naming what is wrong
+    (sources turn it into a ``Rejected`` entry)."""
+    _bounded("title", title or "", MAX_TITLE_CHARS)
+    _bounded("abstract", abstract or "", MAX_ABSTRACT_CHARS)
+    if len(authors) > MAX_AUTHORS:
+        raise ValueError(f"too many authors ({len(authors):,}; at most {MAX_AUTHORS:,})")
+    for name in authors:
+        _bounded("author name", name, MAX_AUTHOR_CHARS)
     title = decode_text_accents(normalise_whitespace(title or ""))
     if not title:
         raise ValueError("missing title")

@@ -1,4 +1,5 @@
-"""Text normalisation: whitespace for display, LaTeX stripping for indexing.
+"""Text normalisation: whitespace for display, LaTeX stripping for indexing, and the
+cleaning every piece of text a reader types goes through before it is stored.
 
 arXiv titles and abstracts carry hard line breaks and LaTeX (``\\'a``, ``$k$``,
 ``\\emph{...}``). We keep LaTeX in stored records (the web UI renders math) and strip
@@ -21,6 +22,27 @@ _WS = re.compile(r"\s+")
 def normalise_whitespace(text: str) -> str:
     """Collapse runs of whitespace (arXiv's hard line breaks included) to one space."""
     return _WS.sub(" ", text).strip()
+
+
+# C0 controls but tab and newline, DEL, C1 controls, the bidi embeddings, overrides and
+# isolates (U+202A-U+202E, U+2066-U+2069: they reorder the text shown after them, e.g.
+# to disguise a name or a link), and lone surrogates (no UTF-8 form, so no database
+# can store them).
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_NEWLINES = re.compile(r"\r\n?")
+
+
+def clean_user_text(text: str, multiline: bool = False) -> str:
+    """What a reader typed, safe to store and show: control characters (NUL breaks
+    PostgreSQL text), bidi overrides and isolates and lone surrogates removed, and
+    surrounding whitespace trimmed. ``multiline`` text (notes) keeps its tabs and line
+    breaks (``\\r\\n`` becomes ``\\n``); one-line text (names) gets one space for every run
+    of whitespace. Lengths are the caller's to check, on the cleaned text."""
+    text = _NEWLINES.sub("\n", text)
+    if not multiline:
+        text = text.replace("\t", " ").replace("\n", " ")
+    text = _UNSAFE.sub("", text)
+    return text.strip() if multiline else normalise_whitespace(text)
 
 
 # Combining marks for LaTeX accent macros: \'a -> á, \"o -> ö, \c{c} -> ç ...

@@ -264,6 +264,32 @@ def stats(ctx: typer.Context, as_json: AsJson = False) -> None:
 app.command()(serve)
 
 
+@app.command()
+def worker(
+    ctx: typer.Context,
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Stop once no submission is due.")
+    ] = False,
+) -> None:
+    """Fetch submitted papers from arXiv (the submission queue), until stopped. Web
+    servers do this too unless PAPERLENS_SUBMISSION_WORKER=false; any number of
+    workers may run at once, sharing arXiv's pace."""
+    import signal
+
+    st = state(ctx)
+    runner = st.lens.community.worker("cli")
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: runner.request_stop())
+    console.print(f"paperlens worker {escape(runner.owner)} is working the submission queue")
+    try:
+        with errors_as_one_line():
+            runner.run(until_idle=until_idle)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runner.stop()
+    console.print("paperlens worker stopped")
+
+
 def sample_paths() -> list[Path]:
     base = resources.files("paperlens.sample")
     return [Path(str(base.joinpath(name))) for name in SAMPLE_FILES]

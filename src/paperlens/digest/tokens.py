@@ -1,4 +1,9 @@
-"""Signed links in digest mails: confirm (expires), unsubscribe and manage (never expire).
+"""Signed links in digest mails: confirm and manage (expire), unsubscribe (never expires).
+
+A manage link shows and changes the saved searches of a subscription, so it expires
+after :data:`MANAGE_MAX_AGE`: every digest mail carries a fresh one, and a verified
+account reaches its subscription from Settings. An unsubscribe link works forever
+(RFC 8058 one-click must keep working from an old mail); it only stops mail.
 
 Each kind has its own salt, so a manage or unsubscribe token can never pass as a
 confirmation and the reverse. A token names the subscription and its address: if the
@@ -17,6 +22,9 @@ from paperlens.errors import Invalid
 Purpose = Literal["confirm", "unsubscribe", "manage"]
 #: How long a confirmation link works.
 CONFIRM_MAX_AGE = 7 * 24 * 3600
+#: How long a manage link works (seconds): a leaked or forwarded one stops working.
+MANAGE_MAX_AGE = 30 * 24 * 3600
+_MAX_AGE = {"confirm": CONFIRM_MAX_AGE, "manage": MANAGE_MAX_AGE}
 
 
 class BadToken(Invalid):
@@ -31,27 +39,36 @@ class TokenSubject:
 
 class Tokens:
     def __init__(self, secret_key: str) -> None:
-        self._timed = URLSafeTimedSerializer(secret_key, salt="paperlens.digest.confirm")
+        # Manage links were unsigned by time before; the new salt makes old ones fail
+        # cleanly as "not valid" rather than pass without an age.
+        self._timed = {
+            "confirm": URLSafeTimedSerializer(secret_key, salt="paperlens.digest.confirm"),
+            "manage": URLSafeTimedSerializer(secret_key, salt="paperlens.digest.manage.timed"),
+        }
         self._plain = {
-            purpose: URLSafeSerializer(secret_key, salt=f"paperlens.digest.{purpose}")
-            for purpose in ("unsubscribe", "manage")
+            "unsubscribe": URLSafeSerializer(secret_key, salt="paperlens.digest.unsubscribe")
         }
 
     def make(self, purpose: Purpose, subscription_pk: int, email: str) -> str:
         payload = [subscription_pk, email]
-        if purpose == "confirm":
-            return str(self._timed.dumps(payload))
+        if purpose in self._timed:
+            return str(self._timed[purpose].dumps(payload))
         return str(self._plain[purpose].dumps(payload))
 
     def read(self, purpose: Purpose, token: str) -> TokenSubject:
         if len(token) > 1000:
             raise BadToken("This link is not valid.")
         try:
-            if purpose == "confirm":
-                data = self._timed.loads(token, max_age=CONFIRM_MAX_AGE)
+            if purpose in self._timed:
+                data = self._timed[purpose].loads(token, max_age=_MAX_AGE[purpose])
             else:
                 data = self._plain[purpose].loads(token)
         except SignatureExpired:
+            if purpose == "manage":
+                raise BadToken(
+                    "This link to your digest settings has expired; use the link in your "
+                    "latest digest, or Settings if you have an account."
+                ) from None
             raise BadToken(
                 "This confirmation link has expired; subscribe again to get a new one."
             ) from None

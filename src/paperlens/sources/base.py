@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -116,10 +117,27 @@ def read_lines(path: Path, resume_from: str | None) -> Iterator[Line]:
     if resume_from:
         off_s, num_s = resume_from.split(":", 1)
         offset, number = int(off_s), int(num_s)
+    # gzip says only "Compressed file ended before the end-of-stream marker was
+    # reached" (or "Not a gzipped file"): these errors name the file and the line.
+    unreadable = (EOFError, OSError, zlib.error)
     with open_binary(path) as fh:
-        if offset:
-            fh.seek(offset)
-        for raw in fh:
+        try:
+            if offset:
+                fh.seek(offset)
+        except unreadable as exc:
+            raise SourceError(
+                f"{path}: cannot resume at line {number} (truncated or corrupt file: {exc})"
+            ) from exc
+        lines = iter(fh)
+        while True:
+            try:
+                raw = next(lines)
+            except StopIteration:
+                return
+            except unreadable as exc:
+                raise SourceError(
+                    f"{path}: cannot read past line {number} (truncated or corrupt file: {exc})"
+                ) from exc
             offset += len(raw)
             number += 1
             try:

@@ -23,6 +23,7 @@ from paperlens.store.schema import (
     SubmissionRow,
     UserRow,
     VoteRow,
+    public_name,
     table,
     utcnow,
 )
@@ -206,7 +207,6 @@ class CommunityStore:
                     submissions_t.c.paper_pk,
                     submissions_t.c.user_pk,
                     users_t.c.display_name,
-                    users_t.c.email,
                     submissions_t.c.submitted_at,
                 )
                 .join(users_t, users_t.c.pk == submissions_t.c.user_pk)
@@ -214,5 +214,5 @@ class CommunityStore:
             ).first()
         if row is None:
             return None
-        name = row.display_name or row.email.split("@", 1)[0]
+        name = public_name(row.display_name, row.user_pk)
         return Submission(row.paper_pk, row.user_pk, name, row.submitted_at)

@@ -22,6 +22,7 @@ from paperlens.store.schema import (
     PaperNoteRow,
     PaperRow,
     UserRow,
+    public_name,
     table,
     utcnow,
 )
@@ -74,7 +75,6 @@ class LibraryStore:
                 collections_t,
                 func.coalesce(size.c.n, 0).label("size"),
                 users_t.c.display_name,
-                users_t.c.email,
             )
             .join(users_t, users_t.c.pk == collections_t.c.user_pk)
             .outerjoin(size, size.c.collection_pk == collections_t.c.pk)
@@ -82,7 +82,7 @@ class LibraryStore:
 
     @staticmethod
     def _collection(r: Row[Any]) -> Collection:
-        name = r.display_name or r.email.split("@", 1)[0]
+        name = public_name(r.display_name, r.user_pk)
         return Collection(r.pk, r.user_pk, r.name, bool(r.public), r.created_at, int(r.size), name)
 
     def create(self, user_pk: int, name: str, public: bool = False) -> int:

@@ -174,6 +174,16 @@ class UserRow(Base):
     #: the cold-start feed for recommendations and a default digest filter.
     categories: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: When the reader proved the address is theirs (a signed link mailed to it,
+    #: opened while signed in; or a password reset). ``None``: unverified, so no
+    #: subscription or mail of the address is linked to the account.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+def public_name(display_name: str | None, user_pk: int) -> str:
+    """What other readers see as a reader's name: the display name, else a neutral
+    ``reader #<pk>``, never anything taken from the email address."""
+    return display_name or f"reader #{user_pk}"
 
 
 class SessionRow(Base):
@@ -213,6 +223,10 @@ class ApiTokenRow(Base):
     hint: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: ``"read"`` (GET/HEAD on the API only) or ``"write"`` (the whole API).
+    scope: Mapped[str] = mapped_column(String(16), default="write", server_default="write")
+    #: After this the token is refused; ``None``: until revoked.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class VoteRow(Base):
@@ -240,6 +254,51 @@ class SubmissionRow(Base):
     )
     user_pk: Mapped[int] = mapped_column(ForeignKey("users.pk", ondelete="CASCADE"), index=True)
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SubmissionJobRow(Base):
+    """A paper submitted by arXiv id, waiting to be fetched or fetched (the queue of
+    :mod:`paperlens.jobs`; claims and leases in :mod:`paperlens.store.jobs`)."""
+
+    __tablename__ = "submission_jobs"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_pk: Mapped[int] = mapped_column(ForeignKey("users.pk", ondelete="CASCADE"), index=True)
+    #: The canonical arXiv id (no version), checked before the row is written.
+    arxiv_id: Mapped[str] = mapped_column(String(64))
+    #: ``queued``, ``fetching`` (leased by a worker), ``done`` or ``failed``.
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: The earliest time the next attempt may start (back-off after a failure).
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: Who holds the job while ``fetching``, and until when; past it, another worker
+    #: takes the job over.
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    paper_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("papers.pk", ondelete="SET NULL"), nullable=True
+    )
+    #: Whether this job's fetch added the paper (``False``: it was already here).
+    created: Mapped[bool] = mapped_column(Boolean, default=False)
+    indexed: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Why the job failed (for the submitter), or the last transient failure.
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_submission_jobs_state_not_before", "state", "not_before"),)
+
+
+class FetchPaceRow(Base):
+    """One row per outside service whose pace every process shares: who may send the
+    next request (``holder`` until ``lease_until``) and when the last one ended."""
+
+    __tablename__ = "fetch_pace"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class CollectionRow(Base):

@@ -4,7 +4,8 @@ static files, the exception handlers of ``web/errors.py`` and the middleware.
 
 Order matters twice here. API routers come before page routers, and routes keep the
 order they are declared in (``/papers/{id}/similar`` before ``/papers/{id}``). Middleware
-added last runs outermost: security headers wrap everything, even a 413 or 429.
+added last runs outermost: security headers wrap everything, even a 400 for an unknown
+``Host`` (when ``PAPERLENS_PUBLIC_URL`` is set), a 413 or a 429.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from paperlens import __version__
 from paperlens.config import Settings
@@ -72,9 +74,19 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        if owned:
-            the_lens.close()
+        # Each server process works the submission queue in a thread (paperlens.jobs:
+        # any number of workers are safe together), unless a deployment runs
+        # `paperlens worker` apart and turns this off.
+        worker = the_lens.community.worker("web") if the_lens.settings.submission_worker else None
+        if worker is not None:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            if owned:
+                the_lens.close()
 
     app = FastAPI(
         title="paperlens",
@@ -102,5 +114,10 @@ def create_app(
             RateLimit, limit=rate_limit, prefix=API_PREFIX, storage=open_storage(storage)
         )
     app.add_middleware(BodySizeLimit, max_bytes=max_body)
+    allowed_hosts = the_lens.settings.allowed_hosts()
+    if allowed_hosts is not None:
+        # A request for another host (Host: evil.example) is a 400 before anything else
+        # runs; links are built on public_url either way (see config.Settings).
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts, www_redirect=False)
     app.add_middleware(SecurityHeaders)
     return app

@@ -8,8 +8,13 @@ an HMAC of a random ``pl_csrf`` cookie (signed double submit), set by
 :class:`CsrfCookie` on the first page that needs it. Templates get ``csrf_token`` in
 their context and ``{{ csrf_field() }}`` renders the hidden input. Not checked:
 
-- requests authenticated by ``Authorization`` (no ambient credentials to abuse);
-- API requests (``/api/``) that carry no session cookie: they act as nobody;
+- API requests (``/api/``) with an ``Authorization`` header: they act as the API
+  token (no ambient credentials to abuse), and a read-only token's write is refused
+  here, before any route runs (403 naming the scope);
+- API requests that carry no session cookie: they act as nobody.
+
+Off the API an ``Authorization`` header counts for nothing (``web/deps.py``): a page
+request carrying one needs its CSRF token like any other.
 - routes marked with :func:`csrf_exempt`, for endpoints that carry their own signed
   token, such as RFC 8058 one-click unsubscribe::
 
@@ -54,6 +59,7 @@ def csrf_token(request: Request) -> str:
     signed-in reader, else to the visitor's ``pl_csrf`` cookie (made if missing)."""
     session = request.cookies.get(SESSION_COOKIE)
     if session and bearer_token(request) is None and current_user(request) is not None:
+        # (bearer_token is None off the API: pages know only the session)
         return _mac(request, "session", hashlib.sha256(session.encode()).hexdigest())
     seed = request.cookies.get(CSRF_COOKIE) or getattr(request.state, _NEW_CSRF_KEY, None)
     if not seed or len(seed) > 100:
@@ -99,7 +105,8 @@ async def csrf_protect(request: Request) -> None:
     """App-wide dependency: 403 for an unsafe request without a valid CSRF token."""
     if request.method in SAFE_METHODS or _exempt(request):
         return
-    if bearer_token(request) is not None:
+    if bearer_token(request) is not None:  # only ever on the API
+        current_user(request)  # a read-only token's write stops here (403)
         return
     if is_api(request) and SESSION_COOKIE not in request.cookies:
         return

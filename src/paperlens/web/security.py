@@ -1,10 +1,11 @@
 """ASGI middleware guarding the web app: security headers, a request-body size limit,
-and a per-client rate limit on the API.
+and a per-client rate limit on the API; and the bounds every path id and free-text
+parameter goes through (:func:`path_pk`, :func:`clean_id`, :func:`clean_text`).
 
 The rate limit counts requests per client address in a moving window with the
-``limits`` library (the engine behind ``slowapi``), kept in memory: right for the one
-process ``paperlens serve`` runs. Behind a reverse proxy every client shares the
-proxy's address, so set the limit there instead.
+``limits`` library (the engine behind ``slowapi``), in ``PAPERLENS_RATE_LIMIT_STORAGE``.
+The address is the connecting one; behind a reverse proxy it is the one the proxy
+forwards, believed only from ``PAPERLENS_TRUSTED_PROXIES`` (see ``cli/serve.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import orjson
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
+
+from paperlens.web.deps import MAX_PK
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -189,3 +192,14 @@ def clean_id(value: str) -> str:
     if len(value) > MAX_ID_CHARS or value != value.translate(_CONTROL):
         return ""
     return value
+
+
+def path_pk(raw: str) -> int | None:
+    """The row number a path (or form field) names: a whole number from 1 to
+    :data:`MAX_PK`, else ``None``. Larger numbers name no row, and would overflow the
+    database's integer (a 500 on SQLite and PostgreSQL alike), so they never reach it."""
+    raw = raw.strip()
+    if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(MAX_PK)):
+        return None
+    number = int(raw)
+    return number if 1 <= number <= MAX_PK else None

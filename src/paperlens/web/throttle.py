@@ -1,5 +1,12 @@
 """Rate limits on the actions worth abusing: logging in, signing up, asking for reset
-links and submitting papers, each per client address and per account.
+or verification links, checking the current password and submitting papers, each per
+client address and per account.
+
+Failed passwords never lock an account as a whole (anyone could lock anyone out):
+wrong logins are counted per (account, client address), so only the address that
+guesses gets a 429; the owner signs in from anywhere else at once. Checks of the
+current password in Settings happen in a signed-in session, so they are counted per
+account and per address.
 
 Counting is a moving window (the ``limits`` library) in the storage that
 ``Settings.rate_limit_storage`` names: in memory by default, right for the one process
@@ -28,9 +35,17 @@ class RateLimits:
 
     #: Every login attempt from one address.
     login_ip: str = "10/minute"
-    #: Failed logins for one email address.
-    login_account: str = "5/minute"
+    #: Failed logins for one email address from one client address (over it: a 429
+    #: for that address only; never a lock of the account).
+    login_account_ip: str = "5/minute"
     signup_ip: str = "5/minute"
+    #: Sign-up mails to one address (over it: no mail, same answer, so nothing leaks).
+    signup_email: str = "3/hour"
+    #: Verification mails a signed-in account asks for again (over it: 429).
+    verify_account: str = "3/hour"
+    #: Wrong current passwords in Settings, per account and per client address.
+    reauth_account: str = "5/15minutes"
+    reauth_ip: str = "10/15minutes"
     #: Reset-link requests from one address (over it: 429).
     reset_ip: str = "5/minute"
     #: Reset mails to one account (over it: no mail, same answer, so nothing leaks).
@@ -61,6 +76,8 @@ _ACTIONS = {
     "login": "sign-in",
     "signup": "sign-up",
     "reset": "password reset",
+    "verify": "verification mail",
+    "reauth": "current-password",
     "submit": "submit",
     "subscribe": "subscribe",
 }

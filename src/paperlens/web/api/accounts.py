@@ -1,9 +1,10 @@
 """The REST API's account endpoint: ``GET /api/v1/me``, who the caller is.
 
 API clients authenticate with ``Authorization: Bearer <token>`` (tokens are made in
-the settings page); a browser's session cookie works too. The bearer scheme is
-declared in the OpenAPI schema so the API explorer can send a token.
-"""
+the settings page, with a scope and an expiry); a browser's session cookie works too.
+The bearer scheme is declared in the OpenAPI schema so the API explorer can send a
+token. No API endpoint makes or revokes tokens or changes the password or address:
+those take a browser session (``SessionUser``), which a token never is."""
 
 from __future__ import annotations
 

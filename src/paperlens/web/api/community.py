@@ -3,15 +3,17 @@ recommendations and submissions.
 
 Reading trending papers needs no account; everything else acts for the signed-in reader
 (session or ``Authorization: Bearer`` API token) and answers 401 without one. Failures
-(no such paper, a bad arXiv id, too many submissions, arXiv unreachable) are answered
-by ``web/errors.py``.
+(no such paper, a bad arXiv id, too many submissions, a full queue) are answered by
+``web/errors.py``. A submission never waits on arXiv: it is queued (202 with a status
+URL) and fetched in the background (:mod:`paperlens.jobs`).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
 
 from paperlens.accounts import User
 from paperlens.core import PaperLens
@@ -118,15 +120,23 @@ def recommendations(
 # -- submissions -----------------------------------------------------------------------------
 
 
+def status_url(job_pk: int) -> str:
+    return f"/api/v1/submissions/{job_pk}"
+
+
 @router.post(
     "/submissions",
-    response_model=s.SubmissionOut,
-    status_code=201,
+    status_code=202,
+    response_model=None,
     responses={
         **AUTH,
         200: {"model": s.SubmissionOut, "description": "Already here: the existing paper."},
-        404: error_doc("arXiv has no such paper."),
-        502: error_doc("arXiv could not be reached."),
+        202: {
+            "model": s.SubmissionStatusOut,
+            "description": "Queued: it is fetched from arXiv in the background; follow "
+            "the `Location` header (`GET /api/v1/submissions/{id}`) for its state.",
+        },
+        429: error_doc("Too many submissions, or the queue is full; `detail` says which."),
     },
     summary="Submit a paper by arXiv id or URL",
 )
@@ -134,19 +144,36 @@ def submit(
     lens: LensDep,
     body: s.SubmissionIn,
     user: CurrentUser,
-    response: Response,
     throttle: ThrottleDep,
     ip: ClientIp,
-) -> s.SubmissionOut:
-    """Fetched from the arXiv API, stored and indexed at once, credited to you. A
-    paper already here is returned with status 200."""
+) -> JSONResponse:
+    """Answers at once, never waiting on arXiv. A paper already here is returned with
+    status 200. Otherwise the id is checked and queued (202): the paper is fetched from
+    the arXiv API in the background, stored, indexed and credited to you."""
     throttle.hit("submit_ip", ip)
     throttle.hit("submit_account", str(user.pk))
     result = lens.community.submit(user.pk, body.id)
-    if not result.created:
-        response.status_code = 200
-    return s.SubmissionOut(
-        created=result.created,
-        indexed=result.indexed,
-        paper=s.PaperSummary.of(result.stored.paper),
-    )
+    if result.stored is not None:
+        out = s.SubmissionOut(
+            created=False, indexed=True, paper=s.PaperSummary.of(result.stored.paper)
+        )
+        return JSONResponse(out.model_dump(mode="json"), status_code=200)
+    assert result.job is not None
+    url = status_url(result.job.pk)
+    status = s.SubmissionStatusOut.of(result.job, None, url)
+    return JSONResponse(status.model_dump(mode="json"), status_code=202, headers={"Location": url})
+
+
+@router.get(
+    "/submissions/{job_id}",
+    response_model=s.SubmissionStatusOut,
+    responses={**AUTH, 404: error_doc("No such submission of yours.")},
+    summary="The state of one of your submissions",
+)
+def submission_status(
+    lens: LensDep, job_id: Annotated[int, Path(ge=1, le=2**31 - 1)], user: CurrentUser
+) -> s.SubmissionStatusOut:
+    """queued, fetching, done (with the paper) or failed (with the reason). Only the
+    account that submitted it may read it; to others it does not exist (404)."""
+    job, stored = lens.community.submission_status(user.pk, job_id)
+    return s.SubmissionStatusOut.of(job, stored, status_url(job.pk))

@@ -34,7 +34,7 @@ def subscribe(
     prefs = preferences(body.frequency, body.tz, body.sections, searches)
     if throttle.allowed("subscribe_email", email):
         throttle.record("subscribe_email", email)
-        owner = user.pk if user is not None and user.email.lower() == email else None
+        owner = user.pk if user is not None and user.owns_address(email) else None
         try:
             lens.digests.subscribe(email, prefs, user_pk=owner)
         except MailError:  # not a PaperlensError: the mail server's words are not for users

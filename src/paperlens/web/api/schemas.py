@@ -26,6 +26,7 @@ from paperlens.core import (
     StoredPaper,
 )
 from paperlens.digest import MAX_SEARCHES
+from paperlens.jobs import Job
 from paperlens.library import CollectionView
 from paperlens.paper import Paper
 from paperlens.recommend import Recommendation
@@ -316,6 +317,45 @@ class SubmissionOut(BaseModel):
         "it: searchable within minutes, once that run finishes."
     )
     paper: PaperSummary
+
+
+class SubmissionStatusOut(BaseModel):
+    """A submission waiting in the queue, being fetched, or finished; only its
+    submitter may read it."""
+
+    id: int
+    arxiv_id: str
+    state: Literal["queued", "fetching", "done", "failed"] = Field(
+        description="queued: waiting for its turn (or for a retry after arXiv could not "
+        "be reached); fetching: being fetched now; done: stored, see `paper`; failed: see "
+        "`error`."
+    )
+    attempts: int = Field(description="Fetches tried so far.")
+    submitted_at: datetime
+    updated_at: datetime
+    status_url: str = Field(description="Where to read this status again.")
+    created: bool = Field(description="Done: whether this submission added the paper.")
+    indexed: bool = Field(description="Done: whether the paper is searchable yet.")
+    paper: PaperSummary | None = Field(description="The paper, once done.")
+    error: str | None = Field(
+        description="Why it failed, or (while queued) why the last try did not work."
+    )
+
+    @classmethod
+    def of(cls, job: Job, stored: StoredPaper | None, status_url: str) -> SubmissionStatusOut:
+        return cls(
+            id=job.pk,
+            arxiv_id=job.arxiv_id,
+            state=job.state,
+            attempts=job.attempts,
+            submitted_at=job.created_at,
+            updated_at=job.updated_at,
+            status_url=status_url,
+            created=job.created,
+            indexed=job.indexed,
+            paper=PaperSummary.of(stored.paper) if stored is not None else None,
+            error=job.error,
+        )
 
 
 class CollectionIn(BaseModel):

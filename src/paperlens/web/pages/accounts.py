@@ -1,18 +1,28 @@
-"""Account pages: sign up, log in, log out, password reset by mail, and settings
-(display name, followed categories, password, API tokens).
+"""Account pages: sign up, verify the address, log in, log out, password reset by
+mail, and settings (display name, followed categories, password, API tokens).
 
 Plain server-rendered forms (POST, with the CSRF field) that work without JavaScript;
 a rejected form comes back with the typed values (never passwords) and each error
-next to its field. Login, sign-up and reset requests are rate limited per address and
-per account (:mod:`paperlens.web.throttle`). The reset form answers the same whether
-or not the address has an account, and mails in the background so the timing does not
-tell either. Signing in starts a new session (the ``pl_session`` cookie, ``Secure`` on
-an https site) and ends any session the browser brought along.
+next to its field. Login, sign-up, reset and verification mails and current-password
+checks are rate limited (:mod:`paperlens.web.throttle`); wrong logins only slow down
+the address that sends them, never the account's owner elsewhere.
+
+Nothing tells whether an address has an account: sign-up and the reset form answer
+the same either way (page and status) and mail in the background, so the timing does
+not tell either; what differs goes by mail to the address (a verification link, or
+"someone tried to sign up with your address"). Sign-up therefore does not sign in:
+the reader signs in with the new password, and the verification link works only in
+the account's own session (see ``Accounts.verify_email``).
+
+Signing in starts a new session (the ``pl_session`` cookie, ``Secure`` on an https
+site) and ends any session the browser brought along. Settings take a browser session
+(``SessionUser``): an API token can never manage tokens or the password.
 """
 
 from __future__ import annotations
 
 import logging
+from email.message import EmailMessage
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Request
@@ -21,8 +31,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from paperlens.accounts import (
     MAX_PASSWORD,
     MIN_PASSWORD,
+    TOKEN_LIFETIMES,
+    TOKEN_SCOPES,
+    WRITE_SCOPE,
     Accounts,
     InvalidResetToken,
+    InvalidVerifyToken,
     User,
     check_password,
     clean_categories,
@@ -37,10 +51,12 @@ from paperlens.web.deps import (
     CurrentUser,
     FormFields,
     LensDep,
+    SessionUser,
     ThrottleDep,
     forget_user,
 )
 from paperlens.web.rendering import local_path, render
+from paperlens.web.security import path_pk
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +68,8 @@ NOTICES = {
     "password": "Your password was changed; other devices were signed out.",
     "reset": "Your new password is set, and you are signed in.",
     "revoked": "The API token was revoked.",
-    "welcome": "Welcome! Your account is ready.",
+    "verified": "Your email address is verified.",
+    "verify_sent": "A new verification link is on its way to your address.",
 }
 
 
@@ -98,6 +115,14 @@ def _sentence(exc: Exception) -> str:
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
+def _send_mail(mailer: Mailer, message: EmailMessage, what: str) -> None:
+    """Send in the background: a failure is logged, the answer never depends on it."""
+    try:
+        mailer.send(message)
+    except MailError as exc:
+        log.warning("%s mail to %s not sent: %s", what, message.get("To", "?"), exc)
+
+
 def _password_hint() -> str:
     return f"At least {MIN_PASSWORD} characters; a few words you will remember are fine."
 
@@ -125,10 +150,16 @@ def signup_form(request: Request) -> HTMLResponse:
 
 @router.post("/signup")
 async def signup(
-    request: Request, lens: LensDep, values: FormFields, throttle: ThrottleDep, ip: ClientIp
+    request: Request,
+    background: BackgroundTasks,
+    lens: LensDep,
+    values: FormFields,
+    throttle: ThrottleDep,
+    ip: ClientIp,
 ) -> Response:
+    """Valid input always gets the same "check your inbox" page (200), whether or not
+    the address had an account; the mail says which."""
     throttle.hit("signup_ip", ip)
-    accounts = lens.accounts
     errors: dict[str, str] = {}
     email = values.get("email", "")
     try:
@@ -143,23 +174,58 @@ async def signup(
         clean_display_name(values.get("display_name", ""))
     except ValueError as exc:
         errors["display_name"] = _sentence(exc)
-    user: User | None = None
+    message: EmailMessage | None = None
     if not errors:
         try:
-            user = accounts.create_user(
+            message = lens.accounts.sign_up(
                 email, values.get("password", ""), values.get("display_name", "")
             )
         except ValueError as exc:
             errors["email"] = _sentence(exc)
-    if user is None:
+    if message is None:
         shown = {k: values.get(k, "") for k in ("email", "display_name", "next")}
         return _signup_page(request, shown, errors, 400)
-    target = _next(values.get("next"))
-    response = RedirectResponse(
-        target if target != "/" else "/settings?done=welcome", status_code=303
-    )
-    sign_in(request, lens, response, user)
-    return response
+    if throttle.allowed("signup_email", email):
+        throttle.record("signup_email", email)
+        background.add_task(_send_mail, Mailer(lens.settings), message, "sign-up")
+    context = {"email": email, "next": _next(values.get("next"))}
+    return render(request, "signup_sent.html", context)
+
+
+# -- address verification --------------------------------------------------------------
+
+
+@router.get("/verify/{token}", response_class=HTMLResponse)
+def verify_page(request: Request, token: str, user: CurrentUser) -> HTMLResponse:
+    """A button, not the change itself: mail scanners open links. Signed out, the
+    reader is sent to the login first (the link works only in its account)."""
+    return render(request, "verify.html", {"account": user, "token": token})
+
+
+@router.post("/verify/{token}")
+def verify(request: Request, token: str, user: SessionUser, lens: LensDep) -> Response:
+    try:
+        lens.accounts.verify_email(user, token)
+    except InvalidVerifyToken as exc:
+        context = {"account": user, "token": "", "error": str(exc)}
+        return render(request, "verify.html", context, 400)
+    return RedirectResponse("/settings?done=verified", status_code=303)
+
+
+@router.post("/settings/verify")
+def resend_verification(
+    request: Request,
+    background: BackgroundTasks,
+    user: SessionUser,
+    lens: LensDep,
+    throttle: ThrottleDep,
+) -> Response:
+    if user.email_verified:
+        return RedirectResponse("/settings?done=verified", status_code=303)
+    throttle.hit("verify_account", str(user.pk))
+    message = lens.accounts.verify_message(user)
+    background.add_task(_send_mail, Mailer(lens.settings), message, "verification")
+    return RedirectResponse("/settings?done=verify_sent", status_code=303)
 
 
 # -- log in / out -------------------------------------------------------------------------
@@ -184,10 +250,12 @@ async def login(
     throttle.hit("login_ip", ip)
     email = values.get("email", "").strip().lower()[:320]
     shown = {"email": email, "next": values.get("next", "/")}
-    throttle.check("login_account", email)
+    # Per (account, address): a guesser is slowed down, the owner elsewhere is not.
+    pair = f"{email}\n{ip}"
+    throttle.check("login_account_ip", pair)
     user = lens.accounts.authenticate(email, values.get("password", ""))
     if user is None:
-        throttle.record("login_account", email)
+        throttle.record("login_account_ip", pair)
         return _login_page(request, shown, "The email address or the password is not right.", 400)
     response = RedirectResponse(_next(values.get("next")), status_code=303)
     sign_in(request, lens, response, user)
@@ -212,10 +280,7 @@ def logout(request: Request, lens: LensDep) -> Response:
 
 
 def _send_reset(mailer: Mailer, accounts: Accounts, email: str, token: str) -> None:
-    try:
-        mailer.send(accounts.reset_message(email, token))
-    except MailError as exc:
-        log.warning("password-reset mail to %s not sent: %s", email, exc)
+    _send_mail(mailer, accounts.reset_message(email, token), "password-reset")
 
 
 @router.get("/reset", response_class=HTMLResponse)
@@ -303,6 +368,7 @@ def _settings_page(
         "values": values
         or {"display_name": user.display_name, "categories": " ".join(user.categories)},
         "tokens": lens.accounts.list_api_tokens(user.pk),
+        "token_lifetimes": TOKEN_LIFETIMES,
         "new_token": new_token,
         "notice": notice or NOTICES.get(request.query_params.get("done", ""), ""),
         "password_hint": _password_hint(),
@@ -311,13 +377,13 @@ def _settings_page(
 
 
 @router.get("/settings", response_class=HTMLResponse)
-def settings_page(request: Request, user: CurrentUser, lens: LensDep) -> HTMLResponse:
+def settings_page(request: Request, user: SessionUser, lens: LensDep) -> HTMLResponse:
     return _settings_page(request, lens, user)
 
 
 @router.post("/settings/profile")
 async def save_profile(
-    request: Request, user: CurrentUser, lens: LensDep, values: FormFields
+    request: Request, user: SessionUser, lens: LensDep, values: FormFields
 ) -> Response:
     accounts = lens.accounts
     errors: dict[str, str] = {}
@@ -341,14 +407,28 @@ async def save_profile(
 
 @router.post("/settings/password")
 async def change_password(
-    request: Request, user: CurrentUser, lens: LensDep, values: FormFields
+    request: Request,
+    user: SessionUser,
+    lens: LensDep,
+    values: FormFields,
+    throttle: ThrottleDep,
+    ip: ClientIp,
 ) -> Response:
+    """Every session but this browser's new one ends and every API token is revoked.
+    Wrong current passwords are limited per account and per address: a stolen session
+    cannot be used to guess the password."""
+    account_key = str(user.pk)
+    throttle.check("reauth_account", account_key)
+    throttle.check("reauth_ip", ip)
     try:
         lens.accounts.change_password(
             user.pk, values.get("current_password", ""), values.get("new_password", "")
         )
     except ValueError as exc:
         field = "current_password" if "current" in str(exc) else "new_password"
+        if field == "current_password":
+            throttle.record("reauth_account", account_key)
+            throttle.record("reauth_ip", ip)
         errors = {field: _sentence(exc)}
         return _settings_page(request, lens, user, errors=errors, status=400)
     response = RedirectResponse("/settings?done=password", status_code=303)
@@ -356,12 +436,29 @@ async def change_password(
     return response
 
 
+def _lifetime(raw: str) -> int | None:
+    """The form's lifetime (days, or ``never``); ``ValueError`` for anything else."""
+    if raw in ("", "never"):
+        return None
+    if not raw.isdigit() or len(raw) > 4:
+        raise ValueError("choose one of the offered lifetimes")
+    return int(raw)
+
+
 @router.post("/settings/tokens", response_class=HTMLResponse)
 async def create_token(
-    request: Request, user: CurrentUser, lens: LensDep, values: FormFields
+    request: Request, user: SessionUser, lens: LensDep, values: FormFields
 ) -> HTMLResponse:
+    scope = values.get("token_scope", WRITE_SCOPE)
     try:
-        _pk, plaintext = lens.accounts.create_api_token(user.pk, values.get("token_name", ""))
+        if scope not in TOKEN_SCOPES:
+            raise ValueError(f"the scope must be one of {', '.join(TOKEN_SCOPES)}")
+        _pk, plaintext = lens.accounts.create_api_token(
+            user.pk,
+            values.get("token_name", ""),
+            scope=scope,
+            lifetime_days=_lifetime(values.get("token_lifetime", "")),
+        )
     except ValueError as exc:
         errors = {"token_name": _sentence(exc)}
         return _settings_page(request, lens, user, errors=errors, status=400)
@@ -369,8 +466,9 @@ async def create_token(
 
 
 @router.post("/settings/tokens/{token_id}/revoke")
-def revoke_token(request: Request, token_id: int, user: CurrentUser, lens: LensDep) -> Response:
-    if not lens.accounts.revoke_api_token(user.pk, token_id):
+def revoke_token(request: Request, token_id: str, user: SessionUser, lens: LensDep) -> Response:
+    number = path_pk(token_id)  # out of range or not a number: no such token, a 404
+    if number is None or not lens.accounts.revoke_api_token(user.pk, number):
         return _settings_page(
             request,
             lens,

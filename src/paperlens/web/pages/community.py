@@ -1,17 +1,19 @@
 """Pages of the community features: the upvote button (a POST form that redirects
-back), trending, and submitting a paper by its arXiv id. Plain forms with the CSRF
-field; no JavaScript needed."""
+back), trending, and submitting a paper by its arXiv id (queued, then followed on a
+status page only its submitter sees). Plain forms with the CSRF field; no JavaScript
+needed."""
 
 from __future__ import annotations
 
+from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from paperlens.arxiv_ids import BadArxivId
 from paperlens.community import WINDOWS
-from paperlens.errors import NotFound, TooMany, UpstreamError
+from paperlens.errors import TooMany
 from paperlens.web.deps import ClientIp, CurrentUser, FormFields, LensDep, ThrottleDep
 from paperlens.web.pages.listing import back, feed_links, listing_context, paper_of_form
 from paperlens.web.rendering import error_page, has_math, render
@@ -61,6 +63,10 @@ def submit_form(request: Request, user: CurrentUser) -> HTMLResponse:
     return render(request, "submit.html", {"errors": {}, "values": {}})
 
 
+#: Seconds between reloads of a submission's status page while it is unfinished.
+STATUS_REFRESH_SECONDS = 3
+
+
 @router.post("/submit", response_class=HTMLResponse)
 async def submit(
     request: Request,
@@ -70,7 +76,9 @@ async def submit(
     throttle: ThrottleDep,
     ip: ClientIp,
 ) -> Response:
-    """Every refusal comes back on the form, with the status the API would give."""
+    """Answers at once: a paper already here is shown; otherwise the submission is
+    queued and the browser goes to its status page. Every refusal comes back on the
+    form, with the status the API would give."""
     raw = clean_text(values.get("arxiv_id", ""), 300)
     throttle.hit("submit_ip", ip)
     throttle.hit("submit_account", str(user.pk))
@@ -85,15 +93,30 @@ async def submit(
             if raw
             else "Type an arXiv id or link."
         )
-    except NotFound as exc:  # arXiv has no such paper
-        error, status = f"arXiv has no such paper ({exc}).", 404
     except TooMany as exc:
         error, status = str(exc).capitalize() + ".", 429
-    except UpstreamError:
-        error, status = "arXiv could not be reached just now; try again later.", 502
     else:
-        context = {"result": result, "paper": result.stored.paper}
-        return render(request, "submitted.html", context, status=201 if result.created else 200)
+        if result.job is not None:
+            return RedirectResponse(f"/submissions/{result.job.pk}", status_code=303)
+        assert result.stored is not None
+        return render(request, "submitted.html", {"job": None, "paper": result.stored.paper})
     return render(
         request, "submit.html", {"errors": {"arxiv_id": error}, "values": {"arxiv_id": raw}}, status
     )
+
+
+@router.get("/submissions/{job_id}", response_class=HTMLResponse)
+def submission_status(
+    request: Request,
+    job_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    user: CurrentUser,
+    lens: LensDep,
+) -> HTMLResponse:
+    """The submitter's view of one submission (others: not found). While it waits, the
+    page asks the browser to reload it (a ``Refresh`` header: no JavaScript)."""
+    job, stored = lens.community.submission_status(user.pk, job_id)
+    context = {"job": job, "paper": stored.paper if stored is not None else None}
+    response = render(request, "submitted.html", context)
+    if job.state in ("queued", "fetching"):
+        response.headers["Refresh"] = str(STATUS_REFRESH_SECONDS)
+    return response

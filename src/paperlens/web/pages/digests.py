@@ -167,7 +167,7 @@ async def subscribe(
         return _subscribe_form(request, values, problems, 400)
     if throttle.allowed("subscribe_email", email):
         throttle.record("subscribe_email", email)
-        owner = user.pk if user is not None and user.email.lower() == email else None
+        owner = user.pk if user is not None and user.owns_address(email) else None
         try:
             lens.digests.subscribe(email, prefs, user_pk=owner)
         except MailError:
@@ -287,7 +287,11 @@ async def manage(request: Request, token: str, lens: LensDep) -> HTMLResponse:
 
 @router.get("/settings/digest", response_class=HTMLResponse)
 def account_digest(request: Request, user: CurrentUser, lens: LensDep) -> Response:
-    """From the account's settings: its subscription's page, or the form to start one."""
+    """From the account's settings: its subscription's page, or the form to start one.
+    Only a verified address is the account's: an unverified account (anyone can sign
+    up with any address) sees no subscription of it, only how to verify."""
+    if not user.email_verified:
+        return render(request, "verify_first.html", {"account": user}, 403)
     digests = lens.digests
     sub = digests.for_user(user.pk) or digests.store.by_email(user.email)
     if sub is not None:

@@ -1,7 +1,9 @@
 """RSS/Atom feeds over the same lists the pages show: ``/feeds/daily.xml``,
 ``/feeds/trending.xml?window=``, ``/feeds/search.xml?q=&category=&author=`` and
 ``/feeds/c/{collection}.xml`` (public collections only). Atom by default,
-``?format=rss`` for RSS 2.0. Links in feeds point at the server that answered.
+``?format=rss`` for RSS 2.0. Links in feeds are absolute, built on
+``PAPERLENS_PUBLIC_URL`` and never on the request's ``Host`` header: feeds are cached
+(``public``), so a forged host would otherwise reach every reader behind that cache.
 
 A collection feed that does not exist (or is private) answers a plain-text 404, not
 the HTML error page: feed readers, not people, read it."""
@@ -16,12 +18,13 @@ from fastapi.responses import Response
 from paperlens.core import MAX_QUERY_CHARS, Mode, SearchFilters
 from paperlens.errors import CollectionNotFound
 from paperlens.feeds import CONTENT_TYPES, FORMATS, FeedPaper, FeedSpec, Format, render_feed
-from paperlens.web.deps import LensDep
+from paperlens.web.deps import LensDep, lens_of
 from paperlens.web.security import (
     MAX_AUTHOR_CHARS,
     MAX_CATEGORIES,
     MAX_CATEGORY_CHARS,
     clean_text,
+    path_pk,
 )
 
 router = APIRouter(prefix="/feeds", include_in_schema=False)
@@ -40,7 +43,7 @@ def _format(request: Request) -> Format:
 
 
 def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    return lens_of(request).settings.public_url.rstrip("/")
 
 
 def _self(request: Request) -> str:
@@ -112,9 +115,12 @@ def search(request: Request, lens: LensDep) -> Response:
 
 @router.get("/c/{collection_id}.xml")
 def collection(request: Request, collection_id: str, lens: LensDep) -> Response:
+    number = path_pk(collection_id)
     try:
-        view = lens.library.view(None, int(collection_id))  # anonymous: public only
-    except (CollectionNotFound, ValueError):
+        if number is None:  # not a number, or one too large to name a row
+            raise CollectionNotFound(f"no collection {collection_id[:40]!r}")
+        view = lens.library.view(None, number)  # anonymous: public only
+    except CollectionNotFound:
         return Response(
             "no such public collection", status_code=404, media_type="text/plain; charset=utf-8"
         )

@@ -13,32 +13,32 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from paperlens.core import DuplicateName
 from paperlens.errors import CollectionNotFound
-from paperlens.web.deps import MAX_PK, CollectionId, CurrentUser, FormFields, LensDep, OptionalUser
+from paperlens.web.deps import CurrentUser, FormFields, LensDep, OptionalUser
 from paperlens.web.exports import export_response
 from paperlens.web.pages.listing import back, feed_links, listing_context, paper_of_form
 from paperlens.web.rendering import error_page, has_math, render
+from paperlens.web.security import path_pk
 
 router = APIRouter(include_in_schema=False)
 FOR_YOU = 30
 
 
 def _collection_param(raw: str | None) -> int | None:
+    """The collection a form names (none: the reader's default). A number that names no
+    collection is a 404, as for one that does not exist."""
     if not raw:
         return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"not a collection: {raw[:40]!r}") from None
+    if not raw.strip().lstrip("+-").isdigit():
+        raise ValueError(f"not a collection: {raw[:40]!r}")
+    return _collection_number(raw)
 
 
 def _collection_number(raw: str) -> int:
-    """The collection a page's path names; a path that names none is a 404, as for a
-    collection that does not exist (not a 400: the address is simply wrong)."""
-    try:
-        number = int(raw)
-    except ValueError:
-        number = 0
-    if not 1 <= number <= MAX_PK:
+    """The collection a page's path names; a path that names none (not a number, or
+    out of range) is a 404, as for a collection that does not exist (not a 400: the
+    address is simply wrong)."""
+    number = path_pk(raw)
+    if number is None:
         raise CollectionNotFound(f"no collection {raw[:40]!r}")
     return number
 
@@ -115,25 +115,26 @@ def collection_page(
 
 @router.get("/c/{collection_id}/export.{fmt}")
 def collection_export(
-    request: Request, collection_id: CollectionId, fmt: str, lens: LensDep, user: OptionalUser
+    request: Request, collection_id: str, fmt: str, lens: LensDep, user: OptionalUser
 ) -> Response:
     if fmt not in ("bib", "json"):
         return error_page(request, 404, "Not found", "Exports are .bib or .json.")
-    view = lens.library.view(user.pk if user else None, collection_id)
+    view = lens.library.view(user.pk if user else None, _collection_number(collection_id))
     return export_response(lens, view, "json" if fmt == "json" else "bibtex")
 
 
 @router.post("/c/{collection_id}/settings")
 async def collection_settings(
-    collection_id: CollectionId, user: CurrentUser, lens: LensDep, values: FormFields
+    collection_id: str, user: CurrentUser, lens: LensDep, values: FormFields
 ) -> Response:
+    number = _collection_number(collection_id)
     if values.get("delete") == "1":
-        lens.library.delete(user.pk, collection_id)
+        lens.library.delete(user.pk, number)
         return RedirectResponse("/library", status_code=303)
     name = values.get("name")
     public = None if "public" not in values else values["public"] == "1"
-    lens.library.update(user.pk, collection_id, name if name else None, public)
-    return RedirectResponse(f"/c/{collection_id}", status_code=303)
+    lens.library.update(user.pk, number, name if name else None, public)
+    return RedirectResponse(f"/c/{number}", status_code=303)
 
 
 # -- for you -----------------------------------------------------------------------------------
