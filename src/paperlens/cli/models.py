@@ -8,6 +8,7 @@ air-gapped install, or before a long import), and ``models list`` shows what is 
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from enum import StrEnum
 from pathlib import Path
@@ -113,7 +114,9 @@ def list_models(ctx: typer.Context) -> None:
         path = _model_dir(s, backend)
         marker = " (configured)" if backend == settings.encoder_backend else ""
         if path is None:
-            table.add_row(backend + marker, key, "the model itself", "—")
+            there = importlib.util.find_spec("sentence_transformers") is not None
+            files = "the model itself" if there else "not installed: pip install 'paperlens[torch]'"
+            table.add_row(backend + marker, key, escape(files), "—")
             continue
         if is_shipped(s.model, backend):
             try:
