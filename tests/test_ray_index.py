@@ -190,7 +190,7 @@ def twins(
 def test_ray_index_equals_local_index(twins: tuple[Twin, Twin, list[dict[str, Any]]]) -> None:
     local, distributed, records = twins
     a, b = local.open(), distributed.open()
-    assert a.model_key == b.model_key == f"all-MiniLM-L6-v2@{MAX_SEQ_LENGTH}"
+    assert a.model_key == b.model_key == f"all-MiniLM-L6-v2@{MAX_SEQ_LENGTH}+onnx-int8"
     key = a.model_key
 
     # The same papers embedded, with the same vectors (float16 storage).

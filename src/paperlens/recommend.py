@@ -5,7 +5,10 @@ stored dense embeddings (unit vectors): positives are the papers in the reader's
 collections; negatives are the papers they marked "not interested" (weighted
 :data:`DISMISS_WEIGHT`) plus :data:`BACKGROUND` papers drawn at random from the whole
 store (arxiv-sanity uses every other paper; a random sample keeps training cheap on a
-large store). ``LinearSVC(C=SVM_C, class_weight="balanced")``. A candidate's score is
+large store). The SVM is scikit-learn's ``LinearSVC(C=SVM_C, class_weight="balanced")``
+(squared hinge loss, L2, regularised intercept), solved in numpy by
+:func:`linear_svm` so the default install needs no scikit-learn and SciPy (about 190 MB);
+``tests/test_recommend.py`` checks it against ``LinearSVC``. A candidate's score is
 the z-scored SVM decision value plus the z-scored cosine to the saved papers' centroid
 (:func:`blend_scores`): ``bench/recommend.py`` found dense features better than
 arxiv-sanity-lite's tf-idf, adding tf-idf no help, and the centroid as good as or
@@ -88,6 +91,38 @@ def unit_rows(x: Matrix) -> Matrix:
     return out
 
 
+def linear_svm(
+    x: NDArray[np.float64], y: NDArray[np.float64], cost: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], float]:
+    """``(w, b)`` minimising ``0.5 (|w|² + b²) + Σ cost_i · max(0, 1 - y_i (w·x_i + b))²``
+    (labels ±1): liblinear's L2-regularised squared-hinge SVM with its bias as a feature
+    of value 1 (``LinearSVC``'s ``intercept_scaling=1``), so the bias is regularised
+    too. The objective is strictly convex and piecewise quadratic, so Newton steps on
+    the current margin violators with a backtracking line search reach its one minimum
+    in a few iterations (Keerthi & DeCoste, 2005)."""
+    xb = np.hstack([x, np.ones((len(x), 1))])
+    w = np.zeros(xb.shape[1])
+
+    def objective(v: NDArray[np.float64]) -> float:
+        slack = np.maximum(0.0, 1.0 - y * (xb @ v))
+        return float(0.5 * v @ v + cost @ (slack * slack))
+
+    for _ in range(100):
+        margins = y * (xb @ w)
+        active = margins < 1.0
+        xa = xb[active]
+        grad = w - 2.0 * xa.T @ (cost[active] * y[active] * (1.0 - margins[active]))
+        if float(np.linalg.norm(grad)) <= 1e-10 * max(1.0, float(np.linalg.norm(w))):
+            break
+        hessian = np.eye(len(w)) + 2.0 * (xa.T * cost[active]) @ xa
+        step = -np.linalg.solve(hessian, grad)
+        before, slope, t = objective(w), float(grad @ step), 1.0
+        while t > 1e-12 and objective(w + t * step) > before + 1e-4 * t * slope:
+            t *= 0.5
+        w = w + t * step
+    return w[:-1], float(w[-1])
+
+
 def svm_scores(
     positives: Matrix,
     negatives: Matrix,
@@ -97,17 +132,19 @@ def svm_scores(
     negative_weights: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float64]:
     """Signed distances of ``candidates`` from a linear SVM separating ``positives``
-    from ``negatives`` (balanced class weights); higher is more like the positives."""
-    from sklearn.svm import LinearSVC
-
-    x = np.vstack([positives, negatives])
-    y = np.concatenate([np.ones(len(positives)), np.zeros(len(negatives))])
+    from ``negatives`` (balanced class weights); higher is more like the positives.
+    The same SVM as ``LinearSVC(class_weight="balanced", C=c)`` fitted with
+    ``sample_weight``: each class's weight is the total sample weight over twice the
+    class's own."""
+    x = np.vstack([positives, negatives]).astype(np.float64)
+    y = np.concatenate([np.ones(len(positives)), -np.ones(len(negatives))])
     weights = np.ones(len(x))
     if negative_weights is not None:
         weights[len(positives) :] = negative_weights
-    clf = LinearSVC(class_weight="balanced", C=c, max_iter=10000, tol=1e-6)
-    clf.fit(x, y, sample_weight=weights)
-    scores: NDArray[np.float64] = clf.decision_function(candidates).astype(np.float64)
+    total, pos_total = weights.sum(), weights[: len(positives)].sum()
+    balanced = np.where(y > 0, total / (2.0 * pos_total), total / (2.0 * (total - pos_total)))
+    w, b = linear_svm(x, y, c * balanced * weights)
+    scores: NDArray[np.float64] = candidates.astype(np.float64) @ w + b
     return scores
 
 

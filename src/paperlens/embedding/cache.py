@@ -59,13 +59,20 @@ def usable_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+#: The extra that installs each optional module an encoder backend may need. torch's
+#: brings what deriving a model needs (torch, transformers, onnx, the bundled weights).
+EXTRA_OF = {"torch": "torch", "onnx": "torch", "model2vec": "encoders", "onnxruntime": ""}
+
+
 def require(module: str, backend: str) -> None:
     """Fail with the install hint when ``backend`` needs ``module`` and it is missing."""
     try:
         __import__(module)
     except ImportError as exc:
+        extra = EXTRA_OF.get(module, "encoders")
+        target = f"'paperlens[{extra}]'" if extra else "paperlens"
         raise BackendUnavailable(
-            f"encoder backend {backend!r} needs {module}: pip install 'paperlens[encoders]'"
+            f"encoder backend {backend!r} needs {module}: pip install {target}"
         ) from exc
 
 
@@ -78,7 +85,7 @@ def cache_dir(models_dir: Path, model: str, variant: str) -> Path:
     return models_dir / slug / variant
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -94,17 +101,27 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
         return None
     if not isinstance(manifest, dict) or manifest.get("format") != CACHE_FORMAT:
         return None
+    return manifest if check_files(path, manifest) is None else None
+
+
+def check_files(path: Path, manifest: dict[str, Any]) -> str | None:
+    """None when every file the manifest lists is in ``path`` with its size and SHA-256;
+    else what is wrong with the first one that is not (a sentence naming the file)."""
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
-        return None
+        return f"{path / MANIFEST} lists no files"
     for name, meta in files.items():
         file = path / name
         try:
-            if file.stat().st_size != meta["size"] or _sha256(file) != meta["sha256"]:
-                return None
-        except (OSError, KeyError, TypeError):
-            return None
-    return manifest
+            if file.stat().st_size != meta["size"]:
+                return f"{file} has {file.stat().st_size} bytes, not {meta['size']}"
+            if sha256_of(file) != meta["sha256"]:
+                return f"{file} does not match its SHA-256 in {MANIFEST}"
+        except FileNotFoundError:
+            return f"{file} is missing"
+        except (OSError, KeyError, TypeError) as exc:
+            return f"{file} cannot be checked: {exc}"
+    return None
 
 
 def ready(target: Path, expect: dict[str, Any]) -> dict[str, Any] | None:
@@ -137,7 +154,7 @@ def cached_build(
     try:
         facts = build(tmp)
         files = {
-            f.name: {"size": f.stat().st_size, "sha256": _sha256(f)}
+            f.name: {"size": f.stat().st_size, "sha256": sha256_of(f)}
             for f in sorted(tmp.iterdir())
             if f.is_file()
         }

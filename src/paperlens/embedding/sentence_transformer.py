@@ -1,9 +1,11 @@
-"""The default ``torch`` backend: a sentence-transformers model on the CPU.
+"""The ``torch`` backend: a sentence-transformers model on the CPU.
 
 Importing this module is cheap; constructing :class:`SentenceTransformerEncoder` imports
 torch and sentence-transformers and loads the model (offline: ``HF_HUB_OFFLINE`` defaults
 to 1, so a model that is neither a local path nor in the local cache is
-:class:`~paperlens.embedding.ModelNotFound`, never a download).
+:class:`~paperlens.embedding.ModelNotFound`, never a download). torch is not part of the
+default install: without the ``torch`` extra the constructor fails with
+:class:`~paperlens.embedding.BackendUnavailable`, one line naming the extra.
 """
 
 from __future__ import annotations
@@ -16,18 +18,33 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from paperlens.embedding import ModelNotFound, _build_key, resolve_model
+from paperlens.embedding import BackendUnavailable, ModelNotFound, _build_key, resolve_model
 
 
 class SentenceTransformerEncoder:
     """A sentence-transformers model: mean-pooled and normalised as the model says,
     texts cut at ``max_seq_length`` tokens."""
 
-    def __init__(self, model: str, max_seq_length: int = 256, batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        model: str,
+        max_seq_length: int = 256,
+        batch_size: int = 32,
+        threads: int | None = None,
+    ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
+        try:
+            import torch
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+        except ImportError as exc:
+            raise BackendUnavailable(
+                "encoder backend 'torch' needs PyTorch and sentence-transformers, which "
+                "the default install leaves out: pip install 'paperlens[torch]'"
+            ) from exc
+        if threads is not None:
+            torch.set_num_threads(threads)
 
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
