@@ -478,3 +478,27 @@ def test_cli_models_prepare_fails_on_one_line(tmp_path: Path) -> None:
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr
     assert "not in the offline Hugging Face cache" in lines[0]
+
+
+def test_the_dense_index_then_the_default_encoder_in_one_process(tmp_path: Path) -> None:
+    """A server opens its HNSW index before its encoder (``paperlens serve`` warms up in
+    that order). usearch loaded first used to crash onnxruntime's import (SIGSEGV);
+    ``usearch_index_class`` loads onnxruntime first."""
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from paperlens.index.vector import usearch_index_class\n"
+        "usearch_index_class()(ndim=8)\n"
+        "from paperlens.config import Settings\n"
+        "from paperlens.embedding import build_encoder\n"
+        "print(build_encoder(Settings(data_dir=Path(sys.argv[1]))).encode(['a paper']).shape)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert "(1, 384)" in done.stdout

@@ -11,8 +11,6 @@ import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -40,6 +38,7 @@ from paperlens.sources.base import Parsed, Rejected
 from paperlens.sources.jsonl import JsonlSource
 from paperlens.sources.snapshot import SnapshotSource
 from paperlens.web import create_app
+from serving import start_serve
 
 PASSWORD = "correct horse battery staple 42"
 TOKEN_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -317,31 +316,10 @@ def test_paperlens_serve_ignores_forwarded_for_by_default(
     }
     env.pop("PAPERLENS_TRUSTED_PROXIES", None)
     env.pop("FORWARDED_ALLOW_IPS", None)
-    cmd = [sys.executable, "-m", "paperlens.cli.main", "serve", "--port", "0"]
-    proc = subprocess.Popen(
-        [*cmd, "--rate-limit", "3/minute"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc, base = start_serve(env, "--rate-limit", "3/minute")
     try:
-        assert proc.stdout is not None
-        line = ""
-        deadline = time.monotonic() + 120
-        while "serving on" not in line and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            assert line or proc.poll() is None, "serve exited early"
-        found = re.search(r"http://127\.0\.0\.1:\d+", line)
-        assert found, line
-        for _ in range(100):
-            try:
-                httpx.get(f"{found.group(0)}/static/favicon.svg", timeout=5)
-                break
-            except httpx.ConnectError:
-                time.sleep(0.1)
-        assert _statuses(found.group(0), 5) == [200, 200, 200, 429, 429]
-        assert _signup_statuses(found.group(0), 7) == [400] * 5 + [429] * 2
+        assert _statuses(base, 5) == [200, 200, 200, 429, 429]
+        assert _signup_statuses(base, 7) == [400] * 5 + [429] * 2
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)

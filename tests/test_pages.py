@@ -6,9 +6,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +17,7 @@ from fastapi.testclient import TestClient
 from conftest import HOSTILE_ID, UPVOTED_VOTES, WebCorpus
 from paperlens.web.highlight import highlight, query_terms, snippet
 from paperlens.web.rendering import fmt_day
+from serving import start_serve
 
 STATIC = Path(__file__).parents[1] / "src" / "paperlens" / "web" / "static"
 BUDGET = 200_000
@@ -355,26 +353,10 @@ def test_serve_command_prints_its_address_and_serves(indexed_lens: Any) -> None:
         "PAPERLENS_DATABASE_URL": indexed_lens.settings.resolved_database_url,
         "PAPERLENS_MAX_SEQ_LENGTH": "128",
     }
-    cmd = [sys.executable, "-m", "paperlens.cli.main", "serve", "--port", "0"]
-    proc = subprocess.Popen(
-        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    proc, base = start_serve(env)
     try:
-        assert proc.stdout is not None
-        line = ""
-        deadline = time.monotonic() + 120
-        while "serving on" not in line and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            assert line or proc.poll() is None, "serve exited early"
-        found = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-        assert found, line
-        with httpx.Client(base_url=found.group(0), timeout=30) as http:
-            for _ in range(100):
-                try:
-                    r = http.get("/api/v1/stats")
-                    break
-                except httpx.ConnectError:
-                    time.sleep(0.1)
+        with httpx.Client(base_url=base, timeout=30) as http:
+            r = http.get("/api/v1/stats")
             assert r.status_code == 200 and r.json()["papers"] == 501
             assert "Search papers" in http.get("/search").text
     finally:

@@ -49,6 +49,23 @@ class HnswParams:
     dtype: str = "f16"
 
 
+def usearch_index_class() -> type[Index]:
+    """usearch's ``Index``, imported on first use and after onnxruntime.
+
+    usearch's extension carries its own statically linked C++ runtime, which breaks other
+    native libraries loaded after it: Ray (``std::regex_error`` in ``ray.init``; a Ray
+    driver, ``paperlens.embedding.ray``, imports this module before connecting) and
+    onnxruntime, whose import then crashes the process (SIGSEGV; usearch 2.26.6,
+    onnxruntime 1.32.0). So usearch is never imported at module load, and onnxruntime,
+    the default encoder's runtime, is imported before it wherever it is installed.
+    """
+    with contextlib.suppress(ImportError):
+        import onnxruntime  # noqa: F401  (only its load order matters here)
+    from usearch.index import Index
+
+    return Index
+
+
 class DenseIndex(Protocol):
     """What the indexer and the retriever use of a dense index: :class:`VectorIndex`
     (usearch file) or :class:`paperlens.index.pgvector.PgVectorIndex` (PostgreSQL)."""
@@ -235,11 +252,7 @@ class VectorIndex:
         return int(state["count"]) if state else 0
 
     def _new_index(self) -> Index:
-        # Imported here, not at module load: usearch's statically linked C++ runtime
-        # breaks Ray's (std::regex_error in ray.init) if it is loaded first, and a Ray
-        # driver (paperlens.embedding.ray) imports this module before connecting.
-        from usearch.index import Index
-
+        Index = usearch_index_class()
         return Index(
             ndim=self.ndim,
             metric="ip",
