@@ -277,9 +277,15 @@ def test_a_port_that_is_not_ray_times_out_in_one_line(
     assert f"the Ray cluster at {address} did not answer within 3 s" in error
 
 
-def test_a_ray_client_address_works_too(ray_client: str, tmp_path: Path, database_url: str) -> None:
+def test_a_ray_client_address_works_too(
+    ray_client: str, tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``ray://HOST:PORT`` (Ray Client: for a cluster whose GCS port the indexing machine
     cannot reach) embeds the same way."""
+    # A Ray Client's first connection starts a server process for it on the head, which
+    # on a fresh install (no compiled bytecode yet) and two busy cores can take longer
+    # than the default 30 s: this test is about ray:// working, not about that wait.
+    monkeypatch.setenv("PAPERLENS_RAY_CONNECT_TIMEOUT", "180")
     data = tmp_path / "data"
     records = sample_records("arxiv-snapshot-sample", limit=30)
     path = write_jsonl(tmp_path / "c.jsonl", records)
