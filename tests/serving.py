@@ -24,7 +24,8 @@ def start_serve(env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str],
     while "serving on" not in line and time.monotonic() < deadline:
         line = proc.stdout.readline()
         seen.append(line)
-        assert line or proc.poll() is None, f"serve exited ({proc.returncode}): " + "".join(seen)[-2000:]
+        exited = f"serve exited ({proc.returncode}): " + "".join(seen)[-2000:]
+        assert line or proc.poll() is None, exited
     found = re.search(r"http://127\.0\.0\.1:\d+", line)
     assert found, line
     base = found.group(0)
