@@ -593,6 +593,9 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             # a failed fetch is tried again a few seconds later, not a minute
             "PAPERLENS_SUBMISSION_RETRY_BACKOFF": "2",
             "PAPERLENS_SUBMISSION_ATTEMPTS": "4",
+            # a job held by the killed worker is taken over after this lease (kept above
+            # the request timeout, as the setting's documentation asks)
+            "PAPERLENS_SUBMISSION_LEASE": "30",
             "PAPERLENS_REQUEST_TIMEOUT": "10",
             "PAPERLENS_SMTP_HOST": "127.0.0.1",
             "PAPERLENS_SMTP_PORT": str(smtp_port),
