@@ -122,7 +122,9 @@ def test_bibtex_export(lens: PaperLens) -> None:
     assert "author = {Ada Lovelace and Alan Turing}" in bib
     assert r"doi = {10.1/x\_y}" in bib
     # BibTeX pairs "\{" too, so an unpaired brace becomes a command that draws it.
-    assert r"title = {{Tom \& Jerry: 100\% $\alpha_1 < \beta$ \textbraceleft{}odd}}" in bib
+    assert r"title = {Tom \& Jerry: 100\% $\alpha_1 < \beta$ \textbraceleft{}odd}" in bib
+    # Capitals a style would lower-case are braced word by word, not the whole title.
+    assert "title = {{LoRA}: Low-Rank Adaptation of Large Language Models}" in bib
     assert "@misc{zola2021jerry," in bib
     assert bib.count("{") - bib.count(r"\{") == bib.count("}") - bib.count(r"\}")
 

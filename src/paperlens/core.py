@@ -23,13 +23,14 @@ import contextlib
 import re
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from paperlens.accounts import Accounts
+from paperlens.accounts import Accounts, clean_categories
 from paperlens.arxiv_ids import BadArxivId, parse_arxiv_id, title_id
 from paperlens.community import Community
 from paperlens.config import Settings
@@ -53,7 +54,8 @@ from paperlens.store.candidates import CandidateStore
 from paperlens.store.community import CommunityStore
 from paperlens.store.db import create_db_engine, open_engine
 from paperlens.store.embeddings import EmbeddingStore
-from paperlens.store.feed import FeedDay, FeedItem, FeedStore
+from paperlens.store.feed import SORTS as FEED_SORTS
+from paperlens.store.feed import FeedDay, FeedItem, FeedStore, StarSource
 from paperlens.store.jobs import JobStore
 from paperlens.store.library import Collection, DuplicateName, LibraryStore
 from paperlens.store.papers import PaperStore, StoredPaper
@@ -116,6 +118,9 @@ class PaperLens:
         self._vectors_checked = time.monotonic()
         self._encoder: Encoder | None = None
         self._accounts: Accounts | None = None
+        #: Each paper's GitHub stars for the daily feed's ``stars`` sort, set by the
+        #: part that stores them; until then that sort falls back to votes.
+        self.star_source: StarSource | None = None
 
     # -- parts, loaded on first use -----------------------------------------------------
 
@@ -346,12 +351,29 @@ class PaperLens:
         results = [r for r in self._results(ranking) if title_id(r.paper.title) != own_title]
         return results[:k]
 
-    def daily(self, day: date | None = None, page: int = 1, per_page: int = 30) -> FeedDay | None:
-        """Papers first published on ``day`` (UTC; default the newest day with papers),
-        newest first, with prev/next days; ``None`` when no paper has a date."""
-        feed = FeedStore(self.read_engine)
-        day = day or feed.latest_day()
-        return None if day is None else feed.day(day, page, per_page)
+    def daily(
+        self,
+        day: date | None = None,
+        page: int = 1,
+        per_page: int = 30,
+        *,
+        categories: Sequence[str] = (),
+        sort: str = "newest",
+        hide_for: int | None = None,
+    ) -> FeedDay | None:
+        """Papers first published on ``day`` (UTC; default the newest day with papers
+        in ``categories``), newest first or by ``sort`` (:data:`FEED_SORTS`), with
+        prev/next days; ``hide_for`` leaves out what that reader marked read or "not
+        interested". ``None`` when no paper has a date. Bad categories or sorts raise
+        ``ValueError`` naming the choices."""
+        cats = tuple(clean_categories(list(categories)))
+        if sort not in FEED_SORTS:
+            raise ValueError(f"sort must be newest, votes or stars, not {sort[:40]!r}")
+        feed = FeedStore(self.read_engine, stars=self.star_source)
+        day = day or feed.latest_day(cats)
+        if day is None:
+            return None
+        return feed.day(day, page, per_page, categories=cats, sort=sort, hide_for=hide_for)
 
     # -- the services beside the lens ---------------------------------------------------
 
@@ -410,6 +432,7 @@ class PaperLens:
 
 
 __all__ = [
+    "FEED_SORTS",
     "MAX_DEPTH",
     "Collection",
     "DuplicateName",

@@ -1,6 +1,7 @@
 """A reader's library: named collections (private or public), a default "Saved"
 collection, notes and read marks per paper, papers marked "not interested", and exports
-as BibTeX and JSON. Front ends reach it as ``PaperLens.library`` (:class:`Library`).
+as BibTeX, RIS, CSL-JSON (:mod:`paperlens.cite`) and JSON. Front ends reach it as
+``PaperLens.library`` (:class:`Library`).
 
 Permissions are decided here, once, for pages and API alike: a private collection
 exists only for its owner (anyone else gets :class:`CollectionNotFound`, the same
@@ -10,14 +11,15 @@ collection. Notes and read marks are the owner's own and never leave their views
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from paperlens.arxiv_ids import abs_url, is_arxiv_id
+from paperlens import cite
+from paperlens.cite import bibtex_entry as bibtex_entry  # moved: importable from here too
+from paperlens.cite import bibtex_escape as bibtex_escape
+from paperlens.cite import cite_key as cite_key
 from paperlens.errors import CollectionNotFound
 from paperlens.paper import Paper
 from paperlens.store.library import Collection, LibraryStore, Note
@@ -205,103 +207,9 @@ class Library:
         }
 
     def export_bibtex(self, view: CollectionView) -> str:
-        keys: set[str] = set()
-        return "\n".join(bibtex_entry(i.paper, keys) for i in view.items)
+        return cite.bibtex([i.paper for i in view.items])
 
-
-# -- BibTeX ---------------------------------------------------------------------------------
-
-_MATH = re.compile(r"(\$\$.+?\$\$|\$[^$]+\$|\\\(.+?\\\)|\\\[.+?\\\])", re.S)
-_SPECIAL = re.compile(r"(?<!\\)([&%#_])")
-
-
-def bibtex_escape(text: str) -> str:
-    """``text`` safe inside a braced BibTeX field: ``& % # _`` escaped outside math,
-    ``~ ^`` spelt out, math (``$...$``) and LaTeX commands kept, and every brace that
-    has no partner made a command (``\\textbraceleft{}`` in text, ``\\lbrace{}`` in
-    math). BibTeX pairs braces whether or not a backslash precedes them, so ``\\{``
-    does not hide one; an unpaired brace would end the field early or swallow the rest
-    of the file."""
-    parts: list[tuple[str, bool]] = []  # (text, is math)
-    for n, part in enumerate(_MATH.split(" ".join(text.split()))):
-        if n % 2:
-            parts.append((part, True))
-            continue
-        part = _SPECIAL.sub(r"\\\1", part)
-        part = part.replace("~", r"\textasciitilde{}").replace("^", r"\textasciicircum{}")
-        parts.append((part, False))
-    # Pair braces as BibTeX does, over the whole value (a group may hold math).
-    open_at: list[tuple[int, int]] = []
-    unpaired: set[tuple[int, int]] = set()
-    for n, (part, _math) in enumerate(parts):
-        for i, ch in enumerate(part):
-            if ch == "{":
-                open_at.append((n, i))
-            elif ch == "}":
-                if open_at:
-                    open_at.pop()
-                else:
-                    unpaired.add((n, i))
-    unpaired.update(open_at)
-    last, last_math = parts[-1] if parts else ("", False)
-    if not last_math and (len(last) - len(last.rstrip("\\"))) % 2:
-        # A lone final backslash would escape the brace that closes the field.
-        parts[-1] = (last[:-1] + r"\textbackslash{}", False)
-    if not unpaired:
-        return "".join(part for part, _ in parts)
-    out: list[str] = []
-    for n, (part, math) in enumerate(parts):
-        chars = list(part)
-        for i in sorted((i for m, i in unpaired if m == n), reverse=True):
-            word = (
-                ("lbrace" if chars[i] == "{" else "rbrace")
-                if math
-                else ("textbraceleft" if chars[i] == "{" else "textbraceright")
-            )
-            # "\{" is one brace to LaTeX: replace the backslash with it.
-            start = i - 1 if i and chars[i - 1] == "\\" else i
-            chars[start : i + 1] = [f"\\{word}{{}}"]
-        out.append("".join(chars))
-    return "".join(out)
-
-
-def _ascii_word(text: str) -> str:
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]", "", folded.lower())
-
-
-def cite_key(p: Paper, taken: set[str]) -> str:
-    last = _ascii_word(p.authors[0].split()[-1]) if p.authors and p.authors[0].split() else ""
-    year = str(p.published.year) if p.published else ""
-    words = [w for w in (_ascii_word(w) for w in p.title.split()) if len(w) > 3]
-    base = f"{last or 'anon'}{year}{words[0] if words else ''}" or "paper"
-    key, n = base, 0
-    while key in taken:
-        n += 1
-        key = f"{base}{chr(ord('a') + n - 1) if n <= 26 else n}"
-    taken.add(key)
-    return key
-
-
-def bibtex_entry(p: Paper, taken: set[str]) -> str:
-    fields: list[tuple[str, str]] = [
-        ("title", "{" + bibtex_escape(p.title) + "}"),
-        ("author", " and ".join(bibtex_escape(a).replace(" and ", " {and} ") for a in p.authors)),
-    ]
-    if p.published:
-        fields.append(("year", str(p.published.year)))
-        fields.append(("month", p.published.strftime("%b").lower()))
-    if is_arxiv_id(p.id):
-        fields += [("eprint", p.id), ("archivePrefix", "arXiv")]
-        if p.primary_category:
-            fields.append(("primaryClass", p.primary_category))
-        fields.append(("url", abs_url(p.id)))
-    elif p.links.get("abs") or p.links.get("url"):
-        fields.append(("url", bibtex_escape(p.links.get("abs") or p.links["url"])))
-    if p.doi:
-        fields.append(("doi", bibtex_escape(p.doi)))
-    if p.journal_ref:
-        fields.append(("journal", bibtex_escape(p.journal_ref)))
-    body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields if value)
-    kind = "article" if p.journal_ref else "misc"
-    return f"@{kind}{{{cite_key(p, taken)},\n{body}\n}}\n"
+    def export_citations(self, view: CollectionView, fmt: cite.CiteFormat) -> str:
+        """The collection in a citation format (BibTeX, RIS or CSL-JSON), one entry
+        per paper with keys unique within the file (:mod:`paperlens.cite`)."""
+        return cite.render([i.paper for i in view.items], fmt)

@@ -12,6 +12,8 @@ from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from paperlens import __version__
+from paperlens.cite import cite_format
+from paperlens.cite import render as render_citations
 from paperlens.cli import accounts as accounts_cli
 from paperlens.cli import db as db_cli
 from paperlens.cli import digest as digest_cli
@@ -335,6 +337,26 @@ def demo(
     if not no_serve:
         warm_up(st.lens)
         run_server(st.lens, "127.0.0.1", port)
+
+
+@app.command()
+def cite(
+    ctx: typer.Context,
+    paper_ids: Annotated[
+        list[str], typer.Argument(metavar="ID...", help="arXiv ids (any form) or paper ids.")
+    ],
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="bibtex, ris or csl-json.")
+    ] = "bibtex",
+) -> None:
+    """Print the citation of one or more papers (BibTeX, RIS or CSL-JSON), keys unique."""
+    with errors_as_one_line():
+        fmt = cite_format(format)
+        lens = state(ctx).lens
+        papers = [lens.paper(pid).paper for pid in paper_ids]
+        text = render_citations(papers, fmt)
+    # Plain stdout: rich would read "[...]" in a title as markup.
+    typer.echo(text, nl=not text.endswith("\n"))
 
 
 def run() -> None:

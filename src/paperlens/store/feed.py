@@ -4,21 +4,49 @@ A day is a UTC calendar day of the first version (``papers.published``). Every q
 is a range on the indexed ``published`` column, so finding the previous or next day
 with papers is one index seek whatever the size of the corpus. Curated-feed upvotes
 (Hugging Face daily papers, table ``listings``) are joined when a paper has any.
+
+Feed control: a day may be narrowed to categories (``cs`` takes every ``cs.*``; the
+days around it are then the days that have such papers), sorted (:data:`SORTS`), and
+cleared of what one reader has marked read or "not interested" (``hide_for``).
+Sorting by GitHub stars needs a :data:`StarSource` (given by whoever stores stars);
+without one a ``stars`` sort falls back to ``votes`` and ``FeedDay.sort`` says so.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, FromClause, func, select
 
+from paperlens.store.community import category_condition
 from paperlens.store.papers import PaperStore, StoredPaper
-from paperlens.store.schema import ListingRow, PaperRow
+from paperlens.store.schema import (
+    DismissalRow,
+    ListingRow,
+    PaperCategoryRow,
+    PaperNoteRow,
+    PaperRow,
+    VoteRow,
+    table,
+)
 
 papers_t = PaperRow.__table__
 listings_t = ListingRow.__table__
+categories_t = table(PaperCategoryRow)
+votes_t = table(VoteRow)
+notes_t = table(PaperNoteRow)
+dismissals_t = table(DismissalRow)
+
+FeedSort = Literal["newest", "votes", "stars"]
+#: How a day can be ordered: newest first; most votes here (then Hugging Face
+#: upvotes); most GitHub stars (then votes).
+SORTS: tuple[FeedSort, ...] = ("newest", "votes", "stars")
+#: A selectable of ``(paper_pk, n)``: each paper's GitHub stars. Built on demand (so a
+#: module that stores stars can hand over a query on its own table).
+StarSource = Callable[[], FromClause]
 
 #: Most papers one page of a day may hold.
 MAX_PAGE_SIZE = 100
@@ -44,6 +72,12 @@ class FeedDay:
     #: The nearest earlier and later days that have papers.
     previous_day: date | None
     next_day: date | None
+    #: The feed control applied: categories (empty: all), the sort actually used
+    #: (``votes`` when ``stars`` was asked without a star source), and whether the
+    #: reader's read and dismissed papers were left out.
+    categories: tuple[str, ...] = ()
+    sort: FeedSort = "newest"
+    hidden: bool = False
 
     @property
     def pages(self) -> int:
@@ -71,41 +105,48 @@ def _as_datetime(value: Any) -> datetime | None:
 class FeedStore:
     """Reads the daily feed; safe to share across threads like :class:`PaperStore`."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, stars: StarSource | None = None) -> None:
         self.engine = engine
         self.papers = PaperStore(engine)
+        self.stars = stars
 
-    def _live(self) -> Any:
-        return papers_t.c.deleted.is_(False)
+    def _live(self, categories: Sequence[str] = ()) -> Any:
+        live = papers_t.c.deleted.is_(False)
+        if not categories:
+            return live
+        in_cats = select(categories_t.c.paper_pk).where(
+            category_condition(categories_t.c.category, categories)
+        )
+        return live & papers_t.c.pk.in_(in_cats)
 
-    def latest_day(self) -> date | None:
-        """The newest day that has papers."""
+    def latest_day(self, categories: Sequence[str] = ()) -> date | None:
+        """The newest day that has papers (in ``categories``, when given)."""
         with self.engine.connect() as conn:
             value = conn.execute(
-                select(func.max(papers_t.c.published)).where(self._live())
+                select(func.max(papers_t.c.published)).where(self._live(categories))
             ).scalar()
         found = _as_datetime(value)
         return found.date() if found else None
 
-    def previous_day(self, day: date) -> date | None:
+    def previous_day(self, day: date, categories: Sequence[str] = ()) -> date | None:
         """The nearest day before ``day`` that has papers."""
         start, _ = day_bounds(day)
         with self.engine.connect() as conn:
             value = conn.execute(
                 select(func.max(papers_t.c.published)).where(
-                    self._live(), papers_t.c.published < start
+                    self._live(categories), papers_t.c.published < start
                 )
             ).scalar()
         found = _as_datetime(value)
         return found.date() if found else None
 
-    def next_day(self, day: date) -> date | None:
+    def next_day(self, day: date, categories: Sequence[str] = ()) -> date | None:
         """The nearest day after ``day`` that has papers."""
         _, end = day_bounds(day)
         with self.engine.connect() as conn:
             value = conn.execute(
                 select(func.min(papers_t.c.published)).where(
-                    self._live(), papers_t.c.published >= end
+                    self._live(categories), papers_t.c.published >= end
                 )
             ).scalar()
         found = _as_datetime(value)
@@ -147,30 +188,71 @@ class FeedStore:
                 ).scalar_one()
             )
 
-    def day(self, day: date, page: int = 1, per_page: int = 30) -> FeedDay:
-        """Page ``page`` (from 1) of the papers first published on ``day``, newest first
-        (ties by store order, newest first), with upvotes where listed."""
+    def day(
+        self,
+        day: date,
+        page: int = 1,
+        per_page: int = 30,
+        *,
+        categories: Sequence[str] = (),
+        sort: FeedSort = "newest",
+        hide_for: int | None = None,
+    ) -> FeedDay:
+        """Page ``page`` (from 1) of the papers first published on ``day``, in
+        ``categories`` (empty: all), ordered by ``sort`` (ties: newest first, then
+        store order), without what reader ``hide_for`` marked read or dismissed, with
+        upvotes where listed."""
         if page < 1:
             raise ValueError("page must be 1 or more")
         if not 1 <= per_page <= MAX_PAGE_SIZE:
             raise ValueError(f"per_page must be between 1 and {MAX_PAGE_SIZE}")
+        if sort not in SORTS:
+            raise ValueError(f"sort must be newest, votes or stars, not {str(sort)[:40]!r}")
         start, end = day_bounds(day)
-        in_day = (
-            self._live(),
+        in_day = [
+            self._live(categories),
             papers_t.c.published >= start,
             papers_t.c.published < end,
-        )
+        ]
+        if hide_for is not None:
+            read = select(notes_t.c.paper_pk).where(
+                notes_t.c.user_pk == hide_for, notes_t.c.read.is_(True)
+            )
+            dismissed = select(dismissals_t.c.paper_pk).where(dismissals_t.c.user_pk == hide_for)
+            in_day += [papers_t.c.pk.not_in(read), papers_t.c.pk.not_in(dismissed)]
+        applied: FeedSort = "votes" if sort == "stars" and self.stars is None else sort
+        query = select(papers_t.c.pk).where(*in_day)
+        order: list[Any] = []
+        if applied == "stars":
+            assert self.stars is not None
+            stars = self.stars().alias("stars")
+            query = query.outerjoin(stars, stars.c.paper_pk == papers_t.c.pk)
+            order.append(func.coalesce(stars.c.n, 0).desc())
+        if applied in ("votes", "stars"):
+            vote_counts = (
+                select(votes_t.c.paper_pk, func.count().label("n"))
+                .group_by(votes_t.c.paper_pk)
+                .subquery()
+            )
+            external = (
+                select(listings_t.c.paper_pk, func.max(listings_t.c.upvotes).label("n"))
+                .group_by(listings_t.c.paper_pk)
+                .subquery()
+            )
+            query = query.outerjoin(vote_counts, vote_counts.c.paper_pk == papers_t.c.pk)
+            query = query.outerjoin(external, external.c.paper_pk == papers_t.c.pk)
+            order += [
+                func.coalesce(vote_counts.c.n, 0).desc(),
+                func.coalesce(external.c.n, 0).desc(),
+            ]
+        order += [papers_t.c.published.desc(), papers_t.c.pk.desc()]
         with self.engine.connect() as conn:
             total = int(
                 conn.execute(select(func.count()).select_from(papers_t).where(*in_day)).scalar_one()
             )
             pks = list(
                 conn.execute(
-                    select(papers_t.c.pk)
-                    .where(*in_day)
-                    .order_by(papers_t.c.published.desc(), papers_t.c.pk.desc())
-                    .limit(per_page)
-                    .offset((page - 1) * per_page)
+                    query.order_by(*order).limit(per_page).offset((page - 1) * per_page)
                 ).scalars()
             )
             votes = self._upvotes(conn, pks)
@@ -182,6 +264,9 @@ class FeedStore:
             per_page=per_page,
             total=total,
             items=items,
-            previous_day=self.previous_day(day),
-            next_day=self.next_day(day),
+            previous_day=self.previous_day(day, categories),
+            next_day=self.next_day(day, categories),
+            categories=tuple(categories),
+            sort=applied,
+            hidden=hide_for is not None,
         )

@@ -8,7 +8,7 @@ already taken is a 409.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Query, Response
 
@@ -18,7 +18,7 @@ from paperlens.web.api import paper_key
 from paperlens.web.api import schemas as s
 from paperlens.web.api.schemas import AUTH, NOT_FOUND, error_doc
 from paperlens.web.deps import CollectionId, CurrentUser, LensDep, OptionalUser
-from paperlens.web.exports import export_response
+from paperlens.web.exports import EXPORT_FORMATS, ExportFormat, export_response
 
 router = APIRouter(prefix="/api/v1", tags=["community"], responses=s.BAD_INPUT)
 
@@ -116,20 +116,30 @@ def remove_paper(
     responses={
         **NOT_FOUND,
         200: {
-            "description": "BibTeX (text/x-bibtex) or JSON.",
-            "content": {"text/x-bibtex": {}, "application/json": {}},
+            "description": "BibTeX, RIS, CSL-JSON, or paperlens JSON (with your notes).",
+            "content": {
+                "text/x-bibtex": {},
+                "application/x-research-info-systems": {},
+                "application/vnd.citationstyles.csl+json": {},
+                "application/json": {},
+            },
         },
     },
-    summary="Export a collection as BibTeX or JSON",
+    summary="Export a collection as BibTeX, RIS, CSL-JSON or JSON",
 )
 def export_collection(
     lens: LensDep,
     collection_id: CollectionId,
     viewer: OptionalUser,
-    format: Annotated[Literal["bibtex", "json"], Query()] = "bibtex",
+    format: Annotated[
+        str, Query(max_length=20, description="bibtex (default), ris, csl-json or json.")
+    ] = "bibtex",
 ) -> Response:
+    """A private collection is exported to its owner only (others: 404)."""
+    if format not in EXPORT_FORMATS:
+        raise ValueError(f"format must be bibtex, ris, csl-json or json, not {format[:20]!r}")
     view = lens.library.view(viewer.pk if viewer else None, collection_id)
-    return export_response(lens, view, format)
+    return export_response(lens, view, cast(ExportFormat, format))
 
 
 @router.patch(

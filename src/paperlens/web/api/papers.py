@@ -11,11 +11,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
 
+from paperlens import cite
 from paperlens.core import MAX_DEPTH, MAX_QUERY_CHARS, Mode, SearchFilters
 from paperlens.web.api import paper_key, schemas
-from paperlens.web.deps import LensDep
+from paperlens.web.deps import LensDep, OptionalUser
+from paperlens.web.exports import cite_response
+from paperlens.web.feedcontrol import feed_control
 from paperlens.web.security import (
     MAX_AUTHOR_CHARS,
     MAX_CATEGORIES,
@@ -47,6 +50,39 @@ def similar(
     _pk, key = paper_key(lens, paper_id)
     results = lens.similar(key, k)
     return schemas.SimilarOut(id=key, similar=[schemas.ResultOut.of(r) for r in results])
+
+
+@router.get(
+    "/papers/{paper_id:path}/cite",
+    responses={
+        **_NOT_FOUND,
+        200: {
+            "description": "The citation as text in the asked format.",
+            "content": {
+                "application/x-bibtex": {"example": "@misc{hu2021lora,\n  title = {{LoRA}: ...}"},
+                "application/x-research-info-systems": {"example": "TY  - UNPB\nTI  - ..."},
+                "application/vnd.citationstyles.csl+json": {
+                    "example": [{"id": "hu2021lora", "type": "article", "title": "..."}]
+                },
+            },
+        },
+    },
+    response_class=Response,
+    summary="Cite a paper: BibTeX, RIS or CSL-JSON",
+)
+def cite_paper(
+    lens: LensDep,
+    paper_id: str,
+    format: Annotated[
+        str,
+        Query(max_length=20, description="bibtex (default), ris or csl-json."),
+    ] = "bibtex",
+) -> Response:
+    """The paper's citation for a reference manager: BibTeX (arXiv's fields: ``eprint``,
+    ``archivePrefix``, ``primaryClass``; capitals and LaTeX protected), RIS or
+    CSL-JSON (an array of one item). An unknown format is a 400."""
+    fmt = cite.cite_format(format)
+    return cite_response(lens.paper(clean_id(paper_id)).paper, fmt, download=False)
 
 
 @router.get(
@@ -113,10 +149,45 @@ def daily(
     ] = None,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 30,
+    category: Annotated[
+        list[str] | None,
+        Query(
+            max_length=MAX_CATEGORIES,
+            description=(
+                "Category or archive (cs takes every cs.*); repeat for several. Without it "
+                "a signed-in reader gets the categories they follow; `all` for every one."
+            ),
+        ),
+    ] = None,
+    sort: Annotated[
+        str,
+        Query(
+            max_length=20,
+            description="newest (default), votes, or stars (GitHub stars; votes until known).",
+        ),
+    ] = "newest",
+    hide: Annotated[
+        str | None,
+        Query(
+            max_length=10,
+            description="1: leave out papers you marked read or not interested (signed in).",
+        ),
+    ] = None,
+    user: OptionalUser = None,
 ) -> schemas.DailyOut:
-    """Papers first published on a day, newest first, with the days before and after."""
-    feed = lens.daily(day, page, limit)
-    return schemas.DailyOut.of(feed, page, limit)
+    """Papers first published on a day, newest first or by votes or stars, with the
+    days before and after (the days that have papers in the categories asked). Bad
+    options are a 400 naming the choices."""
+    control = feed_control(category, sort, hide, user)
+    feed = lens.daily(
+        day,
+        page,
+        limit,
+        categories=control.categories,
+        sort=control.sort,
+        hide_for=user.pk if control.hide and user else None,
+    )
+    return schemas.DailyOut.of(feed, page, limit, control)
 
 
 @router.get("/stats", response_model=schemas.StatsOut, summary="What is stored and indexed")

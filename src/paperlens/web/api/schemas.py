@@ -30,6 +30,7 @@ from paperlens.jobs import Job
 from paperlens.library import CollectionView
 from paperlens.paper import Paper
 from paperlens.recommend import Recommendation
+from paperlens.web.feedcontrol import FeedControl
 
 #: ``date`` under another name, for models with a field called ``date``.
 Day = date
@@ -204,11 +205,33 @@ class DailyOut(BaseModel):
     total: int
     pages: int
     papers: list[FeedPaperOut]
+    categories: list[str] = Field(
+        default=[], description="The categories shown (empty: all of them)."
+    )
+    followed: bool = Field(
+        default=False, description="The categories are the ones you follow (none were asked)."
+    )
+    sort: str = Field(
+        default="newest",
+        description="The order used: newest, votes or stars (votes when stars are unknown).",
+    )
+    hidden: bool = Field(
+        default=False, description="Papers you marked read or not interested are left out."
+    )
 
     @classmethod
-    def of(cls, feed: FeedDay | None, page: int, limit: int) -> DailyOut:
+    def of(
+        cls, feed: FeedDay | None, page: int, limit: int, control: FeedControl | None = None
+    ) -> DailyOut:
+        control = control or FeedControl()
+        asked = {
+            "categories": list(control.categories),
+            "followed": control.followed,
+            "sort": feed.sort if feed is not None else control.sort,
+            "hidden": control.hide,
+        }
         if feed is None:
-            return cls(
+            out = cls(
                 date=None,
                 previous=None,
                 next=None,
@@ -218,7 +241,8 @@ class DailyOut(BaseModel):
                 pages=1,
                 papers=[],
             )
-        return cls(
+            return out.model_copy(update=asked)
+        out = cls(
             date=feed.day,
             previous=feed.previous_day,
             next=feed.next_day,
@@ -228,6 +252,7 @@ class DailyOut(BaseModel):
             pages=feed.pages,
             papers=[FeedPaperOut.of(i) for i in feed.items],
         )
+        return out.model_copy(update=asked)
 
 
 class StatsOut(BaseModel):

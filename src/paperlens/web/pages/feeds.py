@@ -1,4 +1,4 @@
-"""RSS/Atom feeds over the same lists the pages show: ``/feeds/daily.xml``,
+"""RSS/Atom feeds over the same lists the pages show: ``/feeds/daily.xml?category=&sort=``,
 ``/feeds/trending.xml?window=``, ``/feeds/search.xml?q=&category=&author=`` and
 ``/feeds/c/{collection}.xml`` (public collections only). Atom by default,
 ``?format=rss`` for RSS 2.0. Links in feeds are absolute, built on
@@ -18,7 +18,8 @@ from fastapi.responses import Response
 from paperlens.core import MAX_QUERY_CHARS, Mode, SearchFilters
 from paperlens.errors import CollectionNotFound
 from paperlens.feeds import CONTENT_TYPES, FORMATS, FeedPaper, FeedSpec, Format, render_feed
-from paperlens.web.deps import LensDep, lens_of
+from paperlens.web.deps import LensDep, current_user, lens_of
+from paperlens.web.feedcontrol import feed_control
 from paperlens.web.security import (
     MAX_AUTHOR_CHARS,
     MAX_CATEGORIES,
@@ -59,17 +60,37 @@ def _respond(request: Request, spec: FeedSpec, items: list[FeedPaper]) -> Respon
 
 @router.get("/daily.xml")
 def daily(request: Request, lens: LensDep) -> Response:
+    """The newest day, with the home page's options: ``category`` (no default: a feed
+    reader has no account here), ``sort`` and ``hide=1`` (only with a session cookie;
+    the answer is then private to that reader, never in a shared cache)."""
     _format(request)
-    feed = lens.daily(None, 1, FEED_SIZE)
+    p = request.query_params
+    user = current_user(request) if p.get("hide") else None
+    control = feed_control(
+        p.getlist("category") if "category" in p else None, p.get("sort"), p.get("hide"), user
+    )
+    feed = lens.daily(
+        None,
+        1,
+        FEED_SIZE,
+        categories=control.categories,
+        sort=control.sort,
+        hide_for=user.pk if control.hide and user else None,
+    )
     items = [FeedPaper(i.stored.paper, i.stored.added_at) for i in feed.items] if feed else []
     day = f" of {feed.day:%b} {feed.day.day}, {feed.day.year}" if feed else ""
+    cats = f" in {', '.join(control.categories)}" if control.categories else ""
+    order = {"newest": "newest first", "votes": "most votes first", "stars": "most stars first"}
     spec = FeedSpec(
-        f"paperlens: papers{day}",
-        "The newest day of papers, newest first.",
-        f"{_base(request)}/",
+        f"paperlens: papers{day}{cats}",
+        f"The newest day of papers, {order[feed.sort if feed else control.sort]}.",
+        f"{_base(request)}/?{urlencode(control.pairs(with_hide=False))}".rstrip("?"),
         _self(request),
     )
-    return _respond(request, spec, items)
+    response = _respond(request, spec, items)
+    if control.hide:
+        response.headers["cache-control"] = "private, no-store"
+    return response
 
 
 @router.get("/trending.xml")

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from paperlens.core import DuplicateName
 from paperlens.errors import CollectionNotFound
 from paperlens.web.deps import CurrentUser, FormFields, LensDep, OptionalUser
-from paperlens.web.exports import export_response
+from paperlens.web.exports import EXPORT_EXTENSIONS, export_response
 from paperlens.web.pages.listing import back, feed_links, listing_context, paper_of_form
 from paperlens.web.rendering import error_page, has_math, render
 from paperlens.web.security import path_pk
@@ -117,10 +117,10 @@ def collection_page(
 def collection_export(
     request: Request, collection_id: str, fmt: str, lens: LensDep, user: OptionalUser
 ) -> Response:
-    if fmt not in ("bib", "json"):
-        return error_page(request, 404, "Not found", "Exports are .bib or .json.")
+    if fmt not in EXPORT_EXTENSIONS:
+        return error_page(request, 404, "Not found", "Exports are .bib, .ris, .csl.json or .json.")
     view = lens.library.view(user.pk if user else None, _collection_number(collection_id))
-    return export_response(lens, view, "json" if fmt == "json" else "bibtex")
+    return export_response(lens, view, EXPORT_EXTENSIONS[fmt])
 
 
 @router.post("/c/{collection_id}/settings")

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 
+from paperlens import cite
 from paperlens.core import PaperLens
+from paperlens.paper import Paper
 from paperlens.web.deps import current_user, lens_of
 from paperlens.web.rendering import local_path
 from paperlens.web.security import clean_id
@@ -39,6 +42,20 @@ def paper_extras(request: Request, paper_pk: int) -> dict[str, Any]:
         "my_collections": lens.library.collections(user.pk) if user else [],
         **listing_context(request, [paper_pk]),
     }
+
+
+def cite_context(p: Paper) -> list[dict[str, str]]:
+    """The paper page's Cite panel: each format's label, text and download link."""
+    path = f"/paper/{quote(p.id, safe='/')}/cite"
+    return [
+        {
+            "name": f.name,
+            "label": f.label,
+            "text": cite.render([p], f.name),
+            "href": f"{path}.{f.extension}",
+        }
+        for f in cite.FORMATS.values()
+    ]
 
 
 def feed_links(path: str, title: str) -> list[tuple[str, str]]:

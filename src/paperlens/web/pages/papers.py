@@ -15,7 +15,9 @@ from urllib.parse import parse_qs, urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from paperlens import cite
 from paperlens.core import (
+    FEED_SORTS,
     MAX_DEPTH,
     MAX_QUERY_CHARS,
     FeedDay,
@@ -25,9 +27,11 @@ from paperlens.core import (
     SearchFilters,
     SearchResults,
 )
-from paperlens.web.deps import LensDep
+from paperlens.web.deps import LensDep, current_user
+from paperlens.web.exports import cite_response
+from paperlens.web.feedcontrol import FeedControl, feed_control
 from paperlens.web.highlight import query_terms
-from paperlens.web.pages.listing import feed_links, listing_context, paper_extras
+from paperlens.web.pages.listing import cite_context, feed_links, listing_context, paper_extras
 from paperlens.web.rendering import (
     COOKIE_AGE,
     THEME,
@@ -76,21 +80,59 @@ def _day_param(raw: str | None, name: str) -> date | None:
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, lens: LensDep) -> HTMLResponse:
-    """The daily feed: one day of papers, newest first, with the days around it."""
+    """The daily feed: one day of papers, newest first (or by votes or stars), in the
+    reader's categories, with the days around it. A bad option comes back as a message
+    over the unfiltered feed."""
     params = request.query_params
     day = _day_param(params.get("date"), "date")
     page = _int_param(params.get("page"), "page", 1, MAX_DEPTH)
-    feed: FeedDay | None = lens.daily(day, page, FEED_PER_PAGE)
+    user = current_user(request)
+    problems: list[str] = []
+    try:
+        control = feed_control(
+            params.getlist("category") if "category" in params else None,
+            params.get("sort"),
+            params.get("hide"),
+            user,
+        )
+    except ValueError as exc:
+        problems.append(f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
+        control = FeedControl()
+    feed: FeedDay | None = lens.daily(
+        day,
+        page,
+        FEED_PER_PAGE,
+        categories=control.categories,
+        sort=control.sort,
+        hide_for=user.pk if control.hide and user else None,
+    )
     texts = [i.stored.paper.title for i in feed.items] if feed else []
     texts += [i.stored.paper.abstract for i in feed.items] if feed else []
+    keep = control.pairs()
+
+    def day_url(d: date) -> str:
+        return "/?" + urlencode([("date", d.isoformat()), *keep])
+
+    def page_url(n: int) -> str:
+        if feed is None:
+            return "/"
+        return "/?" + urlencode([("date", feed.day.isoformat()), *keep, ("page", str(n))])
+
+    feed_query = urlencode(control.pairs(with_hide=False))
     context = {
         "feed": feed,
         "math": has_math(*texts),
-        "page_url": lambda n: f"/?date={feed.day.isoformat()}&page={n}" if feed else "/",
-        "feed_links": feed_links("/feeds/daily.xml", "Daily papers"),
+        "page_url": page_url,
+        "day_url": day_url,
+        "control": control,
+        "sorts": FEED_SORTS,
+        "problems": problems,
+        "feed_links": feed_links(
+            "/feeds/daily.xml" + (f"?{feed_query}" if feed_query else ""), "Daily papers"
+        ),
         **listing_context(request, [i.stored.pk for i in feed.items] if feed else []),
     }
-    return render(request, "home.html", context)
+    return render(request, "home.html", context, status=400 if problems else 200)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +248,16 @@ def search_page(request: Request, lens: LensDep) -> HTMLResponse:
     return render(request, "search.html", context, status=400 if problems else 200)
 
 
+@router.get("/paper/{paper_id:path}/cite.{ext}")
+def paper_cite(request: Request, paper_id: str, ext: str, lens: LensDep) -> Response:
+    """The paper's citation as a file: ``cite.bib``, ``cite.ris`` or ``cite.json``
+    (CSL-JSON). Declared before the paper page, whose path would take it."""
+    info = cite.BY_EXTENSION.get(ext)
+    if info is None:
+        return error_page(request, 404, "Not found", "Citations are cite.bib, .ris or .json.")
+    return cite_response(lens.paper(clean_id(paper_id)).paper, info.name)
+
+
 @router.get("/paper/{paper_id:path}", response_class=HTMLResponse)
 def paper_page(request: Request, paper_id: str, lens: LensDep) -> HTMLResponse:
     """A paper, and the papers most like it."""
@@ -224,6 +276,7 @@ def paper_page(request: Request, paper_id: str, lens: LensDep) -> HTMLResponse:
         "similar": similar,
         "similar_note": similar_note,
         "math": has_math(*texts),
+        "citations": cite_context(p),
         **paper_extras(request, stored.pk),
         **listing_context(request, [stored.pk, *(r.pk for r in similar)]),
     }
