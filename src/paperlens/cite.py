@@ -128,7 +128,10 @@ def _ascii_word(text: str) -> str:
 
 def cite_key(p: Paper, taken: set[str]) -> str:
     """``lovelace2021lora``: unique within ``taken`` (which it extends)."""
-    last = _ascii_word(p.authors[0].split()[-1]) if p.authors and p.authors[0].split() else ""
+    first = split_name(p.authors[0]) if p.authors else Name()
+    # An organisation is keyed by its first word that is not an article ("ATLAS").
+    words = [w for w in first.literal.split() if w.lower() not in ("the", "a")]
+    last = _ascii_word(first.family or (words[0] if words else ""))
     year = str(p.published.year) if p.published else ""
     words = [w for w in (_ascii_word(w) for w in p.title.split()) if len(w) > 3]
     base = f"{last or 'anon'}{year}{words[0] if words else ''}" or "paper"
@@ -331,7 +334,12 @@ def ris_record(p: Paper, key: str) -> dict[str, Any]:
         record["note"] = f"arXiv:{p.id}" + (
             f" [{p.primary_category}]" if p.primary_category else ""
         )
-    return {k: v for k, v in record.items() if v}
+    # One line per value: no control characters (the record has no line breaks).
+    return {
+        k: ([_CONTROL.sub("", x) for x in v] if isinstance(v, list) else _CONTROL.sub("", v))
+        for k, v in record.items()
+        if v
+    }
 
 
 class _RisWriter(RisWriter):  # type: ignore[misc]
@@ -394,5 +402,17 @@ def csl_item(p: Paper, key: str) -> dict[str, Any]:
     return item
 
 
+def _without_control(value: Any) -> Any:
+    if isinstance(value, str):
+        return _CONTROL.sub("", value)
+    if isinstance(value, list):
+        return [_without_control(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _without_control(v) for k, v in value.items()}
+    return value
+
+
 def csl_json(papers: Sequence[Paper]) -> list[dict[str, Any]]:
-    return [csl_item(p, k) for k, p in keyed(papers)]
+    """CSL-JSON items; control characters are dropped (JSON would carry them escaped,
+    and a reader would show them)."""
+    return [_without_control(csl_item(p, k)) for k, p in keyed(papers)]

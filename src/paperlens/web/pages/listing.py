@@ -46,7 +46,7 @@ def paper_extras(request: Request, paper_pk: int) -> dict[str, Any]:
 
 def cite_context(p: Paper) -> list[dict[str, str]]:
     """The paper page's Cite panel: each format's label, text and download link."""
-    path = f"/paper/{quote(p.id, safe='/')}/cite"
+    path = f"/paper/{quote(p.id, safe='/:')}/cite"
     return [
         {
             "name": f.name,

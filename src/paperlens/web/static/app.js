@@ -33,8 +33,29 @@
     });
   }
 
+  // The Cite panel's Copy buttons: hidden without JavaScript (the text is selectable
+  // and downloadable anyway), shown here when the clipboard can be written.
+  function copyButtons() {
+    if (!navigator.clipboard || !navigator.clipboard.writeText) return;
+    var buttons = document.querySelectorAll("button.copy-button[data-copy]");
+    for (var i = 0; i < buttons.length; i++) {
+      (function (button) {
+        button.hidden = false;
+        button.addEventListener("click", function () {
+          var source = document.getElementById(button.getAttribute("data-copy"));
+          if (!source) return;
+          navigator.clipboard.writeText(source.textContent).then(function () {
+            button.textContent = "Copied";
+            setTimeout(function () { button.textContent = "Copy"; }, 2000);
+          }, function () { button.textContent = "Copy failed"; });
+        });
+      })(buttons[i]);
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     renderMath();
     focusSearchOnSlash();
+    copyButtons();
   });
 })();
