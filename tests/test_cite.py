@@ -264,3 +264,21 @@ def test_unknown_format_names_the_choices() -> None:
     with pytest.raises(ValueError, match="bibtex, ris or csl-json"):
         cite.cite_format("endnote")
     assert cite.cite_format(" BibTeX ") == "bibtex"
+
+
+def test_only_http_links_reach_a_citation() -> None:
+    p = make_paper(
+        id="title-x",
+        title="T",
+        abstract="",
+        source="t",
+        links={"url": "javascript:alert(1)", "pdf": "data:text/html,x"},
+    )
+    for fmt in cite.FORMATS:
+        text = cite.render([p], fmt)  # type: ignore[arg-type]
+        assert "javascript:" not in text and "data:" not in text
+    safe = make_paper(
+        id="title-y", title="T", abstract="", source="t", links={"url": "https://x.org/p"}
+    )
+    assert "url = {https://x.org/p}" in cite.render([safe], "bibtex")
+    assert json.loads(cite.render([safe], "csl-json"))[0]["URL"] == "https://x.org/p"

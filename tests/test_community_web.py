@@ -225,7 +225,8 @@ def test_collections_api_crud_and_exports(client: TestClient, indexed_lens: Pape
     assert r.json() == {"note": "odd", "read": True}
     bib = client.get(f"/api/v1/collections/{cid}/export?format=bibtex", headers=headers)
     assert bib.status_code == 200 and bib.headers["content-type"].startswith("text/x-bibtex")
-    assert r"Tom \& Jerry: when $\alpha < \beta$ holds" in bib.text
+    # A sentence-case title: its capitalised names are braced so styles keep them.
+    assert r"{Tom} \& {Jerry}: when $\alpha < \beta$ holds" in bib.text
     assert "archivePrefix = {arXiv}" in bib.text
     exported = json.loads(
         client.get(f"/api/v1/collections/{cid}/export?format=json", headers=headers).text

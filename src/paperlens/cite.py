@@ -118,6 +118,16 @@ def split_name(name: str) -> Name:
     return Name(" ".join(words[:start]), " ".join(words[start:]), suffix)
 
 
+def _outside_url(p: Paper, keys: Sequence[str] = ("abs", "url")) -> str | None:
+    """The first of the paper's ``keys`` links that is http(s): a source may give any
+    ``url`` (``javascript:...``), which must not reach a reference manager as a link."""
+    for key in keys:
+        url = p.links.get(key, "")
+        if url.lower().startswith(("https://", "http://")) and not _CONTROL.search(url):
+            return url
+    return None
+
+
 # -- keys ---------------------------------------------------------------------------------
 
 
@@ -284,8 +294,8 @@ def bibtex_entry(p: Paper, taken: set[str] | None = None, key: str | None = None
         if p.primary_category:
             fields.append(("primaryClass", "{" + bibtex_escape(p.primary_category) + "}"))
         fields.append(("url", "{" + abs_url(p.id) + "}"))
-    elif p.links.get("abs") or p.links.get("url"):
-        fields.append(("url", "{" + bibtex_escape(p.links.get("abs") or p.links["url"]) + "}"))
+    elif url := _outside_url(p):
+        fields.append(("url", "{" + bibtex_escape(url) + "}"))
     if p.doi:
         fields.append(("doi", "{" + bibtex_escape(p.doi) + "}"))
     if p.journal_ref:
@@ -326,7 +336,10 @@ def ris_record(p: Paper, key: str) -> dict[str, Any]:
         record["year"] = str(p.published.year)
         record["date"] = p.published.strftime("%Y/%m/%d/")
     urls = [abs_url(p.id)] if is_arxiv_id(p.id) else []
-    urls += [u for k, u in p.links.items() if k in ("abs", "pdf", "url") and u not in urls]
+    for key in ("abs", "pdf", "url"):
+        url = _outside_url(p, (key,))
+        if url and url not in urls:
+            urls.append(url)
     if urls:
         record["urls"] = urls
     if is_arxiv_id(p.id):
@@ -395,8 +408,8 @@ def csl_item(p: Paper, key: str) -> dict[str, Any]:
         item["number"] = f"arXiv:{p.id}"
         item["publisher"] = "arXiv"
         item["genre"] = "Preprint"
-    elif p.links.get("abs") or p.links.get("url"):
-        item["URL"] = p.links.get("abs") or p.links["url"]
+    elif url := _outside_url(p):
+        item["URL"] = url
     if p.categories:
         item["keyword"] = ", ".join(p.categories)
     return item
