@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -339,3 +340,31 @@ def test_atom_feed_takes_the_same_options(client: TestClient, web_corpus: WebCor
     assert client.get("/feeds/daily.xml?sort=hot").status_code == 400
     assert client.get("/feeds/daily.xml?hide=1").status_code == 400  # no reader
     assert client.get("/feeds/daily.xml?category=..").status_code == 400
+
+
+def test_mark_read_from_the_feed_then_hide_it(client: TestClient, indexed_lens: PaperLens) -> None:
+    sign_up(client, "marker")
+    html = client.get("/?category=cs.CR").text
+    assert 'class="read-form"' in html  # offered to a signed-in reader
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert token
+    r = client.post(
+        "/library/note",
+        data={
+            "paper": HOSTILE_ID,
+            "read": "1",
+            "next": "/?category=cs.CR&hide=1",
+            "csrf_token": token.group(1),
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/?category=cs.CR&hide=1"
+    hidden = client.get(r.headers["location"]).text
+    assert "you marked read or not interested are hidden" in hidden
+    assert f'value="{HOSTILE_ID}"' not in hidden
+    assert f'value="{HOSTILE_ID}"' in client.get("/?category=cs.CR").text
+    # Without a CSRF token the mark is refused.
+    bad = client.post("/library/note", data={"paper": HOSTILE_ID, "read": "1"})
+    assert bad.status_code == 403
+    client.cookies.clear()
+    assert 'class="read-form"' not in client.get("/?category=cs.CR").text

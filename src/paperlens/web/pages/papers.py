@@ -126,6 +126,8 @@ def home(request: Request, lens: LensDep) -> HTMLResponse:
         "day_url": day_url,
         "control": control,
         "sorts": FEED_SORTS,
+        # Feed cards offer "Mark read" to a signed-in reader, for "hide what I have read".
+        "mark_read": user is not None,
         "problems": problems,
         "feed_links": feed_links(
             "/feeds/daily.xml" + (f"?{feed_query}" if feed_query else ""), "Daily papers"
