@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from paperlens.accounts import Accounts
 from paperlens.arxiv_ids import BadArxivId, parse_arxiv_id, title_id
+from paperlens.code import Code
 from paperlens.community import Community
 from paperlens.config import Settings
 from paperlens.digest.gather import Found, votes_note
@@ -50,6 +51,7 @@ from paperlens.recommend import Recommender
 from paperlens.search.engine import MAX_DEPTH, IndexNotBuilt, Mode, Ranking, Retriever
 from paperlens.sources.base import Source
 from paperlens.store.candidates import CandidateStore
+from paperlens.store.code import CodeStore
 from paperlens.store.community import CommunityStore
 from paperlens.store.db import create_db_engine, open_engine
 from paperlens.store.embeddings import EmbeddingStore
@@ -370,6 +372,15 @@ class PaperLens:
     def library(self) -> Library:
         """Collections, notes and "not interested" marks."""
         return Library(LibraryStore(self.engine), self.papers)
+
+    @cached_property
+    def code(self) -> Code:
+        """Code, artifacts, summaries and keywords of papers, and their refreshers."""
+        return Code(
+            CodeStore(self.engine),
+            lambda pks: {pk: s.paper for pk, s in self.papers.get_by_pks(pks).items()},
+            self.settings,
+        )
 
     @cached_property
     def recommender(self) -> Recommender:
