@@ -348,12 +348,20 @@ class PaperLens:
         results = [r for r in self._results(ranking) if title_id(r.paper.title) != own_title]
         return results[:k]
 
-    def daily(self, day: date | None = None, page: int = 1, per_page: int = 30) -> FeedDay | None:
+    def daily(
+        self,
+        day: date | None = None,
+        page: int = 1,
+        per_page: int = 30,
+        *,
+        has_code: bool = False,
+    ) -> FeedDay | None:
         """Papers first published on ``day`` (UTC; default the newest day with papers),
-        newest first, with prev/next days; ``None`` when no paper has a date."""
+        newest first, with prev/next days; ``None`` when no paper has a date.
+        ``has_code``: only papers linking a code repository."""
         feed = FeedStore(self.read_engine)
         day = day or feed.latest_day()
-        return None if day is None else feed.day(day, page, per_page)
+        return None if day is None else feed.day(day, page, per_page, has_code=has_code)
 
     # -- the services beside the lens ---------------------------------------------------
 

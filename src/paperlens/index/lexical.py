@@ -4,7 +4,10 @@ Documents are keyed by the store's integer ``pk``. Text is indexed LaTeX-strippe
 lower-cased, ASCII-folded (``Balázs`` matches ``Balazs``) and, for title and abstract,
 stemmed. ``categories`` holds each category and its archive (``cs.LG`` and ``cs``), so a
 filter on ``cs`` takes every computer-science paper. ``day`` is the first-version date
-as days since 1970-01-01, for date-range filters.
+as days since 1970-01-01, for date-range filters. A paper that links a code repository
+also carries the term :data:`HAS_CODE_TERM` in ``categories`` (no arXiv category has a
+colon), so "has code" is one term filter like a category; an index built before this
+term existed needs ``paperlens index`` after re-touching papers, or a rebuild.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any, cast
 import tantivy
 
 from paperlens.filters import SearchFilters
+from paperlens.links import has_code, paper_links
 from paperlens.store.papers import StoredPaper
 from paperlens.text import fold, strip_latex
 
@@ -29,6 +33,8 @@ TITLE_BOOST = 2.5
 #: Tokens longer than this (base64 blobs, URLs) are not indexed.
 MAX_TOKEN = 40
 _EPOCH = date(1970, 1, 1)
+#: The ``categories`` term of papers with a code link (see paperlens.links).
+HAS_CODE_TERM = "paperlens:has-code"
 
 
 def day_number(d: date) -> int:
@@ -154,6 +160,8 @@ class LexicalIndex:
             doc.add_text("authors", a)
         for c in category_terms(p.categories):
             doc.add_text("categories", c)
+        if has_code(paper_links(p.abstract, p.comments, p.links)):
+            doc.add_text("categories", HAS_CODE_TERM)
         if p.published is not None:
             doc.add_integer("day", day_number(p.published.date()))
         return doc
@@ -188,6 +196,13 @@ class LexicalIndex:
                     tantivy.Query.term_set_query(
                         self.schema, "categories", list(filters.categories)
                     ),
+                )
+            )
+        if filters.has_code:
+            must.append(
+                (
+                    tantivy.Occur.Must,
+                    tantivy.Query.term_query(self.schema, "categories", HAS_CODE_TERM),
                 )
             )
         if filters.author:

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
+from paperlens.store.code import has_code_condition
 from paperlens.store.papers import PaperStore, StoredPaper
 from paperlens.store.schema import ListingRow, PaperRow
 
@@ -147,19 +148,24 @@ class FeedStore:
                 ).scalar_one()
             )
 
-    def day(self, day: date, page: int = 1, per_page: int = 30) -> FeedDay:
+    def day(
+        self, day: date, page: int = 1, per_page: int = 30, *, has_code: bool = False
+    ) -> FeedDay:
         """Page ``page`` (from 1) of the papers first published on ``day``, newest first
-        (ties by store order, newest first), with upvotes where listed."""
+        (ties by store order, newest first), with upvotes where listed; ``has_code``:
+        only papers that link a code repository."""
         if page < 1:
             raise ValueError("page must be 1 or more")
         if not 1 <= per_page <= MAX_PAGE_SIZE:
             raise ValueError(f"per_page must be between 1 and {MAX_PAGE_SIZE}")
         start, end = day_bounds(day)
-        in_day = (
+        in_day: tuple[Any, ...] = (
             self._live(),
             papers_t.c.published >= start,
             papers_t.c.published < end,
         )
+        if has_code:  # one primary-key probe of paper_links per paper of the day
+            in_day = (*in_day, has_code_condition(papers_t.c.pk))
         with self.engine.connect() as conn:
             total = int(
                 conn.execute(select(func.count()).select_from(papers_t).where(*in_day)).scalar_one()

@@ -87,6 +87,9 @@ def search(
     ] = None,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10,
+    has_code: Annotated[
+        bool, Query(description="Only papers that link a code repository (GitHub, GitLab).")
+    ] = False,
 ) -> schemas.SearchOut:
     """Hybrid search fuses BM25 and dense rankings; results page to depth 1000."""
     if page * limit > MAX_DEPTH:
@@ -99,6 +102,7 @@ def search(
         until=until,
         categories=categories,
         author=clean_text(author or "", MAX_AUTHOR_CHARS) or None,
+        has_code=has_code,
     )
     found = lens.search(clean_text(q, MAX_QUERY_CHARS), mode, filters, page, limit)
     return schemas.SearchOut.of(found)
@@ -113,12 +117,30 @@ def daily(
     ] = None,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 30,
+    has_code: Annotated[
+        bool, Query(description="Only papers that link a code repository (GitHub, GitLab).")
+    ] = False,
 ) -> schemas.DailyOut:
     """Papers first published on a day, newest first, with the days before and after."""
-    feed = lens.daily(day, page, limit)
+    feed = lens.daily(day, page, limit, has_code=has_code)
     return schemas.DailyOut.of(feed, page, limit)
 
 
 @router.get("/stats", response_model=schemas.StatsOut, summary="What is stored and indexed")
 def stats(lens: LensDep) -> schemas.StatsOut:
     return schemas.StatsOut.model_validate(lens.stats())
+
+
+@router.get(
+    "/code/{paper_id:path}",
+    response_model=schemas.CodeOut,
+    responses=_NOT_FOUND,
+    summary="A paper's code, artifacts, summary and keywords",
+)
+def paper_code(lens: LensDep, paper_id: str) -> schemas.CodeOut:
+    """Repositories (with GitHub stars and when they were fetched), project page,
+    Hugging Face models, datasets and Spaces citing the paper, and a one-line summary
+    and keywords: Hugging Face's (``source: hf``) or extracted from the abstract
+    (``source: extract``). Stored data only: nothing is fetched during the request."""
+    stored = lens.paper(clean_id(paper_id))
+    return schemas.CodeOut.of(stored.paper.id, lens.code.view(stored.pk, stored.paper))

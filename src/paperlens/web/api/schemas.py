@@ -10,11 +10,12 @@ input before it reaches the core. Every error answer is :class:`ErrorOut`
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from paperlens.accounts import User
+from paperlens.code import CodeView
 from paperlens.community import TrendingItem
 from paperlens.core import (
     Collection,
@@ -139,6 +140,7 @@ class FiltersOut(BaseModel):
     until: date | None
     categories: list[str]
     author: str | None
+    has_code: bool = False
 
 
 class SearchOut(BaseModel):
@@ -161,7 +163,11 @@ class SearchOut(BaseModel):
             query=found.query,
             mode=found.mode,
             filters=FiltersOut(
-                since=f.since, until=f.until, categories=list(f.categories), author=f.author
+                since=f.since,
+                until=f.until,
+                categories=list(f.categories),
+                author=f.author,
+                has_code=f.has_code,
             ),
             page=found.page,
             limit=found.per_page,
@@ -480,3 +486,72 @@ class SubscribeIn(BaseModel):
 class SubscribeOut(BaseModel):
     detail: str
     email: str
+
+
+# -- code and artifacts ---------------------------------------------------------------------
+
+
+class RepoOut(BaseModel):
+    kind: str = Field(description="github or gitlab.")
+    url: str
+    name: str
+    stars: int | None = Field(description="Stars, if known (null: not fetched yet or gone).")
+    stars_fetched_at: datetime | None = Field(
+        description="When GitHub last confirmed the count (null: the count, if any, is HF's)."
+    )
+    archived: bool
+    gone: bool = Field(description="GitHub answered 404: the repository is gone or private.")
+
+
+class ArtifactOut(BaseModel):
+    url: str
+    name: str
+    likes: int | None = None
+
+
+class CodeOut(BaseModel):
+    """A paper's code and artifacts, and its one-line summary and keywords."""
+
+    id: str
+    has_code: bool
+    repos: list[RepoOut]
+    project_page: str | None
+    models: list[ArtifactOut]
+    datasets: list[ArtifactOut]
+    spaces: list[ArtifactOut]
+    summary: str | None
+    summary_source: str | None = Field(
+        description="hf: Hugging Face's AI summary; extract: a sentence of the abstract."
+    )
+    keywords: list[str]
+    keywords_source: str | None = Field(description="hf or extract (tf-idf key phrases).")
+
+    @classmethod
+    def of(cls, paper_id: str, view: CodeView) -> CodeOut:
+        def arts(items: Any) -> list[ArtifactOut]:
+            return [ArtifactOut(url=a.url, name=a.name, likes=a.likes) for a in items]
+
+        return cls(
+            id=paper_id,
+            has_code=view.has_code,
+            repos=[
+                RepoOut(
+                    kind=r.kind,
+                    url=r.url,
+                    name=r.name,
+                    stars=r.stars,
+                    stars_fetched_at=r.fetched_at,
+                    archived=r.archived,
+                    gone=r.gone,
+                )
+                for r in view.repos
+            ],
+            project_page=view.project,
+            models=arts(view.models),
+            datasets=arts(view.datasets),
+            spaces=arts(view.spaces),
+            summary=view.summary,
+            summary_source=view.summary_source,
+            keywords=view.keywords,
+            keywords_source=view.keywords_source,
+        )

@@ -6,12 +6,14 @@ forms share (the paper they name, the page to go back to)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 
 from paperlens.core import PaperLens
+from paperlens.paper import Paper
 from paperlens.web.deps import current_user, lens_of
 from paperlens.web.rendering import local_path
 from paperlens.web.security import clean_id
@@ -39,6 +41,12 @@ def paper_extras(request: Request, paper_pk: int) -> dict[str, Any]:
         "my_collections": lens.library.collections(user.pk) if user else [],
         **listing_context(request, [paper_pk]),
     }
+
+
+def code_context(request: Request, papers: dict[int, Paper]) -> dict[str, Any]:
+    """``code`` (pk -> :class:`~paperlens.code.CodeView`: repository, stars, summary,
+    keywords) for the papers of a page, and ``now`` for the stars' age."""
+    return {"code": lens_of(request).code.views(papers), "now": datetime.now(UTC)}
 
 
 def feed_links(path: str, title: str) -> list[tuple[str, str]]:

@@ -27,7 +27,7 @@ from paperlens.core import (
 )
 from paperlens.web.deps import LensDep
 from paperlens.web.highlight import query_terms
-from paperlens.web.pages.listing import feed_links, listing_context, paper_extras
+from paperlens.web.pages.listing import code_context, feed_links, listing_context, paper_extras
 from paperlens.web.rendering import (
     COOKIE_AGE,
     THEME,
@@ -80,15 +80,19 @@ def home(request: Request, lens: LensDep) -> HTMLResponse:
     params = request.query_params
     day = _day_param(params.get("date"), "date")
     page = _int_param(params.get("page"), "page", 1, MAX_DEPTH)
-    feed: FeedDay | None = lens.daily(day, page, FEED_PER_PAGE)
+    with_code = params.get("code") == "1"
+    feed: FeedDay | None = lens.daily(day, page, FEED_PER_PAGE, has_code=with_code)
+    code_q = "&code=1" if with_code else ""
     texts = [i.stored.paper.title for i in feed.items] if feed else []
     texts += [i.stored.paper.abstract for i in feed.items] if feed else []
     context = {
         "feed": feed,
         "math": has_math(*texts),
-        "page_url": lambda n: f"/?date={feed.day.isoformat()}&page={n}" if feed else "/",
+        "page_url": lambda n: f"/?date={feed.day.isoformat()}&page={n}{code_q}" if feed else "/",
         "feed_links": feed_links("/feeds/daily.xml", "Daily papers"),
+        "with_code": with_code,
         **listing_context(request, [i.stored.pk for i in feed.items] if feed else []),
+        **code_context(request, {i.stored.pk: i.stored.paper for i in feed.items} if feed else {}),
     }
     return render(request, "home.html", context)
 
@@ -104,6 +108,7 @@ class SearchForm:
     category: str
     author: str
     page: int
+    code: str = ""
 
     def query_string(self, page: int) -> str:
         pairs = {
@@ -113,6 +118,7 @@ class SearchForm:
             "until": self.until,
             "category": self.category,
             "author": self.author,
+            "code": self.code,
             "page": str(page) if page > 1 else "",
         }
         return urlencode({k: v for k, v in pairs.items() if v})
@@ -147,6 +153,7 @@ def _search_form(request: Request) -> tuple[SearchForm, list[str]]:
         category=clean_text(p.get("category", ""), MAX_CATEGORY_CHARS * 4),
         author=clean_text(p.get("author", ""), MAX_AUTHOR_CHARS),
         page=page,
+        code="1" if p.get("code") == "1" else "",
     )
     return form, problems
 
@@ -158,6 +165,7 @@ def _filters(form: SearchForm) -> SearchFilters:
         until=_day_param(form.until, "To"),
         categories=cats,
         author=form.author or None,
+        has_code=form.code == "1",
     )
 
 
@@ -202,6 +210,7 @@ def search_page(request: Request, lens: LensDep) -> HTMLResponse:
             else []
         ),
         **listing_context(request, [r.pk for r in results]),
+        **code_context(request, {r.pk: r.paper for r in results}),
     }
     return render(request, "search.html", context, status=400 if problems else 200)
 
@@ -226,6 +235,7 @@ def paper_page(request: Request, paper_id: str, lens: LensDep) -> HTMLResponse:
         "math": has_math(*texts),
         **paper_extras(request, stored.pk),
         **listing_context(request, [stored.pk, *(r.pk for r in similar)]),
+        **code_context(request, {stored.pk: p, **{r.pk: r.paper for r in similar}}),
     }
     return render(request, "paper.html", context)
 
