@@ -273,3 +273,40 @@ def test_counts_and_ages() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     assert age_text(now - timedelta(hours=3, minutes=5), now) == "3 h ago"
     assert age_text(now - timedelta(seconds=5), now) == "just now"
+
+
+def test_trending_can_weigh_star_growth(lens: PaperLens) -> None:
+    lens.code.store.save_repo(
+        "github:good-org/safe_repo",
+        stars=1100,
+        stars_base=100,
+        fetched_at=datetime.now(UTC),
+        checked_at=datetime.now(UTC),
+    )
+    plain = [t.paper.id for t in lens.community.trending("month")]
+    assert plain[0] == GOOD  # 128 HF upvotes beat 3
+    weighed = lens.community.trending("month", star_weight=2.0)
+    assert weighed[0].paper.id == HOSTILE and weighed[0].star_growth == 1000
+    from paperlens.web import create_app
+
+    app = create_app(lens, rate_limit=None, auth_limits=None)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.get("/api/v1/trending", params={"window": "month", "star_weight": "2"})
+        assert r.status_code == 200 and r.json()["papers"][0]["paper"]["id"] == HOSTILE
+        assert r.json()["papers"][0]["star_growth"] == 1000
+        bad = client.get("/api/v1/trending", params={"star_weight": "-1"})
+        assert bad.status_code == 422
+
+
+def test_an_older_lexical_index_is_rewritten_once(lens: PaperLens) -> None:
+    import json
+
+    state = lens.lexical.state_path
+    saved = json.loads(state.read_text())
+    assert saved["format"] == 2 and lens.lexical.seq > 0
+    state.write_text(json.dumps({"seq": saved["seq"]}))  # as written before "has code"
+    assert lens.lexical.seq == 0  # so `paperlens index` rewrites every document
+    lens.index()
+    assert lens.lexical.seq == saved["seq"]
+    found = lens.search("", Mode.LEXICAL, SearchFilters(has_code=True))
+    assert {r.paper.id for r in found.results} == {GOOD, HOSTILE}

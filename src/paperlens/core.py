@@ -374,6 +374,7 @@ class PaperLens:
             JobStore(self.engine, utcnow),
             self.settings,
             self.index,
+            code=CodeStore(self.engine),
         )
 
     @cached_property

@@ -6,8 +6,10 @@ stemmed. ``categories`` holds each category and its archive (``cs.LG`` and ``cs`
 filter on ``cs`` takes every computer-science paper. ``day`` is the first-version date
 as days since 1970-01-01, for date-range filters. A paper that links a code repository
 also carries the term :data:`HAS_CODE_TERM` in ``categories`` (no arXiv category has a
-colon), so "has code" is one term filter like a category; an index built before this
-term existed needs ``paperlens index`` after re-touching papers, or a rebuild.
+colon), so "has code" is one term filter like a category. The state file records the
+document :data:`FORMAT`; an index written in an older format reports ``seq`` 0, so the
+next ``paperlens index`` rewrites every document once (adding the term) instead of
+filtering on a term old documents lack.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ MAX_TOKEN = 40
 _EPOCH = date(1970, 1, 1)
 #: The ``categories`` term of papers with a code link (see paperlens.links).
 HAS_CODE_TERM = "paperlens:has-code"
+#: What documents hold; bumped when a field or term is added (2: HAS_CODE_TERM).
+FORMAT = 2
 
 
 def day_number(d: date) -> int:
@@ -101,13 +105,14 @@ class LexicalIndex:
     def seq(self) -> int:
         """The store change counter this index is current to (0: empty)."""
         try:
-            return int(json.loads(self.state_path.read_text(encoding="utf-8"))["seq"])
+            state = json.loads(self.state_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return 0
+        return int(state["seq"]) if state.get("format", 1) >= FORMAT else 0
 
     def _save_seq(self, seq: int) -> None:
         tmp = self.state_path.with_name(self.state_path.name + ".tmp")
-        tmp.write_text(json.dumps({"seq": seq}), encoding="utf-8")
+        tmp.write_text(json.dumps({"seq": seq, "format": FORMAT}), encoding="utf-8")
         os.replace(tmp, self.state_path)
 
     def apply(

@@ -21,9 +21,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from paperlens.links import CODE_KINDS, Link, paper_links
 from paperlens.paper import Paper
 from paperlens.sources.base import HfExtras
+from paperlens.store.community import category_condition
 from paperlens.store.db import chunked
 from paperlens.store.schema import (
     FetchPaceRow,
+    PaperCategoryRow,
     PaperHfRow,
     PaperLinkRow,
     PaperRow,
@@ -37,6 +39,7 @@ stats_t = table(RepoStatsRow)
 hf_t = table(PaperHfRow)
 papers_t = table(PaperRow)
 pace_t = table(FetchPaceRow)
+categories_t = table(PaperCategoryRow)
 
 TEXT = "text"
 HF_REPOS = "hf-repos"
@@ -263,6 +266,32 @@ class CodeStore:
                     if stars is not None and base is not None:
                         out[pk] = max(out.get(pk, 0), max(0, stars - base))
         return out
+
+    def growing_papers(
+        self, start: datetime, end: datetime, categories: Sequence[str] = ()
+    ) -> list[tuple[int, datetime]]:
+        """Live papers first published in ``[start, end]`` whose GitHub repository
+        gained stars since its baseline (trending candidates by stars alone)."""
+        q = (
+            select(papers_t.c.pk, papers_t.c.published)
+            .distinct()
+            .join(links_t, links_t.c.paper_pk == papers_t.c.pk)
+            .join(stats_t, stats_t.c.key == links_t.c.key)
+            .where(
+                papers_t.c.deleted.is_(False),
+                papers_t.c.published >= start,
+                papers_t.c.published <= end,
+                links_t.c.kind == "github",
+                stats_t.c.stars > stats_t.c.stars_base,
+            )
+        )
+        if categories:
+            in_cats = select(categories_t.c.paper_pk).where(
+                category_condition(categories_t.c.category, categories)
+            )
+            q = q.where(papers_t.c.pk.in_(in_cats))
+        with self.engine.connect() as conn:
+            return [(int(pk), published) for pk, published in conn.execute(q)]
 
     def stale_repos(self, checked_before: datetime, limit: int) -> list[tuple[str, str]]:
         """Up to ``limit`` linked GitHub repositories (key, owner/repo) never checked or

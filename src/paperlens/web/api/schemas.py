@@ -290,6 +290,9 @@ class TrendingPaperOut(BaseModel):
     votes: int = Field(description="Upvotes from this server's readers.")
     external_upvotes: int = Field(description="Hugging Face daily-papers upvotes (0 if none).")
     score: float = Field(description="points / (age_hours + 2) ** 1.8; see the README.")
+    star_growth: int = Field(
+        default=0, description="Stars the paper's repository gained this week (0: unknown)."
+    )
 
     @classmethod
     def of(cls, t: TrendingItem) -> TrendingPaperOut:
@@ -298,6 +301,7 @@ class TrendingPaperOut(BaseModel):
             votes=t.votes,
             external_upvotes=t.external,
             score=round(t.score, 8),
+            star_growth=t.star_growth,
         )
 
 
