@@ -243,6 +243,12 @@ def test_api_and_pages(lens: PaperLens) -> None:
         assert r.status_code == 200
         assert {x["paper"]["id"] for x in r.json()["results"]} == {GOOD, HOSTILE}
         assert r.json()["filters"]["has_code"] is True
+        briefs = {x["paper"]["id"]: x["code"] for x in r.json()["results"]}
+        assert briefs[GOOD]["repo"] == "https://github.com/openai/hallucination-evals"
+        assert briefs[GOOD]["summary_source"] == "hf"
+        day = client.get("/api/v1/daily", params={"date": "2025-09-06"}).json()
+        assert day["papers"][0]["code"]["summary_source"] == "extract"
+        assert day["papers"][0]["code"]["has_code"] is False
         r = client.get("/api/v1/daily", params={"date": "2025-09-06", "has_code": "true"})
         assert r.status_code == 200 and r.json()["total"] == 0
         r = client.get(f"/api/v1/code/{GOOD}")

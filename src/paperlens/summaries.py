@@ -32,7 +32,11 @@ from paperlens.text import strip_latex
 _ABBREVIATIONS = ("e.g.", "i.e.", "et al.", "etc.", "vs.", "cf.", "Fig.", "Eq.", "resp.", "approx.")
 _SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\"'])")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
+#: URLs and scheme-like tokens (``https://...``, ``github.com/x``, ``javascript:x``):
+#: never key phrases.
+_URLISH = re.compile(r"\S*(?:://|www\.|\.(?:com|org|io|net|ai|co)\b|[a-z]+:\S)\S*", re.I)
 _STOP_WORDS = """
+    see nothing code codes available release released github project page website
     a an the and or but if then of in on for to from by with without within into onto
     over under between among across through via as at is are was were be been being
     this that these those it its we our us they their them he she his her you your i my
@@ -156,7 +160,7 @@ def extract_sentence(abstract: str, method: str = "cue-lead") -> str | None:
 def key_phrases(title: str, abstract: str, k: int = 6) -> list[str]:
     """Up to ``k`` key phrases of the paper (1-3 words), best first, none contained in
     a better one."""
-    text = strip_latex(f"{title}. {abstract}")
+    text = _URLISH.sub(" ", strip_latex(f"{title}. {abstract}"))
     candidates: Counter[str] = Counter()
     for chunk in re.split(r"[.,;:!?()\[\]{}\"']", text):
         run: list[str] = []

@@ -105,7 +105,11 @@ def search(
         has_code=has_code,
     )
     found = lens.search(clean_text(q, MAX_QUERY_CHARS), mode, filters, page, limit)
-    return schemas.SearchOut.of(found)
+    out = schemas.SearchOut.of(found)
+    views = lens.code.views({r.pk: r.paper for r in found.results})
+    for item, r in zip(out.results, found.results, strict=True):
+        item.code = schemas.CodeBriefOut.of(views[r.pk])
+    return out
 
 
 @router.get("/daily", response_model=schemas.DailyOut, summary="Papers of one day")
@@ -123,7 +127,12 @@ def daily(
 ) -> schemas.DailyOut:
     """Papers first published on a day, newest first, with the days before and after."""
     feed = lens.daily(day, page, limit, has_code=has_code)
-    return schemas.DailyOut.of(feed, page, limit)
+    out = schemas.DailyOut.of(feed, page, limit)
+    if feed is not None:
+        views = lens.code.views({i.stored.pk: i.stored.paper for i in feed.items})
+        for item, i in zip(out.papers, feed.items, strict=True):
+            item.code = schemas.CodeBriefOut.of(views[i.stored.pk])
+    return out
 
 
 @router.get("/stats", response_model=schemas.StatsOut, summary="What is stored and indexed")

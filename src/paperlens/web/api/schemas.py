@@ -124,6 +124,9 @@ class ResultOut(BaseModel):
     score: float
     lexical_rank: int | None = None
     semantic_rank: int | None = None
+    code: CodeBriefOut | None = Field(
+        default=None, description="Code badge, stars and one-line summary (search only)."
+    )
 
     @classmethod
     def of(cls, r: Result) -> ResultOut:
@@ -189,6 +192,9 @@ class FeedPaperOut(BaseModel):
     paper: PaperSummary
     upvotes: int | None = Field(description="Hugging Face daily-papers upvotes, if listed.")
     added_at: datetime
+    code: CodeBriefOut | None = Field(
+        default=None, description="Code badge, stars and one-line summary."
+    )
 
     @classmethod
     def of(cls, item: FeedItem) -> FeedPaperOut:
@@ -559,3 +565,32 @@ class CodeOut(BaseModel):
             keywords=view.keywords,
             keywords_source=view.keywords_source,
         )
+
+
+class CodeBriefOut(BaseModel):
+    """What a feed card shows of a paper's code and summary."""
+
+    has_code: bool
+    repo: str | None = Field(description="The first code repository's URL.")
+    stars: int | None
+    stars_fetched_at: datetime | None = Field(
+        description="When GitHub last confirmed the stars (null: HF's count or none)."
+    )
+    summary: str | None
+    summary_source: str | None = Field(description="hf or extract.")
+
+    @classmethod
+    def of(cls, view: CodeView) -> CodeBriefOut:
+        r = view.repo
+        return cls(
+            has_code=view.has_code,
+            repo=r.url if r else None,
+            stars=r.stars if r else None,
+            stars_fetched_at=r.fetched_at if r else None,
+            summary=view.summary,
+            summary_source=view.summary_source,
+        )
+
+
+ResultOut.model_rebuild()
+FeedPaperOut.model_rebuild()
