@@ -59,11 +59,19 @@ def has_code_condition(paper_pk: Any) -> Any:
     )
 
 
-def replace_text_links(conn: Connection, papers: Sequence[tuple[int, Paper]]) -> None:
-    """Rewrite the ``text`` links of each (pk, paper) from the paper's own record."""
-    pks = [pk for pk, _ in papers]
-    for chunk in chunked(pks):
-        conn.execute(delete(links_t).where(links_t.c.paper_pk.in_(chunk), links_t.c.origin == TEXT))
+def replace_text_links(
+    conn: Connection,
+    papers: Sequence[tuple[int, Paper]],
+    *,
+    fresh: bool = False,
+) -> None:
+    """Rewrite the ``text`` links of each (pk, paper) from the paper's own record
+    (``fresh``: the papers were just inserted, so there is nothing to delete)."""
+    if not fresh:
+        for chunk in chunked([pk for pk, _ in papers]):
+            conn.execute(
+                delete(links_t).where(links_t.c.paper_pk.in_(chunk), links_t.c.origin == TEXT)
+            )
     rows: list[dict[str, Any]] = [
         {
             "paper_pk": pk,
@@ -78,17 +86,6 @@ def replace_text_links(conn: Connection, papers: Sequence[tuple[int, Paper]]) ->
         for link in paper_links(paper.abstract, paper.comments, paper.links)
     ]
     if rows:
-        # A Hugging Face citing repo may already hold the key: the text link wins.
-        keys = {
-            (pk, link.key)
-            for pk, paper in papers
-            for link in paper_links(paper.abstract, paper.comments, paper.links)
-        }
-        key_list = sorted({k for _, k in keys})
-        for pk_chunk in chunked(sorted({pk for pk, _ in keys})):
-            conn.execute(
-                delete(links_t).where(links_t.c.paper_pk.in_(pk_chunk), links_t.c.key.in_(key_list))
-            )
         conn.execute(insert(links_t), rows)
 
 
@@ -216,11 +213,17 @@ class CodeStore:
         hf: dict[int, HfInfo] = {}
         with self.engine.connect() as conn:
             for chunk in chunked(wanted):
+                seen: set[tuple[int, str]] = set()
+                # ``text`` sorts after ``hf-repos``, so desc puts a paper's own links
+                # first; a key both have is shown once, as the paper's own.
                 for r in conn.execute(
                     select(links_t)
                     .where(links_t.c.paper_pk.in_(chunk))
                     .order_by(links_t.c.paper_pk, links_t.c.origin.desc(), links_t.c.key)
                 ):
+                    if (r.paper_pk, r.key) in seen:
+                        continue
+                    seen.add((r.paper_pk, r.key))
                     links.setdefault(r.paper_pk, []).append(
                         StoredLink(r.kind, r.url, r.key, r.name, r.origin, r.likes)
                     )
@@ -351,9 +354,7 @@ class CodeStore:
             conn.execute(
                 delete(links_t).where(links_t.c.paper_pk == paper_pk, links_t.c.origin == HF_REPOS)
             )
-            taken = set(
-                conn.execute(select(links_t.c.key).where(links_t.c.paper_pk == paper_pk)).scalars()
-            )
+            taken: set[str] = set()
             rows = []
             for link, likes in found:
                 if link.key in taken:

@@ -194,7 +194,8 @@ class PaperStore:
                 cat_rows += [(pk, r["categories"]) for pk, r in updates]
                 self._replace_categories(conn, cat_rows, fresh=len(new_pks))
                 result.deleted = self._mark_deleted(conn, deleted_ids, seq)
-                replace_text_links(conn, [*zip(new_pks, inserted, strict=True), *updated])
+                replace_text_links(conn, list(zip(new_pks, inserted, strict=True)), fresh=True)
+                replace_text_links(conn, updated)
             if listings:
                 self._upsert_listings(conn, listings)
             if hf_extras:

@@ -456,10 +456,11 @@ class PaperLinkRow(Base):
     )
     #: ``github:owner/repo`` (lower-cased), ``hf-model:org/name``, ``web:host/path``...
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    #: ``text`` or ``hf-repos``: a key may be both (then shown once, as ``text``).
+    origin: Mapped[str] = mapped_column(String(16), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
     url: Mapped[str] = mapped_column(Text)
     name: Mapped[str] = mapped_column(String(300))
-    origin: Mapped[str] = mapped_column(String(16))
     #: Hugging Face likes of a model, dataset or Space (None for other links).
     likes: Mapped[int | None] = mapped_column(Integer, nullable=True)
 

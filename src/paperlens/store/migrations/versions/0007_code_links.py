@@ -25,15 +25,15 @@ def upgrade() -> None:
         "paper_links",
         sa.Column("paper_pk", sa.Integer(), nullable=False),
         sa.Column("key", sa.String(length=300), nullable=False),
+        sa.Column("origin", sa.String(length=16), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("url", sa.Text(), nullable=False),
         sa.Column("name", sa.String(length=300), nullable=False),
-        sa.Column("origin", sa.String(length=16), nullable=False),
         sa.Column("likes", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["paper_pk"], ["papers.pk"], name=op.f("paper_links_paper_pk_fkey"), ondelete="CASCADE"
         ),
-        sa.PrimaryKeyConstraint("paper_pk", "key", name=op.f("paper_links_pkey")),
+        sa.PrimaryKeyConstraint("paper_pk", "key", "origin", name=op.f("paper_links_pkey")),
     )
     op.create_index("ix_paper_links_key", "paper_links", ["key"], unique=False)
     op.create_table(
