@@ -316,3 +316,58 @@ def test_an_older_lexical_index_is_rewritten_once(lens: PaperLens) -> None:
     assert lens.lexical.seq == saved["seq"]
     found = lens.search("", Mode.LEXICAL, SearchFilters(has_code=True))
     assert {r.paper.id for r in found.results} == {GOOD, HOSTILE}
+
+
+def test_cli_refresh_code_never_shows_the_token(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    lens = PaperLens(Settings(data_dir=data))
+    with ReplayServer() as hf:
+        hf.add(
+            "/api/daily_papers",
+            {"date": DAY.isoformat(), "limit": "100", "p": "0"},
+            fixture=FIXTURES / "hf_daily" / "2025-09-08_extras.json",
+            content_type=JSON,
+        )
+        with PoliteClient(interval=0, retries=0) as client:
+            lens.ingest(HfDailySource([DAY], hf.base_url, client=client))
+    lens.close()
+    secret = "ghp_do_not_print_me_0123456789"
+    with ReplayServer() as server:
+        server.add(
+            "/repos/openai/hallucination-evals",
+            fixture=FIXTURES / "github" / "repo_200.json",
+            content_type=JSON,
+            headers={"ETag": '"x"', "X-RateLimit-Remaining": "4999"},
+        )
+        server.add("/repos/good-org/safe_repo", status=502, body=b"bad gateway")
+        for pid in (GOOD, HOSTILE, PLAIN):
+            server.add(f"/api/arxiv/{pid}/repos", body=b"{}", content_type=JSON)
+        env = {
+            **os.environ,
+            "PAPERLENS_DATA_DIR": str(data),
+            "PAPERLENS_GITHUB_API_URL": server.base_url,
+            "PAPERLENS_HF_BASE_URL": server.base_url,
+            "PAPERLENS_GITHUB_TOKEN": secret,
+            "PAPERLENS_REQUEST_INTERVAL": "0",
+            "PAPERLENS_REQUEST_RETRIES": "0",
+            "COLUMNS": "200",
+        }
+        env.pop("PAPERLENS_DATABASE_URL", None)
+        proc = subprocess.run(
+            [sys.executable, "-m", "paperlens.cli.main", "refresh", "code", "--limit", "10"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert "2 checked, 1 updated" in proc.stdout and "1 failed" in proc.stdout
+        assert "Hugging Face: 3 papers checked, 0 failed" in proc.stdout
+        assert secret not in proc.stdout + proc.stderr
+        sent = server.requests_to("/repos/openai/hallucination-evals")[0].headers
+        assert sent["Authorization"] == f"Bearer {secret}"

@@ -346,10 +346,6 @@ def run() -> None:
         raise SystemExit(130) from None
 
 
-if __name__ == "__main__":
-    run()
-
-
 __all__ = ["app", "fail", "run"]
 
 
@@ -388,3 +384,7 @@ def refresh_code(
             console.print(f"Hugging Face: {h.checked} papers checked, {h.failed} failed")
             if h.stopped:
                 console.print(f"Hugging Face: stopped: {escape(h.stopped)}")
+
+
+if __name__ == "__main__":
+    run()
