@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from databases import fresh_database
 from paperlens.code import Code, age_text, short_count
 from paperlens.config import Settings
 from paperlens.core import Mode, PaperLens, SearchFilters
@@ -33,7 +34,15 @@ JSON = "application/json; charset=utf-8"
 @pytest.fixture(scope="module")
 def lens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PaperLens]:
     root = tmp_path_factory.mktemp("code")
-    lens = PaperLens(Settings(data_dir=root, max_seq_length=64))
+    with fresh_database(root) as url:  # PostgreSQL too when the suite runs on it
+        lens = PaperLens(Settings(data_dir=root, database_url=url, max_seq_length=64))
+        ingest_fixture(lens)
+        lens.index()
+        yield lens
+        lens.close()
+
+
+def ingest_fixture(lens: PaperLens) -> None:
     with ReplayServer() as hf:
         hf.add(
             "/api/daily_papers",
@@ -43,9 +52,6 @@ def lens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PaperLens]:
         )
         with PoliteClient(interval=0, retries=0) as client:
             lens.ingest(HfDailySource([DAY], hf.base_url, client=client))
-    lens.index()
-    yield lens
-    lens.close()
 
 
 def test_hf_import_reads_the_new_fields(lens: PaperLens) -> None:
@@ -325,15 +331,7 @@ def test_cli_refresh_code_never_shows_the_token(tmp_path: Path) -> None:
 
     data = tmp_path / "data"
     lens = PaperLens(Settings(data_dir=data))
-    with ReplayServer() as hf:
-        hf.add(
-            "/api/daily_papers",
-            {"date": DAY.isoformat(), "limit": "100", "p": "0"},
-            fixture=FIXTURES / "hf_daily" / "2025-09-08_extras.json",
-            content_type=JSON,
-        )
-        with PoliteClient(interval=0, retries=0) as client:
-            lens.ingest(HfDailySource([DAY], hf.base_url, client=client))
+    ingest_fixture(lens)
     lens.close()
     secret = "ghp_do_not_print_me_0123456789"
     with ReplayServer() as server:
