@@ -265,6 +265,10 @@ def test_api_and_pages(lens: PaperLens) -> None:
         assert client.get("/api/v1/code/9999.99999").status_code == 404
 
         page = client.get(f"/paper/{HOSTILE}").text
+        # HF's text is shown escaped, with bidi overrides removed at import.
+        assert "<script>alert(" not in page and "&lt;script&gt;alert(" in page
+        assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+        assert "\u202e" not in page
         assert 'class="badge-code" href="https://github.com/good-org/safe_repo"' in page
         assert "javascript:" not in page.split("<main", 1)[-1].split("Abstract")[0]
         assert "evil.io/a/b" not in page.split("Abstract")[0]
@@ -272,6 +276,8 @@ def test_api_and_pages(lens: PaperLens) -> None:
         assert "Summary from Hugging Face" in good
         plain = client.get(f"/paper/{PLAIN}").text.split("similar-heading")[0]
         assert ">Extract<" in plain and "Summary from Hugging Face" not in plain
+        trending = client.get("/trending", params={"window": "month"}).text
+        assert "badge-code" in trending
         feed = client.get("/", params={"date": "2025-09-04"}).text
         assert "badge-code" in feed and "Summary from Hugging Face" in feed
         only = client.get("/", params={"date": "2025-09-06", "code": "1"})
@@ -356,7 +362,16 @@ def test_cli_refresh_code_never_shows_the_token(tmp_path: Path) -> None:
         }
         env.pop("PAPERLENS_DATABASE_URL", None)
         proc = subprocess.run(
-            [sys.executable, "-m", "paperlens.cli.main", "refresh", "code", "--limit", "10"],
+            [
+                sys.executable,
+                "-m",
+                "paperlens.cli.main",
+                "refresh",
+                "code",
+                "--limit",
+                "10",
+                "--links",
+            ],
             capture_output=True,
             text=True,
             env=env,
@@ -364,6 +379,7 @@ def test_cli_refresh_code_never_shows_the_token(tmp_path: Path) -> None:
             check=False,
         )
         assert proc.returncode == 0, proc.stderr
+        assert "links re-derived for 3 papers" in proc.stdout
         assert "2 checked, 1 updated" in proc.stdout and "1 failed" in proc.stdout
         assert "Hugging Face: 3 papers checked, 0 failed" in proc.stdout
         assert secret not in proc.stdout + proc.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -364,13 +365,27 @@ def refresh_code(
     links: Annotated[
         bool, typer.Option(help="First re-derive every paper's links from its text.")
     ] = False,
+    every: Annotated[
+        float,
+        typer.Option(min=0, help="Run again every this many seconds (0: once), until stopped."),
+    ] = 0,
 ) -> None:
     """GitHub stars (conditional requests, rate limits honoured) and Hugging Face
-    artifacts of papers; run it from cron or a timer. Pages only read the results."""
+    artifacts of papers; run it from cron or a timer, or with --every. Pages only read
+    the results."""
     lens = state(ctx).lens
-    with errors_as_one_line():
-        if links:
+    if links:
+        with errors_as_one_line():
             console.print(f"links re-derived for {lens.code.backfill_links():,} papers")
+    while True:
+        _refresh_code_once(lens, limit, stars=stars, hf_repos=hf_repos)
+        if not every:
+            return
+        time.sleep(every)
+
+
+def _refresh_code_once(lens: PaperLens, limit: int, *, stars: bool, hf_repos: bool) -> None:
+    with errors_as_one_line():
         if stars:
             r = lens.code.refresh_stars(limit)
             console.print(
