@@ -29,6 +29,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from paperlens.config import Settings
 from paperlens.links import HF_KINDS
@@ -133,6 +134,14 @@ class RefreshReport:
     stopped: str = ""
 
 
+@lru_cache(maxsize=4096)
+def _extracts(title: str, abstract: str) -> tuple[str | None, tuple[str, ...]]:
+    """The extract sentence and key phrases of a paper (a few ms each, so a feed page
+    computes each paper's once per process, not on every view)."""
+    phrases = tuple(key_phrases(title, abstract)) if abstract else ()
+    return extract_sentence(abstract), phrases
+
+
 def _view(paper: Paper, record: CodeRecord | None) -> CodeView:
     links = record.links if record else []
     hf = record.hf if record else None
@@ -169,15 +178,20 @@ def _view(paper: Paper, record: CodeRecord | None) -> CodeView:
     summary: str | None
     summary_source: str | None
     keywords_source: str | None
+    extract, phrases = (
+        (None, ())
+        if hf and hf.ai_summary and hf.ai_keywords
+        else _extracts(paper.title, paper.abstract)
+    )
     if hf and hf.ai_summary:
         summary, summary_source = hf.ai_summary, "hf"
     else:
-        summary = extract_sentence(paper.abstract)
+        summary = extract
         summary_source = "extract" if summary else None
     if hf and hf.ai_keywords:
         keywords, keywords_source = hf.ai_keywords[:8], "hf"
     else:
-        keywords = key_phrases(paper.title, paper.abstract) if paper.abstract else []
+        keywords = list(phrases)
         keywords_source = "extract" if keywords else None
     return CodeView(
         repos=repos,
@@ -222,6 +236,10 @@ class Code:
 
     def star_growth(self, pks: Iterable[int]) -> dict[int, int]:
         return self.store.star_growth(list(pks))
+
+    def warm_up(self) -> None:
+        """Load the key-phrase weights (half a second) before the first page needs them."""
+        key_phrases("warm", "up")
 
     # -- background work ----------------------------------------------------------------
 
