@@ -71,6 +71,22 @@ def test_cite_files_parse_back(client: TestClient, web_corpus: WebCorpus) -> Non
     assert client.get("/paper/no-such-paper/cite.bib").status_code == 404
 
 
+def test_cite_an_old_style_id_with_a_slash(settings: Settings) -> None:
+    from paperlens.web import create_app
+
+    lens = PaperLens(settings)
+    old = make_paper(id="hep-th/9901001", title="Old {style}", abstract="", source="t")
+    lens.papers.write_batch([Parsed(old, "t")])
+    with TestClient(create_app(lens, rate_limit=None, auth_limits=None)) as c:
+        r = c.get("/paper/hep-th/9901001/cite.bib")
+        assert r.status_code == 200 and "eprint = {hep-th/9901001}" in r.text
+        assert r.headers["content-disposition"] == 'attachment; filename="hep-th-9901001.bib"'
+        api = c.get("/api/v1/papers/hep-th/9901001v2/cite?format=ris")
+        assert rispy.loads(api.text)[0]["urls"][0] == "https://arxiv.org/abs/hep-th/9901001"
+        assert 'href="/paper/hep-th/9901001/cite.json"' in c.get("/paper/hep-th/9901001").text
+    lens.close()
+
+
 def test_cite_api(client: TestClient, web_corpus: WebCorpus) -> None:
     pid = web_corpus.snapshot_ids[1]
     r = client.get(f"/api/v1/papers/{pid}/cite")
@@ -268,6 +284,9 @@ def test_home_page_feed_control(client: TestClient, indexed_lens: PaperLens) -> 
     html = client.get("/?category=cs&sort=votes").text
     assert "sort=votes" in html and "category=cs" in html
     assert 'href="/feeds/daily.xml?category=cs&amp;sort=votes"' in html
+    # A category with no papers at all: a friendly page, not an error.
+    empty = client.get("/?category=no-such.XY")
+    assert empty.status_code == 200 and "No papers in no-such.XY" in empty.text
     # Stars not known yet: sorted by votes, and the page says so.
     assert 'id="sort-fallback"' in client.get("/?sort=stars").text
     for bad, message in (
@@ -363,6 +382,10 @@ def test_mark_read_from_the_feed_then_hide_it(client: TestClient, indexed_lens: 
     assert "you marked read or not interested are hidden" in hidden
     assert f'value="{HOSTILE_ID}"' not in hidden
     assert f'value="{HOSTILE_ID}"' in client.get("/?category=cs.CR").text
+    # The Atom feed hides for a signed-in browser too, and is then private to it.
+    atom = client.get("/feeds/daily.xml?category=cs.CR&hide=1")
+    assert atom.status_code == 200 and atom.headers["cache-control"] == "private, no-store"
+    assert HOSTILE_ID not in atom.text
     # Without a CSRF token the mark is refused.
     bad = client.post("/library/note", data={"paper": HOSTILE_ID, "read": "1"})
     assert bad.status_code == 403

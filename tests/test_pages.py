@@ -273,6 +273,10 @@ def test_page_weight_under_budget(client: TestClient, url: str) -> None:
     assert sent < BUDGET
 
 
+#: Hosts a paper's code and artifact links may point at (shown as links, never loaded).
+CODE_HOSTS = {"github.com", "gitlab.com", "huggingface.co", "zenodo.org"}
+
+
 def _outside_urls(text: str) -> list[str]:
     found = re.findall(r'(?:src|href|action)="([^"]*)"', text)
     found += re.findall(r"url\(([^)]*)\)", text)
@@ -285,6 +289,8 @@ def _outside_urls(text: str) -> list[str]:
             host = parts.hostname or ""
             if host in {"arxiv.org", "doi.org"}:
                 continue
+            if host in CODE_HOSTS and not url.lower().endswith((".css", ".js")):
+                continue  # a paper's code link (validated by paperlens.links), not an asset
             outside.append(url)
     return outside
 

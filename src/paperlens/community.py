@@ -24,6 +24,16 @@ The reference time is ``now``, but never later than the newest paper's publicati
 time: on a corpus that is no longer harvested, "this week" means the corpus's last
 week, as the daily feed shows the newest day that has papers.
 
+With ``Settings.trending_star_weight`` (or the API's ``star_weight``) above 0, a paper's
+GitHub repository's star growth counts too::
+
+    points += star_weight * log2(1 + stars gained since the weekly baseline)
+
+so 1 → 1 point, 15 → 4, 1,023 → 10 points at weight 1 (a log, so one viral repository
+cannot swamp every vote), and papers whose repository is gaining stars become
+candidates even without votes. Stars are refreshed in the background
+(``paperlens refresh code``); the default weight 0 leaves trending as above.
+
 Listings show the two counts apart: ▲ for this server's votes (with the button), and
 "HF n" for Hugging Face upvotes where a paper was listed there.
 
@@ -43,6 +53,7 @@ waiting at once.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -60,6 +71,7 @@ from paperlens.indexer import IndexBusy
 from paperlens.jobs import ArxivTurn, Outcome, SubmissionQueue, Worker
 from paperlens.paper import Paper
 from paperlens.sources.base import Parsed
+from paperlens.store.code import CodeStore
 from paperlens.store.community import CommunityStore, Submission, TrendingRow
 from paperlens.store.jobs import Job, JobStore
 from paperlens.store.papers import PaperStore, StoredPaper
@@ -75,6 +87,7 @@ AGE_OFFSET_HOURS = 2.0
 EXTERNAL_WEIGHT = 0.1
 SUBMIT_LIMIT = "20/hour"
 MAX_TRENDING = 100
+MAX_STAR_WEIGHT = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,20 +99,36 @@ class TrendingItem:
     #: Hugging Face daily-papers upvotes (0 when never listed).
     external: int = 0
     added_at: datetime | None = None
+    #: Stars the paper's repository gained since its weekly baseline (0: unknown).
+    star_growth: int = 0
 
 
-def trending_score(votes: int, external: int, age_hours: float) -> float:
-    """The score of the module docstring; ``age_hours`` below 0 counts as 0."""
-    points = votes + EXTERNAL_WEIGHT * external
+def star_points(growth: int, weight: float) -> float:
+    """Trending points of a repository that gained ``growth`` stars (module docstring)."""
+    return weight * math.log2(1 + max(growth, 0)) if weight > 0 else 0.0
+
+
+def trending_score(votes: int, external: int, age_hours: float, stars: float = 0.0) -> float:
+    """The score of the module docstring; ``age_hours`` below 0 counts as 0; ``stars``
+    are :func:`star_points`."""
+    points = votes + EXTERNAL_WEIGHT * external + stars
     return float(points / (max(age_hours, 0.0) + AGE_OFFSET_HOURS) ** GRAVITY)
 
 
-def rank_trending(rows: Sequence[TrendingRow], now: datetime, limit: int) -> list[TrendingRow]:
-    """``rows`` by descending score (ties: more votes, newer, then lower pk)."""
+def rank_trending(
+    rows: Sequence[TrendingRow],
+    now: datetime,
+    limit: int,
+    stars: dict[int, float] | None = None,
+) -> list[TrendingRow]:
+    """``rows`` by descending score (ties: more votes, newer, then lower pk);
+    ``stars``: each paper's star points."""
+    bonus = stars or {}
 
     def key(r: TrendingRow) -> tuple[float, int, float, int]:
         age = (now - r.published).total_seconds() / 3600
-        return (-trending_score(r.votes, r.external, age), -r.votes, age, r.paper_pk)
+        score = trending_score(r.votes, r.external, age, bonus.get(r.paper_pk, 0.0))
+        return (-score, -r.votes, age, r.paper_pk)
 
     return sorted(rows, key=key)[:limit]
 
@@ -221,9 +250,12 @@ class Community:
         jobs: JobStore,
         settings: Settings,
         index: Callable[[], object],
+        code: CodeStore | None = None,
     ) -> None:
         self.store = store
         self.papers = papers
+        self.settings = settings
+        self.code = code
         self.submitter = Submitter(papers, store, jobs, settings, index)
 
     def vote(self, user_pk: int, paper_pk: int, up: bool = True) -> int:
@@ -251,10 +283,16 @@ class Community:
         category: str | None = None,
         categories: Sequence[str] = (),
         now: datetime | None = None,
+        star_weight: float | None = None,
     ) -> list[TrendingItem]:
         """Recent papers by upvotes with time decay (see the module docstring): the
         trending papers of ``window`` (``day``, ``week`` or ``month``), optionally
-        within a category or archive (``category``, or any of ``categories``)."""
+        within a category or archive (``category``, or any of ``categories``).
+        ``star_weight`` (default ``Settings.trending_star_weight``) weighs the growth of
+        the papers' GitHub stars."""
+        weight = self.settings.trending_star_weight if star_weight is None else star_weight
+        if not 0 <= weight <= MAX_STAR_WEIGHT:
+            raise Invalid(f"star_weight must be between 0 and {MAX_STAR_WEIGHT}")
         if window not in WINDOWS:
             raise Invalid(f"window must be day, week or month, not {window!r}")
         if not 1 <= limit <= MAX_TRENDING:
@@ -266,7 +304,19 @@ class Community:
         reference = min(now, newest) if newest is not None else now
         cats = [c for c in (*categories, *([category] if category else [])) if c]
         rows = self.store.trending_rows(reference - WINDOWS[window], reference, cats)
-        ranked = rank_trending(rows, reference, limit)
+        growth: dict[int, int] = {}
+        if weight > 0 and self.code is not None:
+            have = {r.paper_pk for r in rows}
+            rows += [
+                TrendingRow(pk, published, 0, 0)
+                for pk, published in self.code.growing_papers(
+                    reference - WINDOWS[window], reference, cats
+                )
+                if pk not in have
+            ]
+            growth = self.code.star_growth([r.paper_pk for r in rows])
+        points = {pk: star_points(g, weight) for pk, g in growth.items()}
+        ranked = rank_trending(rows, reference, limit, points)
         stored = self.papers.get_by_pks(r.paper_pk for r in ranked)
         return [
             TrendingItem(
@@ -274,10 +324,14 @@ class Community:
                 stored[r.paper_pk].paper,
                 r.votes,
                 trending_score(
-                    r.votes, r.external, (reference - r.published).total_seconds() / 3600
+                    r.votes,
+                    r.external,
+                    (reference - r.published).total_seconds() / 3600,
+                    points.get(r.paper_pk, 0.0),
                 ),
                 r.external,
                 stored[r.paper_pk].added_at,
+                growth.get(r.paper_pk, 0),
             )
             for r in ranked
             if r.paper_pk in stored

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from paperlens.errors import Invalid
@@ -71,6 +71,17 @@ class Settings(BaseSettings):
     oai_base_url: str = "https://oaipmh.arxiv.org/oai"
     arxiv_api_base_url: str = "https://export.arxiv.org/api/query"
     hf_base_url: str = "https://huggingface.co"
+    #: GitHub REST API, for repositories' stars (``paperlens refresh code``).
+    github_api_url: str = "https://api.github.com"
+    #: Optional GitHub token: 5,000 requests an hour instead of 60. Never logged/shown.
+    github_token: SecretStr = SecretStr("")
+    #: A repository's stars are refreshed when older than this.
+    github_refresh_hours: float = Field(default=24.0, gt=0)
+    #: A paper's citing Hugging Face models/datasets/Spaces are refetched after this.
+    hf_repos_refresh_days: float = Field(default=7.0, gt=0)
+    #: Trending: points per log2(1 + stars gained in the last week) of a paper's
+    #: repository (0: stars do not count). See docs (README, "Trending").
+    trending_star_weight: float = Field(default=0.0, ge=0)
     #: Seconds between requests to one service (arXiv asks for 3).
     request_interval: float = 3.0
     #: How many times a failed request (5xx, 429, network) is tried again.

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from paperlens.accounts import Accounts, clean_categories
 from paperlens.arxiv_ids import BadArxivId, parse_arxiv_id, title_id
+from paperlens.code import Code
 from paperlens.community import Community
 from paperlens.config import Settings
 from paperlens.digest.gather import Found, votes_note
@@ -51,6 +52,7 @@ from paperlens.recommend import Recommender
 from paperlens.search.engine import MAX_DEPTH, IndexNotBuilt, Mode, Ranking, Retriever
 from paperlens.sources.base import Source
 from paperlens.store.candidates import CandidateStore
+from paperlens.store.code import CodeStore, paper_stars
 from paperlens.store.community import CommunityStore
 from paperlens.store.db import create_db_engine, open_engine
 from paperlens.store.embeddings import EmbeddingStore
@@ -118,9 +120,9 @@ class PaperLens:
         self._vectors_checked = time.monotonic()
         self._encoder: Encoder | None = None
         self._accounts: Accounts | None = None
-        #: Each paper's GitHub stars for the daily feed's ``stars`` sort, set by the
-        #: part that stores them; until then that sort falls back to votes.
-        self.star_source: StarSource | None = None
+        #: Each paper's GitHub stars for the daily feed's ``stars`` sort (without one
+        #: that sort falls back to votes).
+        self.star_source: StarSource | None = paper_stars
 
     # -- parts, loaded on first use -----------------------------------------------------
 
@@ -360,11 +362,13 @@ class PaperLens:
         categories: Sequence[str] = (),
         sort: str = "newest",
         hide_for: int | None = None,
+        has_code: bool = False,
     ) -> FeedDay | None:
         """Papers first published on ``day`` (UTC; default the newest day with papers
         in ``categories``), newest first or by ``sort`` (:data:`FEED_SORTS`), with
         prev/next days; ``hide_for`` leaves out what that reader marked read or "not
-        interested". ``None`` when no paper has a date. Bad categories or sorts raise
+        interested"; ``has_code`` keeps only papers linking a code repository. ``None``
+        when no paper has a date. Bad categories or sorts raise
         ``ValueError`` naming the choices."""
         cats = tuple(clean_categories(list(categories)))
         if sort not in FEED_SORTS:
@@ -373,7 +377,9 @@ class PaperLens:
         day = day or feed.latest_day(cats)
         if day is None:
             return None
-        return feed.day(day, page, per_page, categories=cats, sort=sort, hide_for=hide_for)
+        return feed.day(
+            day, page, per_page, categories=cats, sort=sort, hide_for=hide_for, has_code=has_code
+        )
 
     # -- the services beside the lens ---------------------------------------------------
 
@@ -386,12 +392,22 @@ class PaperLens:
             JobStore(self.engine, utcnow),
             self.settings,
             self.index,
+            code=CodeStore(self.engine),
         )
 
     @cached_property
     def library(self) -> Library:
         """Collections, notes and "not interested" marks."""
         return Library(LibraryStore(self.engine), self.papers)
+
+    @cached_property
+    def code(self) -> Code:
+        """Code, artifacts, summaries and keywords of papers, and their refreshers."""
+        return Code(
+            CodeStore(self.engine),
+            lambda pks: {pk: s.paper for pk, s in self.papers.get_by_pks(pks).items()},
+            self.settings,
+        )
 
     @cached_property
     def recommender(self) -> Recommender:

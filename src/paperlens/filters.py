@@ -16,12 +16,15 @@ from paperlens.errors import Invalid
 class SearchFilters:
     """Restrict results to a first-version date range (inclusive), any of some
     categories (``cs.LG``, or a whole archive such as ``cs``), and an author (every
-    word of ``author`` must appear in one paper's author list, accents ignored)."""
+    word of ``author`` must appear in one paper's author list, accents ignored), and
+    papers with code."""
 
     since: date | None = None
     until: date | None = None
     categories: tuple[str, ...] = ()
     author: str | None = None
+    #: Only papers that link a code repository (GitHub, GitLab; see paperlens.links).
+    has_code: bool = False
 
     def __post_init__(self) -> None:
         if self.since and self.until and self.since > self.until:
@@ -29,4 +32,4 @@ class SearchFilters:
 
     @property
     def active(self) -> bool:
-        return bool(self.since or self.until or self.categories or self.author)
+        return bool(self.since or self.until or self.categories or self.author or self.has_code)

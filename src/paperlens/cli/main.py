@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -368,8 +369,59 @@ def run() -> None:
         raise SystemExit(130) from None
 
 
+__all__ = ["app", "fail", "run"]
+
+
+refresh_app = typer.Typer(help="Refresh data fetched from outside services, in the background.")
+app.add_typer(refresh_app, name="refresh")
+
+
+@refresh_app.command("code")
+def refresh_code(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, max=5000, help="Most repositories/papers.")] = 50,
+    stars: Annotated[bool, typer.Option(help="Refresh GitHub stars.")] = True,
+    hf_repos: Annotated[
+        bool, typer.Option(help="Fetch Hugging Face models/datasets/Spaces citing papers.")
+    ] = True,
+    links: Annotated[
+        bool, typer.Option(help="First re-derive every paper's links from its text.")
+    ] = False,
+    every: Annotated[
+        float,
+        typer.Option(min=0, help="Run again every this many seconds (0: once), until stopped."),
+    ] = 0,
+) -> None:
+    """GitHub stars (conditional requests, rate limits honoured) and Hugging Face
+    artifacts of papers; run it from cron or a timer, or with --every. Pages only read
+    the results."""
+    lens = state(ctx).lens
+    if links:
+        with errors_as_one_line():
+            console.print(f"links re-derived for {lens.code.backfill_links():,} papers")
+    while True:
+        _refresh_code_once(lens, limit, stars=stars, hf_repos=hf_repos)
+        if not every:
+            return
+        time.sleep(every)
+
+
+def _refresh_code_once(lens: PaperLens, limit: int, *, stars: bool, hf_repos: bool) -> None:
+    with errors_as_one_line():
+        if stars:
+            r = lens.code.refresh_stars(limit)
+            console.print(
+                f"GitHub: {r.checked} checked, {r.updated} updated, {r.not_modified} unchanged "
+                f"(304), {r.gone} gone, {r.failed} failed"
+            )
+            if r.stopped:
+                console.print(f"GitHub: stopped: {escape(r.stopped)}")
+        if hf_repos:
+            h = lens.code.refresh_hf_repos(limit)
+            console.print(f"Hugging Face: {h.checked} papers checked, {h.failed} failed")
+            if h.stopped:
+                console.print(f"Hugging Face: stopped: {escape(h.stopped)}")
+
+
 if __name__ == "__main__":
     run()
-
-
-__all__ = ["app", "fail", "run"]

@@ -34,6 +34,7 @@ RateLimit = Annotated[
 def warm_up(lens: PaperLens) -> None:
     """Open the indexes and load the model before the first request, not during it."""
     try:
+        lens.code.warm_up()
         _ = lens.lexical, lens.vectors, lens.encoder
     except Exception as exc:  # a missing index only limits what the pages can show
         err_console.print(f"[yellow]note:[/] {escape(str(exc))}")

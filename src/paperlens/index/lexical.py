@@ -4,7 +4,12 @@ Documents are keyed by the store's integer ``pk``. Text is indexed LaTeX-strippe
 lower-cased, ASCII-folded (``Balázs`` matches ``Balazs``) and, for title and abstract,
 stemmed. ``categories`` holds each category and its archive (``cs.LG`` and ``cs``), so a
 filter on ``cs`` takes every computer-science paper. ``day`` is the first-version date
-as days since 1970-01-01, for date-range filters.
+as days since 1970-01-01, for date-range filters. A paper that links a code repository
+also carries the term :data:`HAS_CODE_TERM` in ``categories`` (no arXiv category has a
+colon), so "has code" is one term filter like a category. The state file records the
+document :data:`FORMAT`; an index written in an older format reports ``seq`` 0, so the
+next ``paperlens index`` rewrites every document once (adding the term) instead of
+filtering on a term old documents lack.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any, cast
 import tantivy
 
 from paperlens.filters import SearchFilters
+from paperlens.links import has_code, paper_links
 from paperlens.store.papers import StoredPaper
 from paperlens.text import fold, strip_latex
 
@@ -29,6 +35,10 @@ TITLE_BOOST = 2.5
 #: Tokens longer than this (base64 blobs, URLs) are not indexed.
 MAX_TOKEN = 40
 _EPOCH = date(1970, 1, 1)
+#: The ``categories`` term of papers with a code link (see paperlens.links).
+HAS_CODE_TERM = "paperlens:has-code"
+#: What documents hold; bumped when a field or term is added (2: HAS_CODE_TERM).
+FORMAT = 2
 
 
 def day_number(d: date) -> int:
@@ -95,13 +105,14 @@ class LexicalIndex:
     def seq(self) -> int:
         """The store change counter this index is current to (0: empty)."""
         try:
-            return int(json.loads(self.state_path.read_text(encoding="utf-8"))["seq"])
+            state = json.loads(self.state_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return 0
+        return int(state["seq"]) if state.get("format", 1) >= FORMAT else 0
 
     def _save_seq(self, seq: int) -> None:
         tmp = self.state_path.with_name(self.state_path.name + ".tmp")
-        tmp.write_text(json.dumps({"seq": seq}), encoding="utf-8")
+        tmp.write_text(json.dumps({"seq": seq, "format": FORMAT}), encoding="utf-8")
         os.replace(tmp, self.state_path)
 
     def apply(
@@ -154,6 +165,8 @@ class LexicalIndex:
             doc.add_text("authors", a)
         for c in category_terms(p.categories):
             doc.add_text("categories", c)
+        if has_code(paper_links(p.abstract, p.comments, p.links)):
+            doc.add_text("categories", HAS_CODE_TERM)
         if p.published is not None:
             doc.add_integer("day", day_number(p.published.date()))
         return doc
@@ -188,6 +201,13 @@ class LexicalIndex:
                     tantivy.Query.term_set_query(
                         self.schema, "categories", list(filters.categories)
                     ),
+                )
+            )
+        if filters.has_code:
+            must.append(
+                (
+                    tantivy.Occur.Must,
+                    tantivy.Query.term_query(self.schema, "categories", HAS_CODE_TERM),
                 )
             )
         if filters.author:

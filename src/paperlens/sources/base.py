@@ -28,6 +28,20 @@ class Listing:
 
 
 @dataclass(frozen=True, slots=True)
+class HfExtras:
+    """What a Hugging Face daily-papers item says about a paper besides the paper:
+    its AI summary and keywords, organization, who submitted it, comments and the
+    repository's stars as HF counts them (``None``/empty when absent)."""
+
+    ai_summary: str | None = None
+    ai_keywords: tuple[str, ...] = ()
+    organization: str | None = None
+    submitted_by: str | None = None
+    num_comments: int = 0
+    github_stars: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Parsed:
     """A record that parsed into a paper. ``position`` (when set) is where to resume
     reading once this entry and all before it are stored."""
@@ -36,6 +50,7 @@ class Parsed:
     where: str
     position: str | None = None
     listing: Listing | None = None
+    hf: HfExtras | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,11 @@
 ``GET {base}/api/daily_papers?date=YYYY-MM-DD&limit=N&p=PAGE`` answers a JSON list of
 ``{paper: {id, title, summary, authors: [{name}], publishedAt, upvotes, ...},
 publishedAt, title, numComments, submittedBy, ...}``; ``p`` counts pages from 0 and
-``limit`` is at most 100. Each item becomes a paper (source ``hf-daily``) with a
+``limit`` is at most 100. Newer items also carry ``paper.githubRepo``,
+``paper.projectPage`` (kept as the paper's ``code`` and ``project`` links),
+``paper.ai_summary``, ``paper.ai_keywords``, ``paper.organization``,
+``paper.submittedOnDailyBy`` and ``paper.githubStars`` (an :class:`HfExtras` on the
+entry); each is optional. Each item becomes a paper (source ``hf-daily``) with a
 :class:`~paperlens.sources.base.Listing` carrying its upvotes and comments. HF gives no
 categories, DOI or versions: those stay empty and the store merges them with richer
 arXiv records.
@@ -24,13 +28,23 @@ from typing import Any
 from paperlens.arxiv_ids import parse_arxiv_id
 from paperlens.config import Settings
 from paperlens.paper import Paper, make_paper
-from paperlens.sources.base import Checkpoint, Entry, Listing, Parsed, Rejected, SourceError
+from paperlens.sources.base import (
+    Checkpoint,
+    Entry,
+    HfExtras,
+    Listing,
+    Parsed,
+    Rejected,
+    SourceError,
+)
 from paperlens.sources.http import PoliteClient, client_or_default, json_body
+from paperlens.text import clean_user_text
 
 log = logging.getLogger(__name__)
 
 SOURCE = "hf-daily"
 FEED = "hf-daily"
+MAX_LINK_CHARS = 500
 #: Hugging Face's largest page.
 MAX_PAGE_SIZE = 100
 #: A day never has this many pages; stop rather than loop if paging misbehaves.
@@ -50,6 +64,53 @@ def _time(value: object) -> datetime | None:
 
 def _count(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+#: Longest AI summary, keyword and name kept (HF's are a sentence and a few words).
+MAX_SUMMARY_CHARS = 1000
+MAX_KEYWORD_CHARS = 80
+MAX_KEYWORDS = 20
+MAX_NAME_CHARS = 200
+
+
+def _text(value: object, limit: int) -> str | None:
+    if not isinstance(value, str):
+        return None
+    cleaned = clean_user_text(value)[:limit].strip()
+    return cleaned or None
+
+
+def _who(value: object) -> str | None:
+    """``{name, fullname}`` (organization) or ``{user, fullname}`` (submitter)."""
+    if not isinstance(value, dict):
+        return None
+    for key in ("fullname", "name", "user"):
+        found = _text(value.get(key), MAX_NAME_CHARS)
+        if found:
+            return found
+    return None
+
+
+def parse_extras(item: dict[str, Any], paper: dict[str, Any]) -> HfExtras:
+    """The optional fields of an item (``paper.ai_summary``, ``paper.ai_keywords``,
+    ``paper.organization`` or ``item.organization``, ``paper.submittedOnDailyBy`` or
+    ``item.submittedBy``, ``item.numComments``, ``paper.githubStars``); absent or
+    malformed ones stay empty, never fail the item."""
+    raw_keywords = paper.get("ai_keywords")
+    keywords: list[str] = []
+    for k in raw_keywords if isinstance(raw_keywords, list) else []:
+        word = _text(k, MAX_KEYWORD_CHARS)
+        if word and word not in keywords:
+            keywords.append(word)
+    stars = paper.get("githubStars")
+    return HfExtras(
+        ai_summary=_text(paper.get("ai_summary"), MAX_SUMMARY_CHARS),
+        ai_keywords=tuple(keywords[:MAX_KEYWORDS]),
+        organization=_who(paper.get("organization")) or _who(item.get("organization")),
+        submitted_by=_who(paper.get("submittedOnDailyBy")) or _who(item.get("submittedBy")),
+        num_comments=_count(item.get("numComments")),
+        github_stars=stars if isinstance(stars, int) and not isinstance(stars, bool) else None,
+    )
 
 
 def parse_item(item: object, day: date) -> tuple[Paper, Listing]:
@@ -73,6 +134,16 @@ def parse_item(item: object, day: date) -> tuple[Paper, Listing]:
         for a in (authors if isinstance(authors, list) else [])
         if isinstance(a, dict) and isinstance(a.get("name"), str)
     ]
+    # HF's ``githubRepo`` and ``projectPage`` travel as the paper's ``code`` and
+    # ``project`` links; they are validated (paperlens.links) before anyone sees them.
+    links = {
+        name: value.strip()
+        for name, value in (
+            ("code", paper.get("githubRepo")),
+            ("project", paper.get("projectPage")),
+        )
+        if isinstance(value, str) and value.strip() and len(value) <= MAX_LINK_CHARS
+    }
     built = make_paper(
         id=paper_id,
         title=title,
@@ -80,6 +151,7 @@ def parse_item(item: object, day: date) -> tuple[Paper, Listing]:
         authors=names,
         published=_time(paper.get("publishedAt")),
         source=SOURCE,
+        links=links,
     )
     listing = Listing(FEED, day, _count(paper.get("upvotes")), _count(item.get("numComments")))
     return built, listing
@@ -158,7 +230,9 @@ class HfDailySource:
                     continue
                 seen.add(paper.id)
                 fresh += 1
-                entries.append(Parsed(paper, where, listing=listing))
+                assert isinstance(item, dict)  # parse_item checked it
+                extras = parse_extras(item, item["paper"])
+                entries.append(Parsed(paper, where, listing=listing, hf=extras))
             if len(items) < self.page_size:
                 break
             if not fresh:

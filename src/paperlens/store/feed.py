@@ -9,7 +9,8 @@ Feed control: a day may be narrowed to categories (``cs`` takes every ``cs.*``; 
 days around it are then the days that have such papers), sorted (:data:`SORTS`), and
 cleared of what one reader has marked read or "not interested" (``hide_for``).
 Sorting by GitHub stars needs a :data:`StarSource` (given by whoever stores stars);
-without one a ``stars`` sort falls back to ``votes`` and ``FeedDay.sort`` says so.
+without one, or on a day where no paper has known stars, a ``stars`` sort falls back
+to ``votes`` and ``FeedDay.sort`` says so.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, FromClause, func, select
 
+from paperlens.store.code import has_code_condition
 from paperlens.store.community import category_condition
 from paperlens.store.papers import PaperStore, StoredPaper
 from paperlens.store.schema import (
@@ -197,11 +199,12 @@ class FeedStore:
         categories: Sequence[str] = (),
         sort: FeedSort = "newest",
         hide_for: int | None = None,
+        has_code: bool = False,
     ) -> FeedDay:
         """Page ``page`` (from 1) of the papers first published on ``day``, in
         ``categories`` (empty: all), ordered by ``sort`` (ties: newest first, then
         store order), without what reader ``hide_for`` marked read or dismissed, with
-        upvotes where listed."""
+        upvotes where listed; ``has_code``: only papers that link a code repository."""
         if page < 1:
             raise ValueError("page must be 1 or more")
         if not 1 <= per_page <= MAX_PAGE_SIZE:
@@ -220,14 +223,27 @@ class FeedStore:
             )
             dismissed = select(dismissals_t.c.paper_pk).where(dismissals_t.c.user_pk == hide_for)
             in_day += [papers_t.c.pk.not_in(read), papers_t.c.pk.not_in(dismissed)]
+        if has_code:  # one primary-key probe of paper_links per paper of the day
+            in_day.append(has_code_condition(papers_t.c.pk))
         applied: FeedSort = "votes" if sort == "stars" and self.stars is None else sort
         query = select(papers_t.c.pk).where(*in_day)
         order: list[Any] = []
         if applied == "stars":
             assert self.stars is not None
             stars = self.stars().alias("stars")
-            query = query.outerjoin(stars, stars.c.paper_pk == papers_t.c.pk)
-            order.append(func.coalesce(stars.c.n, 0).desc())
+            with self.engine.connect() as conn:
+                # A day where no paper has known stars is sorted by votes, and says so.
+                starred = conn.execute(
+                    select(papers_t.c.pk)
+                    .join(stars, stars.c.paper_pk == papers_t.c.pk)
+                    .where(*in_day, stars.c.n > 0)
+                    .limit(1)
+                ).first()
+            if starred is None:
+                applied = "votes"
+            else:
+                query = query.outerjoin(stars, stars.c.paper_pk == papers_t.c.pk)
+                order.append(func.coalesce(stars.c.n, 0).desc())
         if applied in ("votes", "stars"):
             vote_counts = (
                 select(votes_t.c.paper_pk, func.count().label("n"))

@@ -17,7 +17,8 @@ from sqlalchemy import Connection, Engine, Row, delete, func, insert, select, up
 from sqlalchemy.dialects import postgresql, sqlite
 
 from paperlens.paper import Paper, Version, merge
-from paperlens.sources.base import Deleted, Listing, Parsed
+from paperlens.sources.base import Deleted, HfExtras, Listing, Parsed
+from paperlens.store.code import replace_text_links, save_hf_extras
 from paperlens.store.db import chunked, current_seq, next_seq
 from paperlens.store.schema import (
     CheckpointRow,
@@ -149,6 +150,7 @@ class PaperStore:
         with self.engine.begin() as conn:
             incoming: dict[str, Paper] = {}
             listings: list[tuple[str, Listing]] = []
+            hf_extras: list[tuple[str, HfExtras]] = []
             deleted_ids: list[str] = []
             for e in entries:
                 if isinstance(e, Parsed):
@@ -156,16 +158,22 @@ class PaperStore:
                     incoming[pid] = merge(incoming[pid], e.paper) if pid in incoming else e.paper
                     if e.listing is not None:
                         listings.append((pid, e.listing))
+                    if e.hf is not None:
+                        hf_extras.append((pid, e.hf))
                 else:
                     deleted_ids.append(e.paper_id)
             existing = self._load_by_ids(conn, list(incoming))
             now = utcnow()
             inserts: list[dict[str, Any]] = []
             updates: list[tuple[int, dict[str, Any]]] = []
+            #: Papers whose links may have changed, for ``paper_links`` (same order).
+            inserted: list[Paper] = []
+            updated: list[tuple[int, Paper]] = []
             for pid, paper in incoming.items():
                 old = existing.get(pid)
                 if old is None:
                     inserts.append(_to_row(paper))
+                    inserted.append(paper)
                     continue
                 merged = merge(old.paper, paper)
                 # An unchanged record does not revive a paper its source deleted.
@@ -176,6 +184,7 @@ class PaperStore:
                     if _revised(old.paper, merged):
                         row["revised_at"] = now
                     updates.append((old.pk, row))
+                    updated.append((old.pk, merged))
             if inserts or updates or deleted_ids:
                 seq = next_seq(conn)
                 new_pks = self._insert(conn, inserts, seq, now)
@@ -185,8 +194,13 @@ class PaperStore:
                 cat_rows += [(pk, r["categories"]) for pk, r in updates]
                 self._replace_categories(conn, cat_rows, fresh=len(new_pks))
                 result.deleted = self._mark_deleted(conn, deleted_ids, seq)
+                replace_text_links(conn, list(zip(new_pks, inserted, strict=True)), fresh=True)
+                replace_text_links(conn, updated)
             if listings:
                 self._upsert_listings(conn, listings)
+            if hf_extras:
+                pks = self._pks_for(conn, [pid for pid, _ in hf_extras])
+                save_hf_extras(conn, [(pks[pid], e) for pid, e in hf_extras if pid in pks])
             if checkpoint is not None:
                 self._save_checkpoint(conn, *checkpoint)
         return result

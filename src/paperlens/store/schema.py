@@ -440,3 +440,79 @@ def table(model: type[Base]) -> Table:
     t = model.__table__
     assert isinstance(t, Table)
     return t
+
+
+class PaperLinkRow(Base):
+    """A code or artifact link of a paper (see :mod:`paperlens.links`): found in its
+    abstract, comments or Hugging Face fields (``origin='text'``, rewritten with every
+    new version of the paper), or a Hugging Face model, dataset or Space that cites it
+    (``origin='hf-repos'``, from ``/api/arxiv/{id}/repos``). ``url`` is always rebuilt
+    from validated parts, so it is safe as an ``href``."""
+
+    __tablename__ = "paper_links"
+
+    paper_pk: Mapped[int] = mapped_column(
+        ForeignKey("papers.pk", ondelete="CASCADE"), primary_key=True
+    )
+    #: ``github:owner/repo`` (lower-cased), ``hf-model:org/name``, ``web:host/path``...
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    #: ``text`` or ``hf-repos``: a key may be both (then shown once, as ``text``).
+    origin: Mapped[str] = mapped_column(String(16), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    url: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(String(300))
+    #: Hugging Face likes of a model, dataset or Space (None for other links).
+    likes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+    __table_args__ = (Index("ix_paper_links_key", "key"),)
+
+
+class RepoStatsRow(Base):
+    """What the GitHub REST API last said about a repository, refreshed in the
+    background (:mod:`paperlens.code`). ``etag`` makes the next request conditional (a
+    304 keeps these values and costs no rate limit); ``stars_base`` is the star count
+    at ``stars_base_at``, rolled forward weekly, so ``stars - stars_base`` is recent
+    growth (trending may weigh it)."""
+
+    __tablename__ = "repo_stats"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    #: ``owner/repo`` as GitHub spells it (from the last 200 answer) or as linked.
+    full_name: Mapped[str] = mapped_column(String(300))
+    stars: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    forks: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: GitHub answered 404/410: the repository is gone (or private).
+    gone: Mapped[bool] = mapped_column(Boolean, default=False)
+    pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    etag: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: When GitHub last confirmed these values (a 200 or a 304).
+    fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    #: When a refresh was last tried (whatever the answer).
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    stars_base: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    stars_base_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class PaperHfRow(Base):
+    """What the Hugging Face daily-papers import carried for a paper besides the paper
+    itself: its AI summary and keywords (shown labelled as Hugging Face's), the
+    organization and who submitted it there, and when its citing models, datasets and
+    Spaces were last fetched."""
+
+    __tablename__ = "paper_hf"
+
+    paper_pk: Mapped[int] = mapped_column(
+        ForeignKey("papers.pk", ondelete="CASCADE"), primary_key=True
+    )
+    ai_summary: Mapped[str | None] = mapped_column(Text, nullable=True)
+    ai_keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
+    organization: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    submitted_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    num_comments: Mapped[int] = mapped_column(Integer, default=0)
+    #: Hugging Face's own star count of the paper's repository (a fallback until
+    #: the GitHub refresher has run).
+    github_stars: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    repos_fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,8 +1,9 @@
 """The daily feed's controls, read the same way by the home page, ``/api/v1/daily`` and
 the Atom/RSS feed: ``category`` (repeatable, or several in one value split by spaces or
 commas; ``all`` or an empty value: every category), ``sort`` (``newest``, ``votes`` or
-``stars``) and ``hide`` (``1``: leave out what the reader marked read or "not
-interested"; only for a signed-in reader).
+``stars``), ``hide`` (``1``: leave out what the reader marked read or "not
+interested"; only for a signed-in reader) and ``code`` (``1``: only papers that link a
+code repository; the API calls it ``has_code``).
 
 Without a ``category`` parameter a signed-in reader sees the categories they follow
 (settings page); ``category=all`` shows everything to them. "Read" is the read mark of
@@ -34,6 +35,8 @@ class FeedControl:
     followed: bool = False
     #: ``category=all`` was asked (links must carry it to keep overriding the default).
     explicit_all: bool = False
+    #: Only papers that link a code repository.
+    has_code: bool = False
 
     def pairs(self, *, with_hide: bool = True) -> list[tuple[str, str]]:
         """Query pairs that ask for this control again (for links: days, pages, feeds)."""
@@ -46,6 +49,8 @@ class FeedControl:
             out.append(("sort", self.sort))
         if self.hide and with_hide:
             out.append(("hide", "1"))
+        if self.has_code:
+            out.append(("code", "1"))
         return out
 
 
@@ -79,11 +84,29 @@ def parse_hide(raw: str | None, user: User | None) -> bool:
     return True
 
 
+def parse_code(raw: str | None) -> bool:
+    value = (raw or "").strip().lower()
+    if value in _NO:
+        return False
+    if value not in _YES:
+        raise ValueError(f"code must be 1 or 0, not {(raw or '')[:40]!r}")
+    return True
+
+
 def feed_control(
-    categories: Sequence[str] | None, sort: str | None, hide: str | None, user: User | None
+    categories: Sequence[str] | None,
+    sort: str | None,
+    hide: str | None,
+    user: User | None,
+    code: str | None = None,
 ) -> FeedControl:
-    """All three controls; ``categories`` is ``None`` when the parameter is absent."""
+    """All the controls; ``categories`` is ``None`` when the parameter is absent."""
     cats = parse_categories(categories, user)
     return FeedControl(
-        cats.categories, parse_sort(sort), parse_hide(hide, user), cats.followed, cats.explicit_all
+        cats.categories,
+        parse_sort(sort),
+        parse_hide(hide, user),
+        cats.followed,
+        cats.explicit_all,
+        parse_code(code),
     )

@@ -94,11 +94,21 @@ def trending(
         str | None, Query(max_length=MAX_CATEGORY_CHARS, description="Category or archive.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    star_weight: Annotated[
+        float | None,
+        Query(
+            ge=0,
+            le=10,
+            description="Weight of GitHub star growth: adds star_weight × log2(1 + stars "
+            "gained this week) points (default: the server's trending_star_weight, 0 "
+            "unless configured).",
+        ),
+    ] = None,
 ) -> s.TrendingOut:
-    """Recent papers by upvotes with time decay: ``(votes + 0.1 × HF upvotes) /
-    (age_hours + 2) ** 1.8`` over the papers first published in the window."""
+    """Recent papers by upvotes with time decay: ``(votes + 0.1 × HF upvotes [+ star
+    points]) / (age_hours + 2) ** 1.8`` over the papers first published in the window."""
     cat = clean_text(category or "", MAX_CATEGORY_CHARS) or None
-    items = lens.community.trending(window, limit=limit, category=cat)
+    items = lens.community.trending(window, limit=limit, category=cat, star_weight=star_weight)
     return s.TrendingOut(
         window=window, category=cat, papers=[s.TrendingPaperOut.of(t) for t in items]
     )

@@ -123,6 +123,9 @@ def search(
     ] = None,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10,
+    has_code: Annotated[
+        bool, Query(description="Only papers that link a code repository (GitHub, GitLab).")
+    ] = False,
 ) -> schemas.SearchOut:
     """Hybrid search fuses BM25 and dense rankings; results page to depth 1000."""
     if page * limit > MAX_DEPTH:
@@ -135,9 +138,14 @@ def search(
         until=until,
         categories=categories,
         author=clean_text(author or "", MAX_AUTHOR_CHARS) or None,
+        has_code=has_code,
     )
     found = lens.search(clean_text(q, MAX_QUERY_CHARS), mode, filters, page, limit)
-    return schemas.SearchOut.of(found)
+    out = schemas.SearchOut.of(found)
+    views = lens.code.views({r.pk: r.paper for r in found.results})
+    for item, r in zip(out.results, found.results, strict=True):
+        item.code = schemas.CodeBriefOut.of(views[r.pk])
+    return out
 
 
 @router.get("/daily", response_model=schemas.DailyOut, summary="Papers of one day")
@@ -173,12 +181,15 @@ def daily(
             description="1: leave out papers you marked read or not interested (signed in).",
         ),
     ] = None,
+    has_code: Annotated[
+        bool, Query(description="Only papers that link a code repository (GitHub, GitLab).")
+    ] = False,
     user: OptionalUser = None,
 ) -> schemas.DailyOut:
     """Papers first published on a day, newest first or by votes or stars, with the
     days before and after (the days that have papers in the categories asked). Bad
     options are a 400 naming the choices."""
-    control = feed_control(category, sort, hide, user)
+    control = feed_control(category, sort, hide, user, "1" if has_code else None)
     feed = lens.daily(
         day,
         page,
@@ -186,10 +197,31 @@ def daily(
         categories=control.categories,
         sort=control.sort,
         hide_for=user.pk if control.hide and user else None,
+        has_code=control.has_code,
     )
-    return schemas.DailyOut.of(feed, page, limit, control)
+    out = schemas.DailyOut.of(feed, page, limit, control)
+    if feed is not None:
+        views = lens.code.views({i.stored.pk: i.stored.paper for i in feed.items})
+        for item, i in zip(out.papers, feed.items, strict=True):
+            item.code = schemas.CodeBriefOut.of(views[i.stored.pk])
+    return out
 
 
 @router.get("/stats", response_model=schemas.StatsOut, summary="What is stored and indexed")
 def stats(lens: LensDep) -> schemas.StatsOut:
     return schemas.StatsOut.model_validate(lens.stats())
+
+
+@router.get(
+    "/code/{paper_id:path}",
+    response_model=schemas.CodeOut,
+    responses=_NOT_FOUND,
+    summary="A paper's code, artifacts, summary and keywords",
+)
+def paper_code(lens: LensDep, paper_id: str) -> schemas.CodeOut:
+    """Repositories (with GitHub stars and when they were fetched), project page,
+    Hugging Face models, datasets and Spaces citing the paper, and a one-line summary
+    and keywords: Hugging Face's (``source: hf``) or extracted from the abstract
+    (``source: extract``). Stored data only: nothing is fetched during the request."""
+    stored = lens.paper(clean_id(paper_id))
+    return schemas.CodeOut.of(stored.paper.id, lens.code.view(stored.pk, stored.paper))

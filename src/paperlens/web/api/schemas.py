@@ -10,11 +10,12 @@ input before it reaches the core. Every error answer is :class:`ErrorOut`
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from paperlens.accounts import User
+from paperlens.code import CodeView
 from paperlens.community import TrendingItem
 from paperlens.core import (
     Collection,
@@ -124,6 +125,9 @@ class ResultOut(BaseModel):
     score: float
     lexical_rank: int | None = None
     semantic_rank: int | None = None
+    code: CodeBriefOut | None = Field(
+        default=None, description="Code badge, stars and one-line summary (search only)."
+    )
 
     @classmethod
     def of(cls, r: Result) -> ResultOut:
@@ -140,6 +144,7 @@ class FiltersOut(BaseModel):
     until: date | None
     categories: list[str]
     author: str | None
+    has_code: bool = False
 
 
 class SearchOut(BaseModel):
@@ -162,7 +167,11 @@ class SearchOut(BaseModel):
             query=found.query,
             mode=found.mode,
             filters=FiltersOut(
-                since=f.since, until=f.until, categories=list(f.categories), author=f.author
+                since=f.since,
+                until=f.until,
+                categories=list(f.categories),
+                author=f.author,
+                has_code=f.has_code,
             ),
             page=found.page,
             limit=found.per_page,
@@ -184,6 +193,9 @@ class FeedPaperOut(BaseModel):
     paper: PaperSummary
     upvotes: int | None = Field(description="Hugging Face daily-papers upvotes, if listed.")
     added_at: datetime
+    code: CodeBriefOut | None = Field(
+        default=None, description="Code badge, stars and one-line summary."
+    )
 
     @classmethod
     def of(cls, item: FeedItem) -> FeedPaperOut:
@@ -218,6 +230,7 @@ class DailyOut(BaseModel):
     hidden: bool = Field(
         default=False, description="Papers you marked read or not interested are left out."
     )
+    has_code: bool = Field(default=False, description="Only papers that link a code repository.")
 
     @classmethod
     def of(
@@ -229,6 +242,7 @@ class DailyOut(BaseModel):
             "followed": control.followed,
             "sort": feed.sort if feed is not None else control.sort,
             "hidden": control.hide,
+            "has_code": control.has_code,
         }
         if feed is None:
             out = cls(
@@ -309,6 +323,9 @@ class TrendingPaperOut(BaseModel):
     votes: int = Field(description="Upvotes from this server's readers.")
     external_upvotes: int = Field(description="Hugging Face daily-papers upvotes (0 if none).")
     score: float = Field(description="points / (age_hours + 2) ** 1.8; see the README.")
+    star_growth: int = Field(
+        default=0, description="Stars the paper's repository gained this week (0: unknown)."
+    )
 
     @classmethod
     def of(cls, t: TrendingItem) -> TrendingPaperOut:
@@ -317,6 +334,7 @@ class TrendingPaperOut(BaseModel):
             votes=t.votes,
             external_upvotes=t.external,
             score=round(t.score, 8),
+            star_growth=t.star_growth,
         )
 
 
@@ -505,3 +523,101 @@ class SubscribeIn(BaseModel):
 class SubscribeOut(BaseModel):
     detail: str
     email: str
+
+
+# -- code and artifacts ---------------------------------------------------------------------
+
+
+class RepoOut(BaseModel):
+    kind: str = Field(description="github or gitlab.")
+    url: str
+    name: str
+    stars: int | None = Field(description="Stars, if known (null: not fetched yet or gone).")
+    stars_fetched_at: datetime | None = Field(
+        description="When GitHub last confirmed the count (null: the count, if any, is HF's)."
+    )
+    archived: bool
+    gone: bool = Field(description="GitHub answered 404: the repository is gone or private.")
+
+
+class ArtifactOut(BaseModel):
+    url: str
+    name: str
+    likes: int | None = None
+
+
+class CodeOut(BaseModel):
+    """A paper's code and artifacts, and its one-line summary and keywords."""
+
+    id: str
+    has_code: bool
+    repos: list[RepoOut]
+    project_page: str | None
+    models: list[ArtifactOut]
+    datasets: list[ArtifactOut]
+    spaces: list[ArtifactOut]
+    summary: str | None
+    summary_source: str | None = Field(
+        description="hf: Hugging Face's AI summary; extract: a sentence of the abstract."
+    )
+    keywords: list[str]
+    keywords_source: str | None = Field(description="hf or extract (tf-idf key phrases).")
+
+    @classmethod
+    def of(cls, paper_id: str, view: CodeView) -> CodeOut:
+        def arts(items: Any) -> list[ArtifactOut]:
+            return [ArtifactOut(url=a.url, name=a.name, likes=a.likes) for a in items]
+
+        return cls(
+            id=paper_id,
+            has_code=view.has_code,
+            repos=[
+                RepoOut(
+                    kind=r.kind,
+                    url=r.url,
+                    name=r.name,
+                    stars=r.stars,
+                    stars_fetched_at=r.fetched_at,
+                    archived=r.archived,
+                    gone=r.gone,
+                )
+                for r in view.repos
+            ],
+            project_page=view.project,
+            models=arts(view.models),
+            datasets=arts(view.datasets),
+            spaces=arts(view.spaces),
+            summary=view.summary,
+            summary_source=view.summary_source,
+            keywords=view.keywords,
+            keywords_source=view.keywords_source,
+        )
+
+
+class CodeBriefOut(BaseModel):
+    """What a feed card shows of a paper's code and summary."""
+
+    has_code: bool
+    repo: str | None = Field(description="The first code repository's URL.")
+    stars: int | None
+    stars_fetched_at: datetime | None = Field(
+        description="When GitHub last confirmed the stars (null: HF's count or none)."
+    )
+    summary: str | None
+    summary_source: str | None = Field(description="hf or extract.")
+
+    @classmethod
+    def of(cls, view: CodeView) -> CodeBriefOut:
+        r = view.repo
+        return cls(
+            has_code=view.has_code,
+            repo=r.url if r else None,
+            stars=r.stars if r else None,
+            stars_fetched_at=r.fetched_at if r else None,
+            summary=view.summary,
+            summary_source=view.summary_source,
+        )
+
+
+ResultOut.model_rebuild()
+FeedPaperOut.model_rebuild()

@@ -15,7 +15,13 @@ from paperlens.arxiv_ids import BadArxivId
 from paperlens.community import WINDOWS
 from paperlens.errors import TooMany
 from paperlens.web.deps import ClientIp, CurrentUser, FormFields, LensDep, ThrottleDep
-from paperlens.web.pages.listing import back, feed_links, listing_context, paper_of_form
+from paperlens.web.pages.listing import (
+    back,
+    code_context,
+    feed_links,
+    listing_context,
+    paper_of_form,
+)
 from paperlens.web.rendering import error_page, has_math, render
 from paperlens.web.security import MAX_CATEGORY_CHARS, clean_text
 
@@ -51,6 +57,7 @@ def trending_page(request: Request, lens: LensDep) -> HTMLResponse:
             "Trending papers",
         ),
         **listing_context(request, [t.pk for t in items]),
+        **code_context(request, {t.pk: t.paper for t in items}),
     }
     return render(request, "trending.html", context)
 

@@ -61,13 +61,18 @@ def _respond(request: Request, spec: FeedSpec, items: list[FeedPaper]) -> Respon
 @router.get("/daily.xml")
 def daily(request: Request, lens: LensDep) -> Response:
     """The newest day, with the home page's options: ``category`` (no default: a feed
-    reader has no account here), ``sort`` and ``hide=1`` (only with a session cookie;
-    the answer is then private to that reader, never in a shared cache)."""
+    reader has no account here), ``sort``, ``code=1`` (only papers with code) and
+    ``hide=1`` (only with a session cookie; the answer is then private to that reader,
+    never in a shared cache)."""
     _format(request)
     p = request.query_params
     user = current_user(request) if p.get("hide") else None
     control = feed_control(
-        p.getlist("category") if "category" in p else None, p.get("sort"), p.get("hide"), user
+        p.getlist("category") if "category" in p else None,
+        p.get("sort"),
+        p.get("hide"),
+        user,
+        p.get("code"),
     )
     feed = lens.daily(
         None,
@@ -76,10 +81,12 @@ def daily(request: Request, lens: LensDep) -> Response:
         categories=control.categories,
         sort=control.sort,
         hide_for=user.pk if control.hide and user else None,
+        has_code=control.has_code,
     )
     items = [FeedPaper(i.stored.paper, i.stored.added_at) for i in feed.items] if feed else []
     day = f" of {feed.day:%b} {feed.day.day}, {feed.day.year}" if feed else ""
     cats = f" in {', '.join(control.categories)}" if control.categories else ""
+    cats += " with code" if control.has_code else ""
     order = {"newest": "newest first", "votes": "most votes first", "stars": "most stars first"}
     spec = FeedSpec(
         f"paperlens: papers{day}{cats}",

@@ -6,6 +6,7 @@ forms share (the paper they name, the page to go back to)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -56,6 +57,12 @@ def cite_context(p: Paper) -> list[dict[str, str]]:
         }
         for f in cite.FORMATS.values()
     ]
+
+
+def code_context(request: Request, papers: dict[int, Paper]) -> dict[str, Any]:
+    """``code`` (pk -> :class:`~paperlens.code.CodeView`: repository, stars, summary,
+    keywords) for the papers of a page, and ``now`` for the stars' age."""
+    return {"code": lens_of(request).code.views(papers), "now": datetime.now(UTC)}
 
 
 def feed_links(path: str, title: str) -> list[tuple[str, str]]:

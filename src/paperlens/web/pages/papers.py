@@ -8,7 +8,7 @@ on the same form; every other failure is answered by ``web/errors.py``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from urllib.parse import parse_qs, urlencode
 
@@ -31,7 +31,13 @@ from paperlens.web.deps import LensDep, current_user
 from paperlens.web.exports import cite_response
 from paperlens.web.feedcontrol import FeedControl, feed_control
 from paperlens.web.highlight import query_terms
-from paperlens.web.pages.listing import cite_context, feed_links, listing_context, paper_extras
+from paperlens.web.pages.listing import (
+    cite_context,
+    code_context,
+    feed_links,
+    listing_context,
+    paper_extras,
+)
 from paperlens.web.rendering import (
     COOKIE_AGE,
     THEME,
@@ -94,6 +100,7 @@ def home(request: Request, lens: LensDep) -> HTMLResponse:
             params.get("sort"),
             params.get("hide"),
             user,
+            params.get("code"),
         )
     except ValueError as exc:
         problems.append(f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
@@ -105,6 +112,7 @@ def home(request: Request, lens: LensDep) -> HTMLResponse:
         categories=control.categories,
         sort=control.sort,
         hide_for=user.pk if control.hide and user else None,
+        has_code=control.has_code,
     )
     texts = [i.stored.paper.title for i in feed.items] if feed else []
     texts += [i.stored.paper.abstract for i in feed.items] if feed else []
@@ -119,6 +127,10 @@ def home(request: Request, lens: LensDep) -> HTMLResponse:
         return "/?" + urlencode([("date", feed.day.isoformat()), *keep, ("page", str(n))])
 
     feed_query = urlencode(control.pairs(with_hide=False))
+    toggled = replace(control, has_code=not control.has_code).pairs()
+    code_toggle_url = "/?" + urlencode(
+        [*([("date", feed.day.isoformat())] if feed else []), *toggled]
+    )
     context = {
         "feed": feed,
         "math": has_math(*texts),
@@ -132,7 +144,10 @@ def home(request: Request, lens: LensDep) -> HTMLResponse:
         "feed_links": feed_links(
             "/feeds/daily.xml" + (f"?{feed_query}" if feed_query else ""), "Daily papers"
         ),
+        "with_code": control.has_code,
+        "code_toggle_url": code_toggle_url,
         **listing_context(request, [i.stored.pk for i in feed.items] if feed else []),
+        **code_context(request, {i.stored.pk: i.stored.paper for i in feed.items} if feed else {}),
     }
     return render(request, "home.html", context, status=400 if problems else 200)
 
@@ -148,6 +163,7 @@ class SearchForm:
     category: str
     author: str
     page: int
+    code: str = ""
 
     def query_string(self, page: int) -> str:
         pairs = {
@@ -157,6 +173,7 @@ class SearchForm:
             "until": self.until,
             "category": self.category,
             "author": self.author,
+            "code": self.code,
             "page": str(page) if page > 1 else "",
         }
         return urlencode({k: v for k, v in pairs.items() if v})
@@ -191,6 +208,7 @@ def _search_form(request: Request) -> tuple[SearchForm, list[str]]:
         category=clean_text(p.get("category", ""), MAX_CATEGORY_CHARS * 4),
         author=clean_text(p.get("author", ""), MAX_AUTHOR_CHARS),
         page=page,
+        code="1" if p.get("code") == "1" else "",
     )
     return form, problems
 
@@ -202,6 +220,7 @@ def _filters(form: SearchForm) -> SearchFilters:
         until=_day_param(form.until, "To"),
         categories=cats,
         author=form.author or None,
+        has_code=form.code == "1",
     )
 
 
@@ -246,6 +265,7 @@ def search_page(request: Request, lens: LensDep) -> HTMLResponse:
             else []
         ),
         **listing_context(request, [r.pk for r in results]),
+        **code_context(request, {r.pk: r.paper for r in results}),
     }
     return render(request, "search.html", context, status=400 if problems else 200)
 
@@ -281,6 +301,7 @@ def paper_page(request: Request, paper_id: str, lens: LensDep) -> HTMLResponse:
         "citations": cite_context(p),
         **paper_extras(request, stored.pk),
         **listing_context(request, [stored.pk, *(r.pk for r in similar)]),
+        **code_context(request, {stored.pk: p, **{r.pk: r.paper for r in similar}}),
     }
     return render(request, "paper.html", context)
 
