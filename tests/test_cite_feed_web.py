@@ -268,6 +268,9 @@ def test_home_page_feed_control(client: TestClient, indexed_lens: PaperLens) -> 
     html = client.get("/?category=cs&sort=votes").text
     assert "sort=votes" in html and "category=cs" in html
     assert 'href="/feeds/daily.xml?category=cs&amp;sort=votes"' in html
+    # A category with no papers at all: a friendly page, not an error.
+    empty = client.get("/?category=no-such.XY")
+    assert empty.status_code == 200 and "No papers in no-such.XY" in empty.text
     # Stars not known yet: sorted by votes, and the page says so.
     assert 'id="sort-fallback"' in client.get("/?sort=stars").text
     for bad, message in (
@@ -363,6 +366,10 @@ def test_mark_read_from_the_feed_then_hide_it(client: TestClient, indexed_lens: 
     assert "you marked read or not interested are hidden" in hidden
     assert f'value="{HOSTILE_ID}"' not in hidden
     assert f'value="{HOSTILE_ID}"' in client.get("/?category=cs.CR").text
+    # The Atom feed hides for a signed-in browser too, and is then private to it.
+    atom = client.get("/feeds/daily.xml?category=cs.CR&hide=1")
+    assert atom.status_code == 200 and atom.headers["cache-control"] == "private, no-store"
+    assert HOSTILE_ID not in atom.text
     # Without a CSRF token the mark is refused.
     bad = client.post("/library/note", data={"paper": HOSTILE_ID, "read": "1"})
     assert bad.status_code == 403
