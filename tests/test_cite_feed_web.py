@@ -71,6 +71,22 @@ def test_cite_files_parse_back(client: TestClient, web_corpus: WebCorpus) -> Non
     assert client.get("/paper/no-such-paper/cite.bib").status_code == 404
 
 
+def test_cite_an_old_style_id_with_a_slash(settings: Settings) -> None:
+    from paperlens.web import create_app
+
+    lens = PaperLens(settings)
+    old = make_paper(id="hep-th/9901001", title="Old {style}", abstract="", source="t")
+    lens.papers.write_batch([Parsed(old, "t")])
+    with TestClient(create_app(lens, rate_limit=None, auth_limits=None)) as c:
+        r = c.get("/paper/hep-th/9901001/cite.bib")
+        assert r.status_code == 200 and "eprint = {hep-th/9901001}" in r.text
+        assert r.headers["content-disposition"] == 'attachment; filename="hep-th-9901001.bib"'
+        api = c.get("/api/v1/papers/hep-th/9901001v2/cite?format=ris")
+        assert rispy.loads(api.text)[0]["urls"][0] == "https://arxiv.org/abs/hep-th/9901001"
+        assert 'href="/paper/hep-th/9901001/cite.json"' in c.get("/paper/hep-th/9901001").text
+    lens.close()
+
+
 def test_cite_api(client: TestClient, web_corpus: WebCorpus) -> None:
     pid = web_corpus.snapshot_ids[1]
     r = client.get(f"/api/v1/papers/{pid}/cite")
