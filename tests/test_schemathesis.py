@@ -29,6 +29,7 @@ OPERATIONS = [
     "GET /api/v1/daily",
     "GET /api/v1/stats",
     "GET /api/v1/me",
+    "GET /api/v1/papers/{paper_id}/cite",
     # community, library, recommendations (web/api/community.py, web/api/library.py)
     "POST /api/v1/papers/{paper_id}/vote",
     "DELETE /api/v1/papers/{paper_id}/vote",
