@@ -107,10 +107,18 @@ def test_database_made_before_migrations_is_stamped_and_keeps_its_data(
 ) -> None:
     # What open_engine did before migrations: create_all of the tables of the time
     # (everything but what later revisions add: vector_indexes in 0002, submission_jobs
-    # and fetch_pace in 0005, and LATER_COLUMNS), no alembic_version.
+    # and fetch_pace in 0005, the discussion tables in 0009, and LATER_COLUMNS), no
+    # alembic_version.
     engine = create_db_engine(database_url)
     try:
         later = {"vector_indexes", "submission_jobs", "fetch_pace"}
+        later |= {
+            "comments",
+            "comment_reports",
+            "comment_bans",
+            "notifications",
+            "notification_prefs",
+        }
         old_tables = [t for t in Base.metadata.sorted_tables if t.name not in later]
         Base.metadata.create_all(engine, tables=old_tables)
         with engine.begin() as conn:  # columns later revisions add were not there yet
