@@ -44,6 +44,7 @@ is wired in, :class:`NoClaims` answers an empty set.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ from urllib.parse import quote
 from paperlens.accounts import User
 from paperlens.config import Settings
 from paperlens.errors import Conflict, Forbidden, Invalid, NotFound
+from paperlens.mail import Mailer, MailError
 from paperlens.markup import RENDER_VERSION, handle_of, mention_candidates, render
 from paperlens.store.discussions import (
     DELETED,
@@ -69,6 +71,8 @@ from paperlens.store.discussions import (
 from paperlens.store.papers import PaperStore
 from paperlens.store.schema import utcnow
 from paperlens.text import clean_user_text
+
+log = logging.getLogger(__name__)
 
 #: Replies nest at most this many levels (depth 0 .. MAX_DEPTH - 1).
 MAX_DEPTH = 6
@@ -255,6 +259,10 @@ class Discussions:
 
         walk(self.thread(paper_pk, viewer))
         return out
+
+    def check_on(self, comment_pk: int, paper_pk: int) -> None:
+        """:class:`NotFound` unless comment ``comment_pk`` is on paper ``paper_pk``."""
+        self._record(comment_pk, paper_pk)
 
     def comment(self, comment_pk: int, viewer: User | None = None) -> Comment:
         rec = self._record(comment_pk)
@@ -470,6 +478,20 @@ class Discussions:
             f"{base}/settings/notifications\n"
         )
         return msg
+
+    def send_mails(self, mails: Iterable[EmailMessage]) -> int:
+        """Send mention mails (in the background, after the answer); a failure is
+        logged, never raised: the page notification is there either way. Returns how
+        many went out."""
+        sent = 0
+        mailer = Mailer(self.settings)
+        for message in mails:
+            try:
+                mailer.send(message)
+                sent += 1
+            except MailError as exc:
+                log.warning("mention mail to %s not sent: %s", message.get("To", "?"), exc)
+        return sent
 
     def notifications(self, user_pk: int, limit: int = MAX_NOTIFICATIONS) -> list[Notification]:
         return [self._notification(n) for n in self.store.notifications(user_pk, limit)]

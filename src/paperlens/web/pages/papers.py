@@ -27,6 +27,7 @@ from paperlens.core import (
 )
 from paperlens.web.deps import LensDep
 from paperlens.web.highlight import query_terms
+from paperlens.web.pages.discussions import discussion_context, discussion_feed_links
 from paperlens.web.pages.listing import feed_links, listing_context, paper_extras
 from paperlens.web.rendering import (
     COOKIE_AGE,
@@ -226,7 +227,10 @@ def paper_page(request: Request, paper_id: str, lens: LensDep) -> HTMLResponse:
         "math": has_math(*texts),
         **paper_extras(request, stored.pk),
         **listing_context(request, [stored.pk, *(r.pk for r in similar)]),
+        **discussion_context(request, stored),
+        "feed_links": discussion_feed_links(p.id),
     }
+    context["math"] = context["math"] or context.pop("comment_math")
     return render(request, "paper.html", context)
 
 
