@@ -303,10 +303,9 @@ class DiscussionStore:
             stmt = dialect_insert(conn, notes_t).values(
                 user_pk=user_pk, comment_pk=comment_pk, kind=kind, created_at=now
             )
-            res = conn.execute(
-                stmt.on_conflict_do_nothing(index_elements=["user_pk", "comment_pk"])
-            )
-            return bool(res.rowcount)
+            # RETURNING, not rowcount: psycopg reports -1 for INSERT ... DO NOTHING.
+            stmt = stmt.on_conflict_do_nothing(index_elements=["user_pk", "comment_pk"])
+            return conn.execute(stmt.returning(notes_t.c.pk)).first() is not None
 
     def notifications(self, user_pk: int, limit: int) -> list[NotificationRecord]:
         actor = users_t.alias("actor")
@@ -374,10 +373,9 @@ class DiscussionStore:
             stmt = dialect_insert(conn, reports_t).values(
                 comment_pk=comment_pk, user_pk=user_pk, reason=reason, created_at=now
             )
-            res = conn.execute(
-                stmt.on_conflict_do_nothing(index_elements=["comment_pk", "user_pk"])
-            )
-            return bool(res.rowcount)
+            # RETURNING, not rowcount: psycopg reports -1 for INSERT ... DO NOTHING.
+            stmt = stmt.on_conflict_do_nothing(index_elements=["comment_pk", "user_pk"])
+            return conn.execute(stmt.returning(reports_t.c.user_pk)).first() is not None
 
     def reported_by(self, user_pk: int, comment_pks: Iterable[int]) -> set[int]:
         wanted = list(dict.fromkeys(comment_pks))
@@ -457,8 +455,8 @@ class DiscussionStore:
             stmt = dialect_insert(conn, bans_t).values(
                 user_pk=user_pk, banned_by=by, reason=reason, created_at=now
             )
-            res = conn.execute(stmt.on_conflict_do_nothing(index_elements=["user_pk"]))
-            return bool(res.rowcount)
+            stmt = stmt.on_conflict_do_nothing(index_elements=["user_pk"])
+            return conn.execute(stmt.returning(bans_t.c.user_pk)).first() is not None
 
     def unban(self, user_pk: int) -> bool:
         with self.engine.begin() as conn:
