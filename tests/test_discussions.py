@@ -412,3 +412,35 @@ def test_mention_helpers() -> None:
         "bob",
         "f",
     }
+
+
+def test_a_gone_account_leaves_its_comments_as_a_deleted_readers(lens: PaperLens) -> None:
+    from sqlalchemy import delete
+
+    from paperlens.store.schema import UserRow, table
+
+    d = lens.discussions
+    pk = paper(lens)
+    leaver, stayer = reader(lens, "Leaver"), reader(lens, "Stayer")
+    c = d.post(leaver, pk, "I was here").comment
+    d.post(stayer, pk, "so was I", parent_pk=c.pk)
+    users = table(UserRow)
+    with lens.engine.begin() as conn:
+        conn.execute(delete(users).where(users.c.pk == leaver.pk))
+    [top] = d.thread(pk)
+    assert (top.author_name, top.author_pk, top.html) == (
+        "deleted reader",
+        None,
+        "<p>I was here</p>\n",
+    )
+    assert [r.author_name for r in top.children] == ["Stayer"]
+
+
+def test_html_of_an_older_renderer_is_rendered_again_when_read(lens: PaperLens) -> None:
+    d = lens.discussions
+    pk = paper(lens)
+    c = d.post(reader(lens, "Old"), pk, "*kept* $x_1$").comment
+    d.store.set_body(c.pk, "*kept* $x_1$", "<p>stale</p>", 0, None)
+    assert d.thread(pk)[0].html == '<p><em>kept</em> <span class="math">$x_1$</span></p>\n'
+    stored = d.store.get(c.pk)
+    assert stored is not None and stored.html_version == 1 and "stale" not in stored.html

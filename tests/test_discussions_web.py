@@ -358,6 +358,11 @@ def test_discussion_atom_feed(client: TestClient, lens: PaperLens) -> None:
     assert content is not None and content.get("type") == "html"
     assert content.text == c["html"]  # the sanitised HTML, escaped once as XML text
     assert "<b>" not in (content.text or "")
+    # A hidden comment leaves the feed.
+    lens.discussions.moderate(new_user(lens, "Feedmod", admin=True), c["id"], "hide")
+    again = ET.fromstring(client.get(f"/feeds/discussion/{OTHER}.xml").content)
+    ids = [e.find(f"{ATOM}id").text for e in again.findall(f"{ATOM}entry")]  # type: ignore[union-attr]
+    assert not any(i.endswith(f"#c{c['id']}") for i in ids)  # type: ignore[union-attr]
     rss = client.get(f"/feeds/discussion/{OTHER}.xml?format=rss")
     assert rss.status_code == 200 and b"<rss" in rss.content
     assert client.get("/feeds/discussion/0000.00000.xml").status_code == 404
