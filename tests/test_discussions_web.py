@@ -209,6 +209,17 @@ def test_api_ownership_and_admin_moderation(client: TestClient, lens: PaperLens)
     assert client.get(one).json()["id"] == c["id"]
     r = client.delete(one, headers=boss)
     assert r.status_code == 200 and r.json()["state"] == "deleted" and r.json()["html"] == ""
+    # Moderation through the API: admins only.
+    other = client.post(api(OTHER), json={"body": "to hide"}, headers=a).json()
+    mod = f"{api(OTHER)}/{other['id']}/moderate"
+    assert client.post(mod, json={"action": "hide"}, headers=b).status_code == 403
+    r = client.post(mod, json={"action": "hide"}, headers=boss)
+    assert r.status_code == 200 and r.json()["state"] == "hidden" and r.json()["html"]
+    assert client.get(f"{api(OTHER)}/{other['id']}").json()["html"] == ""
+    assert client.post(mod, json={"action": "explode"}, headers=boss).status_code == 422
+    assert (
+        client.post(f"{one}/moderate", json={"action": "restore"}, headers=boss).status_code == 409
+    )
     # The same comment under another paper's path does not exist.
     assert client.get(f"{api(PAPER)}/{c['id']}").status_code == 404
 
@@ -318,6 +329,11 @@ def test_mentions_show_on_the_notifications_page(client: TestClient, lens: Paper
     h = token(lens, new_user(lens, "Writer"))
     c = client.post(api(), json={"body": f"cc @{handle}"}, headers=h).json()
     assert f'<span class="mention">@{handle}</span>' in c["html"]
+    listed = client.get("/api/v1/notifications", headers=token(lens, target)).json()
+    assert listed["unread"] == 1
+    assert listed["notifications"][0]["url"] == f"/paper/{PAPER}#c{c['id']}"
+    assert listed["notifications"][0]["by"] == "Writer"
+    assert client.get("/api/v1/notifications").status_code == 401
     login(client, target)
     home = client.get("/").text
     assert 'aria-label="1 unread"' in home

@@ -1,4 +1,6 @@
-"""The REST API of discussions: ``/api/v1/papers/{id}/comments``.
+"""The REST API of discussions: ``/api/v1/papers/{id}/comments`` (list, post; one
+comment: get, edit, delete, report, and moderate for admins) and
+``/api/v1/notifications`` (the reader's mentions and replies).
 
 Reading a thread needs no account (a signed-in reader also gets ``mine`` and, for
 their own comments, the Markdown ``body``). Writing acts for the signed-in reader
@@ -153,3 +155,51 @@ def delete_comment(
     their place. Deleting again changes nothing."""
     pk, key = paper_key(lens, paper_id)
     return s.CommentOut.of(lens.discussions.delete(user, comment_id, paper_pk=pk), key)
+
+
+@router.post(
+    "/papers/{paper_id:path}/comments/{comment_id}/moderate",
+    response_model=s.CommentOut,
+    responses={
+        **AUTH,
+        **NOT_FOUND,
+        403: error_doc("Not an administrator (or no CSRF token with a cookie session)."),
+        409: error_doc("A deleted comment cannot be restored."),
+    },
+    summary="Moderate a comment (administrators)",
+)
+def moderate_comment(
+    lens: LensDep,
+    paper_id: str,
+    comment_id: CommentId,
+    body: s.ModerateIn,
+    user: CurrentUser,
+) -> s.CommentOut:
+    pk, key = paper_key(lens, paper_id)
+    lens.discussions.check_on(comment_id, pk)
+    return s.CommentOut.of(lens.discussions.moderate(user, comment_id, body.action), key)
+
+
+@router.get(
+    "/notifications",
+    response_model=s.NotificationsOut,
+    responses=AUTH,
+    summary="Your notifications: mentions and replies",
+)
+def notifications(lens: LensDep, user: CurrentUser) -> s.NotificationsOut:
+    items = lens.discussions.notifications(user.pk)
+    return s.NotificationsOut(
+        unread=lens.discussions.unread_count(user.pk),
+        notifications=[s.NotificationOut.of(n) for n in items],
+    )
+
+
+@router.post(
+    "/notifications/read",
+    response_model=s.NotificationsOut,
+    responses=AUTH,
+    summary="Mark all your notifications read",
+)
+def mark_read(lens: LensDep, user: CurrentUser) -> s.NotificationsOut:
+    lens.discussions.mark_read(user.pk)
+    return notifications(lens, user)

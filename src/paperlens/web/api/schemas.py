@@ -27,7 +27,7 @@ from paperlens.core import (
 )
 from paperlens.digest import MAX_SEARCHES
 from paperlens.discussions import MAX_CHARS as MAX_COMMENT_CHARS
-from paperlens.discussions import Comment
+from paperlens.discussions import Comment, Notification
 from paperlens.jobs import Job
 from paperlens.library import CollectionView
 from paperlens.paper import Paper
@@ -553,3 +553,41 @@ class CommentsOut(BaseModel):
 class ReportOut(BaseModel):
     comment: int
     reported: bool
+
+
+class ModerateIn(BaseModel):
+    action: Literal["hide", "restore", "delete", "dismiss"] = Field(
+        description="hide (from everyone but admins), restore, delete (erase the text), "
+        "or dismiss the reports; each closes the comment's open reports."
+    )
+
+
+class NotificationOut(BaseModel):
+    id: int
+    kind: Literal["mention", "reply"]
+    unread: bool
+    created_at: datetime
+    paper: str
+    paper_title: str
+    comment: int
+    by: str = Field(description="Who wrote the comment.")
+    url: str = Field(description="The comment on its paper's page (a path on this server).")
+
+    @classmethod
+    def of(cls, n: Notification) -> NotificationOut:
+        return cls(
+            id=n.pk,
+            kind=n.kind,  # type: ignore[arg-type]
+            unread=n.unread,
+            created_at=n.created_at,
+            paper=n.paper_id,
+            paper_title=n.paper_title,
+            comment=n.comment_pk,
+            by=n.actor_name,
+            url=n.url,
+        )
+
+
+class NotificationsOut(BaseModel):
+    unread: int
+    notifications: list[NotificationOut] = Field(description="Newest first (at most 100).")
