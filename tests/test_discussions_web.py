@@ -309,7 +309,9 @@ def test_report_once_then_admin_hides(client: TestClient, lens: PaperLens, app: 
         )
         assert r.status_code == 303
         assert "nasty words" not in mod.get("/admin/comments").text  # reports closed
-        assert "nasty words" in mod.get(f"/paper/{PAPER}").text  # admins still see it
+        admin_view = mod.get(f"/paper/{PAPER}").text
+        assert "nasty words" in admin_view  # admins still see it
+        assert f'name="user" value="{author.pk}"' in admin_view  # and may ban its author
     page = client.get(f"/paper/{PAPER}").text
     assert "nasty words" not in page and "[hidden by a moderator]" in page
     r = client.post(
