@@ -397,3 +397,12 @@ def test_openapi_documents_the_comment_routes(client: TestClient) -> None:
         "delete",
     }
     assert "post" in paths["/api/v1/papers/{paper_id}/comments/{comment_id}/report"]
+
+
+def test_rate_limit_per_address(lens: PaperLens) -> None:
+    app = create_app(lens, rate_limit=None, auth_limits=RateLimits(comment_ip="1/minute"))
+    first, second = token(lens, new_user(lens, "One")), token(lens, new_user(lens, "Two"))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        assert c.post(api(), json={"body": "hi"}, headers=first).status_code == 201
+        r = c.post(api(), json={"body": "hi"}, headers=second)  # another account, same address
+        assert r.status_code == 429 and "comment" in r.json()["detail"]
