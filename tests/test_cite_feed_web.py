@@ -41,10 +41,15 @@ def test_paper_page_has_a_cite_panel_with_three_formats(client: TestClient) -> N
     # The hostile title is text inside <pre>, never markup.
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    # The page's sections: header, actions, similar papers, the discussion placeholder.
-    for marker in ('id="paper-header"', 'id="paper-actions-row"', 'id="discussion"'):
-        assert marker in html
-    assert "Discussion — coming soon" in html
+    # The page's sections in reading order: header, actions, similar papers, discussion.
+    markers = (
+        'id="paper-header"',
+        'id="paper-actions-row"',
+        'id="similar-heading"',
+        'id="discussion"',
+    )
+    assert all(m in html for m in markers)
+    assert [html.index(m) for m in markers] == sorted(html.index(m) for m in markers)
 
 
 def test_cite_files_parse_back(client: TestClient, web_corpus: WebCorpus) -> None:

@@ -106,17 +106,22 @@ def test_database_made_before_migrations_is_stamped_and_keeps_its_data(
     database_url: str,
 ) -> None:
     # What open_engine did before migrations: create_all of the tables of the time
-    # (everything but what later revisions add: vector_indexes in 0002, submission_jobs
-    # and fetch_pace in 0005, and LATER_COLUMNS), no alembic_version.
+    # (everything but what later revisions add: the tables in ``later`` and
+    # LATER_COLUMNS), no alembic_version.
     engine = create_db_engine(database_url)
     try:
         later = {
-            "vector_indexes",
-            "submission_jobs",
+            "vector_indexes",  # 0002
+            "submission_jobs",  # 0005
             "fetch_pace",
-            "paper_links",
+            "paper_links",  # 0007: code and artifacts
             "repo_stats",
             "paper_hf",
+            "comments",  # 0009: discussions
+            "comment_reports",
+            "comment_bans",
+            "notifications",
+            "notification_prefs",
         }
         old_tables = [t for t in Base.metadata.sorted_tables if t.name not in later]
         Base.metadata.create_all(engine, tables=old_tables)

@@ -50,6 +50,16 @@ OPERATIONS = [
     "PATCH /api/v1/library/papers/{paper_id}",
     # digests (web/api/digests.py)
     "POST /api/v1/subscriptions",
+    # discussions (web/api/discussions.py)
+    "GET /api/v1/papers/{paper_id}/comments",
+    "POST /api/v1/papers/{paper_id}/comments",
+    "GET /api/v1/papers/{paper_id}/comments/{comment_id}",
+    "PATCH /api/v1/papers/{paper_id}/comments/{comment_id}",
+    "DELETE /api/v1/papers/{paper_id}/comments/{comment_id}",
+    "POST /api/v1/papers/{paper_id}/comments/{comment_id}/report",
+    "POST /api/v1/papers/{paper_id}/comments/{comment_id}/moderate",
+    "GET /api/v1/notifications",
+    "POST /api/v1/notifications/read",
 ]
 #: Operations that take input a schema can call invalid (a path id is any string).
 WITH_INVALID_INPUT = OPERATIONS[1:4]

@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     #: its worker is presumed dead and another takes the submission over. Keep it above
     #: ``request_timeout``.
     submission_lease: float = Field(default=300.0, gt=0)
+    #: Discussions: only readers who verified their address may comment (and be
+    #: mailed about mentions). Off, any signed-in reader may comment.
+    comments_require_verified: bool = True
 
     #: The address readers reach the web app at: links in emails and feeds are built on
     #: it, never on the request's ``Host`` header. Set explicitly, the web app also

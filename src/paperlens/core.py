@@ -10,7 +10,9 @@ each other feature is one service beside it, reached one way only:
 - ``lens.library``: collections, notes, "not interested" (:class:`paperlens.library.Library`);
 - ``lens.recommender``: "For you" (:class:`paperlens.recommend.Recommender`);
 - ``lens.accounts``: readers, sessions, tokens (:class:`paperlens.accounts.Accounts`);
-- ``lens.digests``: email digests (:class:`paperlens.digest.Digests`).
+- ``lens.digests``: email digests (:class:`paperlens.digest.Digests`);
+- ``lens.discussions``: comments on papers, mentions, moderation
+  (:class:`paperlens.discussions.Discussions`).
 
 Services take stored papers' primary keys; ``lens.paper(id).pk`` resolves an id in any
 accepted form. Heavy parts (the embedding model, the vector index) load on first use,
@@ -38,6 +40,7 @@ from paperlens.config import Settings
 from paperlens.digest.gather import Found, votes_note
 from paperlens.digest.service import Digests
 from paperlens.digest.validation import SavedSearch
+from paperlens.discussions import Discussions
 from paperlens.embedding import Encoder, build_encoder, encoder_key
 from paperlens.errors import PaperNotFound
 from paperlens.filters import SearchFilters
@@ -55,6 +58,7 @@ from paperlens.store.candidates import CandidateStore
 from paperlens.store.code import CodeStore, paper_stars
 from paperlens.store.community import CommunityStore
 from paperlens.store.db import create_db_engine, open_engine
+from paperlens.store.discussions import DiscussionStore
 from paperlens.store.embeddings import EmbeddingStore
 from paperlens.store.feed import SORTS as FEED_SORTS
 from paperlens.store.feed import FeedDay, FeedItem, FeedStore, StarSource
@@ -422,6 +426,12 @@ class PaperLens:
             community=self.community,
             categories_of=self._categories_of,
         )
+
+    @cached_property
+    def discussions(self) -> Discussions:
+        """Threaded comments on papers, mentions, reports and moderation. Claimed
+        authors: none until the claims feature passes its ``AuthorClaims`` here."""
+        return Discussions(DiscussionStore(self.engine), self.papers, self.settings)
 
     def _built_vectors(self) -> DenseIndex | None:
         """The dense index if one was built; ``None`` rather than loading the model to

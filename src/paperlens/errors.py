@@ -30,6 +30,10 @@ class Conflict(PaperlensError, ValueError):
     """The request clashes with what is stored (a name already taken)."""
 
 
+class Forbidden(PaperlensError, PermissionError):
+    """The reader is known but may not do this (someone else's comment, a ban)."""
+
+
 class TooMany(PaperlensError):
     """Too many requests of one kind; ``retry_after`` seconds, when known."""
 

@@ -120,3 +120,51 @@ def render_feed(
     out = fg.atom_str(pretty=True) if fmt == "atom" else fg.rss_str(pretty=True)
     assert isinstance(out, bytes)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class FeedComment:
+    """A comment in a discussion feed: ``html`` is already sanitised (it goes into an
+    Atom ``content type="html"``, escaped once more by lxml as XML text)."""
+
+    url: str
+    author: str
+    html: str
+    published: datetime
+    updated: datetime
+    reply: bool = False
+
+
+def render_comment_feed(
+    spec: FeedSpec, comments: Sequence[FeedComment], fmt: Format = "atom"
+) -> bytes:
+    """A paper's discussion as a feed, newest comment first."""
+    fg = FeedGenerator()
+    fg.id(xml_text(spec.self_url))
+    fg.title(xml_text(spec.title))
+    about = xml_text(spec.description)
+    fg.subtitle(about if fmt == "atom" else html_of_text(about))
+    fg.link(href=spec.self_url, rel="self")
+    fg.link(href=spec.page_url, rel="alternate", type="text/html")
+    fg.generator("paperlens")
+    fg.language("en")
+    newest = max((c.updated for c in comments), default=datetime(1970, 1, 1, tzinfo=UTC))
+    fg.updated(newest)
+    fg.lastBuildDate(newest)
+    for c in comments:
+        fe = fg.add_entry(order="append")
+        fe.id(c.url)
+        fe.guid(c.url, permalink=True)
+        author = xml_text(c.author).strip() or "a reader"
+        fe.title(f"{'Reply' if c.reply else 'Comment'} by {author}")
+        fe.link(href=c.url, rel="alternate", type="text/html")
+        if fmt == "atom":
+            fe.content(xml_text(c.html), type="html")
+            fe.author({"name": author})
+        else:
+            fe.description(xml_text(c.html))
+        fe.published(c.published)
+        fe.updated(c.updated)
+    out = fg.atom_str(pretty=True) if fmt == "atom" else fg.rss_str(pretty=True)
+    assert isinstance(out, bytes)
+    return out

@@ -515,4 +515,102 @@ class PaperHfRow(Base):
     #: the GitHub refresher has run).
     github_stars: Mapped[int | None] = mapped_column(Integer, nullable=True)
     repos_fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+# -- discussions (paperlens.discussions) ---------------------------------------------------
+
+
+class CommentRow(Base):
+    """A reader's comment on a paper, in a thread (``parent_pk``; ``depth`` 0 at the top).
+
+    ``body`` is the Markdown as written; ``html`` its safe rendering
+    (:func:`paperlens.markup.render`, made on write, of ``html_version``). ``state``:
+    ``visible``, ``hidden`` (by a moderator: kept, shown to no one but admins) or
+    ``deleted`` (body and HTML erased; the row stays so replies keep their place).
+    ``user_pk`` becomes NULL when the account goes: the comment then reads as a
+    deleted reader's."""
+
+    __tablename__ = "comments"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    paper_pk: Mapped[int] = mapped_column(ForeignKey("papers.pk", ondelete="CASCADE"))
+    parent_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("comments.pk", ondelete="CASCADE"), nullable=True
+    )
+    user_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("users.pk", ondelete="SET NULL"), nullable=True, index=True
+    )
+    depth: Mapped[int] = mapped_column(Integer, default=0)
+    body: Mapped[str] = mapped_column(Text)
+    html: Mapped[str] = mapped_column(Text)
+    html_version: Mapped[int] = mapped_column(Integer, default=1)
+    state: Mapped[str] = mapped_column(String(16), default="visible")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: When it was last hidden, restored or deleted (by its author or a moderator).
+    moderated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (Index("ix_comments_paper_created", "paper_pk", "created_at"),)
+
+
+class CommentReportRow(Base):
+    """A reader's report of a comment: one per (comment, reader). ``resolved_at`` is set
+    when a moderator acts on the comment (hides, restores, deletes or dismisses)."""
+
+    __tablename__ = "comment_reports"
+
+    comment_pk: Mapped[int] = mapped_column(
+        ForeignKey("comments.pk", ondelete="CASCADE"), primary_key=True
+    )
+    user_pk: Mapped[int] = mapped_column(
+        ForeignKey("users.pk", ondelete="CASCADE"), primary_key=True
+    )
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+
+
+class CommentBanRow(Base):
+    """An account an admin barred from commenting (and editing or reporting)."""
+
+    __tablename__ = "comment_bans"
+
+    user_pk: Mapped[int] = mapped_column(
+        ForeignKey("users.pk", ondelete="CASCADE"), primary_key=True
+    )
+    banned_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.pk", ondelete="SET NULL"), nullable=True
+    )
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class NotificationRow(Base):
+    """Something a reader should see on their notifications page: a ``mention`` of
+    them, or a ``reply`` to their comment. One per (reader, comment)."""
+
+    __tablename__ = "notifications"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_pk: Mapped[int] = mapped_column(ForeignKey("users.pk", ondelete="CASCADE"))
+    comment_pk: Mapped[int] = mapped_column(ForeignKey("comments.pk", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        Index("ux_notifications_user_comment", "user_pk", "comment_pk", unique=True),
+        Index("ix_notifications_user_read", "user_pk", "read_at"),
+    )
+
+
+class NotificationPrefRow(Base):
+    """A reader's choice to get mentions by mail too (absent: page only)."""
+
+    __tablename__ = "notification_prefs"
+
+    user_pk: Mapped[int] = mapped_column(
+        ForeignKey("users.pk", ondelete="CASCADE"), primary_key=True
+    )
+    mail_mentions: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

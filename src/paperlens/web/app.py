@@ -25,6 +25,7 @@ from paperlens.core import PaperLens
 from paperlens.web.api import accounts as api_accounts
 from paperlens.web.api import community as api_community
 from paperlens.web.api import digests as api_digests
+from paperlens.web.api import discussions as api_discussions
 from paperlens.web.api import library as api_library
 from paperlens.web.api import papers as api_papers
 from paperlens.web.csrf import CsrfCookie, csrf_protect
@@ -33,16 +34,26 @@ from paperlens.web.errors import add_error_handlers
 from paperlens.web.pages import accounts as page_accounts
 from paperlens.web.pages import community as page_community
 from paperlens.web.pages import digests as page_digests
+from paperlens.web.pages import discussions as page_discussions
 from paperlens.web.pages import feeds as page_feeds
 from paperlens.web.pages import library as page_library
 from paperlens.web.pages import papers as page_papers
-from paperlens.web.security import DEFAULT_MAX_BODY, BodySizeLimit, RateLimit, SecurityHeaders
+from paperlens.web.security import (
+    COMMENT_MAX_BODY,
+    COMMENT_PATHS,
+    DEFAULT_MAX_BODY,
+    BodySizeLimit,
+    RateLimit,
+    SecurityHeaders,
+)
 from paperlens.web.throttle import DEFAULT_LIMITS, RateLimits, Throttle, open_storage
 
 STATIC = Path(__file__).parent / "static"
 
-#: In the order they are matched.
+#: In the order they are matched (comments first: ``GET /api/v1/papers/{id:path}``
+#: would take ``.../comments`` for a paper id).
 ROUTERS = (
+    api_discussions.router,
     api_papers.router,
     api_accounts.router,
     api_community.router,
@@ -54,6 +65,7 @@ ROUTERS = (
     page_library.router,
     page_digests.router,
     page_feeds.router,
+    page_discussions.router,
 )
 
 
@@ -113,7 +125,8 @@ def create_app(
         app.add_middleware(
             RateLimit, limit=rate_limit, prefix=API_PREFIX, storage=open_storage(storage)
         )
-    app.add_middleware(BodySizeLimit, max_bytes=max_body)
+    larger = ((COMMENT_PATHS, max(max_body, COMMENT_MAX_BODY)),)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body, larger=larger)
     allowed_hosts = the_lens.settings.allowed_hosts()
     if allowed_hosts is not None:
         # A request for another host (Host: evil.example) is a 400 before anything else

@@ -25,6 +25,7 @@ from paperlens.digest import BadToken
 from paperlens.errors import (
     CollectionNotFound,
     Conflict,
+    Forbidden,
     Invalid,
     NotFound,
     PaperlensError,
@@ -43,6 +44,7 @@ STATUS: tuple[tuple[type[PaperlensError], int], ...] = (
     (NotFound, 404),
     (Invalid, 400),
     (Conflict, 409),
+    (Forbidden, 403),
     (TooMany, 429),
     (Unavailable, 503),
     (UpstreamError, 502),

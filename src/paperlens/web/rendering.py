@@ -28,7 +28,7 @@ from markupsafe import Markup
 from paperlens import __version__
 from paperlens.core import Mode
 from paperlens.web.csrf import csrf_field, csrf_token
-from paperlens.web.deps import current_user
+from paperlens.web.deps import current_user, lens_of
 from paperlens.web.highlight import highlight, snippet
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -159,14 +159,19 @@ def render(
     """Render ``template`` with the context every page has; remember the visit."""
     visit = visit or visit_of(request)
     page_path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    user = current_user(request)
     base: dict[str, Any] = {
         "request_path": page_path[:2000],
         "theme": theme_of(request),
         "visit": visit,
         "math": False,
         "q": "",
-        "user": current_user(request),
+        "user": user,
         "csrf_token": csrf_token(request),
+        # Called by base.html for a signed-in reader only: one indexed count.
+        "unread_notifications": lambda: (
+            lens_of(request).discussions.unread_count(user.pk) if user else 0
+        ),
     }
     html = env.get_template(template).render({**base, **context})
     response = HTMLResponse(html, status_code=status)

@@ -11,8 +11,9 @@ forwards, believed only from ``PAPERLENS_TRUSTED_PROXIES`` (see ``cli/serve.py``
 from __future__ import annotations
 
 import math
+import re
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 import orjson
@@ -44,6 +45,10 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
 ]
 STATIC_CACHE = b"public, max-age=86400"
 DEFAULT_MAX_BODY = 16 * 1024
+#: Comment forms and API bodies: 10,000 characters of up to 4 UTF-8 bytes, form-encoded
+#: (3 bytes a byte), fit.
+COMMENT_MAX_BODY = 128 * 1024
+COMMENT_PATHS = re.compile(r"^/comments/|^/comments$|^/api/v1/papers/.+/comments(/\d+)?$")
 
 
 async def send_json(
@@ -95,15 +100,26 @@ class BodySizeLimit:
     """Answers 413 to a request whose body is over ``max_bytes``, whether it declares a
     length or streams chunks; smaller bodies are read here and handed on unchanged."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int = DEFAULT_MAX_BODY,
+        larger: Sequence[tuple[re.Pattern[str], int]] = (),
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        #: Paths that take more (comments: 10,000 characters, form-encoded), by regex.
+        self.larger = tuple(larger)
+
+    def _limit(self, path: str) -> int:
+        return next((n for rx, n in self.larger if rx.match(path)), self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_big = f"request body too large (at most {self.max_bytes} bytes)"
+        limit = self._limit(scope.get("path", ""))
+        too_big = f"request body too large (at most {limit} bytes)"
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
@@ -111,7 +127,7 @@ class BodySizeLimit:
                 except ValueError:
                     await send_json(send, 400, "bad content-length header", [])
                     return
-                if declared > self.max_bytes:
+                if declared > limit:
                     await send_json(send, 413, too_big, [])
                     return
         buffered: list[Message] = []
@@ -122,7 +138,7 @@ class BodySizeLimit:
             if message["type"] != "http.request":
                 break
             size += len(message.get("body", b""))
-            if size > self.max_bytes:
+            if size > limit:
                 await send_json(send, 413, too_big, [])
                 return
             if not message.get("more_body", False):

@@ -1,6 +1,6 @@
 """Rate limits on the actions worth abusing: logging in, signing up, asking for reset
-or verification links, checking the current password and submitting papers, each per
-client address and per account.
+or verification links, checking the current password, submitting papers, writing and
+reporting comments, each per client address and per account.
 
 Failed passwords never lock an account as a whole (anyone could lock anyone out):
 wrong logins are counted per (account, client address), so only the address that
@@ -57,6 +57,11 @@ class RateLimits:
     subscribe_ip: str = "20/hour"
     #: Confirmation mails to one email address (over it: no mail, same answer).
     subscribe_email: str = "3/hour"
+    #: New comments (pages and API), per account and per client address.
+    comment_account: str = "5/minute"
+    comment_ip: str = "20/minute"
+    #: Comment reports per account.
+    report_account: str = "20/hour"
 
 
 DEFAULT_LIMITS = RateLimits()
@@ -80,6 +85,8 @@ _ACTIONS = {
     "reauth": "current-password",
     "submit": "submit",
     "subscribe": "subscribe",
+    "comment": "comment",
+    "report": "report",
 }
 
 

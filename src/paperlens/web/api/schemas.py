@@ -27,6 +27,8 @@ from paperlens.core import (
     StoredPaper,
 )
 from paperlens.digest import MAX_SEARCHES
+from paperlens.discussions import MAX_CHARS as MAX_COMMENT_CHARS
+from paperlens.discussions import Comment, Notification
 from paperlens.jobs import Job
 from paperlens.library import CollectionView
 from paperlens.paper import Paper
@@ -621,3 +623,110 @@ class CodeBriefOut(BaseModel):
 
 ResultOut.model_rebuild()
 FeedPaperOut.model_rebuild()
+# -- discussions ----------------------------------------------------------------------------
+
+
+class CommentIn(BaseModel):
+    body: str = Field(
+        max_length=MAX_COMMENT_CHARS + 2000,
+        description=(
+            f"Markdown with LaTeX ($...$, $$...$$) and @mentions (a reader's display name "
+            f"with spaces as underscores); at most {MAX_COMMENT_CHARS} characters once "
+            "trimmed; no control characters."
+        ),
+    )
+    parent: int | None = Field(
+        default=None, ge=1, le=2**31 - 1, description="The comment this one answers."
+    )
+
+
+class CommentPatch(BaseModel):
+    body: str = Field(max_length=MAX_COMMENT_CHARS + 2000, description="The new Markdown.")
+
+
+class ReportIn(BaseModel):
+    reason: str = Field(default="", max_length=500, description="Why, for the moderators.")
+
+
+class CommentOut(BaseModel):
+    """A comment as the asking reader sees it. ``html`` is sanitised (safe to insert);
+    empty for a deleted comment and, except to admins, a hidden one."""
+
+    id: int
+    paper: str = Field(description="The paper's id.")
+    parent: int | None
+    depth: int = Field(description="0 for a comment on the paper, 1 for a reply, ...")
+    state: Literal["visible", "hidden", "deleted"]
+    author: str = Field(description="The author's public name ('[deleted]' when deleted).")
+    paper_author: bool = Field(description="The author is a claimed author of the paper.")
+    html: str
+    body: str | None = Field(description="The Markdown source: your own comments only.")
+    created_at: datetime
+    edited_at: datetime | None = Field(description="Set once the author edited it.")
+    mine: bool
+
+    @classmethod
+    def of(cls, c: Comment, paper_id: str) -> CommentOut:
+        return cls(
+            id=c.pk,
+            paper=paper_id,
+            parent=c.parent_pk,
+            depth=c.depth,
+            state=c.state,  # type: ignore[arg-type]
+            author=c.author_name,
+            paper_author=c.is_author,
+            html=c.html,
+            body=c.body if c.mine and c.body else None,
+            created_at=c.created_at,
+            edited_at=c.edited_at,
+            mine=c.mine,
+        )
+
+
+class CommentsOut(BaseModel):
+    paper: str
+    count: int = Field(description="Visible comments.")
+    comments: list[CommentOut] = Field(description="Reading order: each before its replies.")
+
+
+class ReportOut(BaseModel):
+    comment: int
+    reported: bool
+
+
+class ModerateIn(BaseModel):
+    action: Literal["hide", "restore", "delete", "dismiss"] = Field(
+        description="hide (from everyone but admins), restore, delete (erase the text), "
+        "or dismiss the reports; each closes the comment's open reports."
+    )
+
+
+class NotificationOut(BaseModel):
+    id: int
+    kind: Literal["mention", "reply"]
+    unread: bool
+    created_at: datetime
+    paper: str
+    paper_title: str
+    comment: int
+    by: str = Field(description="Who wrote the comment.")
+    url: str = Field(description="The comment on its paper's page (a path on this server).")
+
+    @classmethod
+    def of(cls, n: Notification) -> NotificationOut:
+        return cls(
+            id=n.pk,
+            kind=n.kind,  # type: ignore[arg-type]
+            unread=n.unread,
+            created_at=n.created_at,
+            paper=n.paper_id,
+            paper_title=n.paper_title,
+            comment=n.comment_pk,
+            by=n.actor_name,
+            url=n.url,
+        )
+
+
+class NotificationsOut(BaseModel):
+    unread: int
+    notifications: list[NotificationOut] = Field(description="Newest first (at most 100).")

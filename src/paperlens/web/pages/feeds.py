@@ -1,6 +1,7 @@
 """RSS/Atom feeds over the same lists the pages show: ``/feeds/daily.xml?category=&sort=``,
 ``/feeds/trending.xml?window=``, ``/feeds/search.xml?q=&category=&author=`` and
-``/feeds/c/{collection}.xml`` (public collections only). Atom by default,
+``/feeds/c/{collection}.xml`` (public collections only) and
+``/feeds/discussion/{paper}.xml`` (a paper's visible comments, newest first). Atom by default,
 ``?format=rss`` for RSS 2.0. Links in feeds are absolute, built on
 ``PAPERLENS_PUBLIC_URL`` and never on the request's ``Host`` header: feeds are cached
 (``public``), so a forged host would otherwise reach every reader behind that cache.
@@ -16,14 +17,25 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from paperlens.core import MAX_QUERY_CHARS, Mode, SearchFilters
-from paperlens.errors import CollectionNotFound
-from paperlens.feeds import CONTENT_TYPES, FORMATS, FeedPaper, FeedSpec, Format, render_feed
+from paperlens.errors import CollectionNotFound, PaperNotFound
+from paperlens.feeds import (
+    CONTENT_TYPES,
+    FORMATS,
+    FeedComment,
+    FeedPaper,
+    FeedSpec,
+    Format,
+    paper_url,
+    render_comment_feed,
+    render_feed,
+)
 from paperlens.web.deps import LensDep, current_user, lens_of
 from paperlens.web.feedcontrol import feed_control
 from paperlens.web.security import (
     MAX_AUTHOR_CHARS,
     MAX_CATEGORIES,
     MAX_CATEGORY_CHARS,
+    clean_id,
     clean_text,
     path_pk,
 )
@@ -160,3 +172,34 @@ def collection(request: Request, collection_id: str, lens: LensDep) -> Response:
         _self(request),
     )
     return _respond(request, spec, [FeedPaper(i.paper, i.added_at) for i in view.items])
+
+
+@router.get("/discussion/{paper_id:path}.xml")
+def discussion(request: Request, paper_id: str, lens: LensDep) -> Response:
+    fmt = _format(request)
+    try:
+        stored = lens.paper(clean_id(paper_id))
+    except PaperNotFound:
+        return Response("no such paper", status_code=404, media_type="text/plain; charset=utf-8")
+    p = stored.paper
+    page = paper_url(_base(request), p.id)
+    items = [
+        FeedComment(
+            f"{page}#c{c.pk}",
+            c.author_name,
+            c.html,
+            c.created_at,
+            c.edited_at or c.created_at,
+            c.parent_pk is not None,
+        )
+        for c in lens.discussions.recent(stored.pk, FEED_SIZE)
+    ]
+    title = " ".join(p.title.split())
+    spec = FeedSpec(
+        f"paperlens discussion: {title}"[:300],
+        f"Comments on {p.id}, newest first.",
+        f"{page}#discussion",
+        _self(request),
+    )
+    body = render_comment_feed(spec, items, fmt)
+    return Response(body, media_type=CONTENT_TYPES[fmt], headers={"cache-control": MAX_AGE})

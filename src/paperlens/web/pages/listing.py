@@ -22,13 +22,14 @@ from paperlens.web.security import clean_id
 
 
 def listing_context(request: Request, pks: Iterable[int]) -> dict[str, Any]:
-    """``votes`` (pk -> count) and, for a signed-in reader, ``my_votes`` and
+    """``votes`` and ``comment_counts`` (pk -> count) and, for a signed-in reader, ``my_votes`` and
     ``my_saved`` (sets of pks), for the vote and save buttons of ``paper_item``."""
     wanted = list(pks)
     lens = lens_of(request)
     user = current_user(request)
     return {
         "votes": lens.community.counts(wanted),
+        "comment_counts": lens.discussions.counts(wanted),
         "my_votes": lens.community.voted_by(user.pk, wanted) if user else set(),
         "my_saved": lens.library.saved_among(user.pk, wanted) if user else set(),
     }

@@ -31,6 +31,7 @@ from paperlens.web.deps import LensDep, current_user
 from paperlens.web.exports import cite_response
 from paperlens.web.feedcontrol import FeedControl, feed_control
 from paperlens.web.highlight import query_terms
+from paperlens.web.pages.discussions import discussion_context, discussion_feed_links
 from paperlens.web.pages.listing import (
     cite_context,
     code_context,
@@ -302,7 +303,10 @@ def paper_page(request: Request, paper_id: str, lens: LensDep) -> HTMLResponse:
         **paper_extras(request, stored.pk),
         **listing_context(request, [stored.pk, *(r.pk for r in similar)]),
         **code_context(request, {stored.pk: p, **{r.pk: r.paper for r in similar}}),
+        **discussion_context(request, stored),
+        "feed_links": discussion_feed_links(p.id),
     }
+    context["math"] = context["math"] or context.pop("comment_math")
     return render(request, "paper.html", context)
 
 
