@@ -49,6 +49,8 @@ OPERATIONS = [
     "PATCH /api/v1/library/papers/{paper_id}",
     # digests (web/api/digests.py)
     "POST /api/v1/subscriptions",
+    # code and artifacts (web/api/papers.py)
+    "GET /api/v1/code/{paper_id}",
 ]
 #: Operations that take input a schema can call invalid (a path id is any string).
 WITH_INVALID_INPUT = OPERATIONS[1:4]
