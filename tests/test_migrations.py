@@ -110,14 +110,8 @@ def test_database_made_before_migrations_is_stamped_and_keeps_its_data(
     # and fetch_pace in 0005, and LATER_COLUMNS), no alembic_version.
     engine = create_db_engine(database_url)
     try:
-        later = {
-            "vector_indexes",
-            "submission_jobs",
-            "fetch_pace",
-            "paper_links",
-            "repo_stats",
-            "paper_hf",
-        }
+        later = {"vector_indexes", "submission_jobs", "fetch_pace"}
+        later |= {"paper_links", "repo_stats", "paper_hf"}  # 0007: code and artifacts
         old_tables = [t for t in Base.metadata.sorted_tables if t.name not in later]
         Base.metadata.create_all(engine, tables=old_tables)
         with engine.begin() as conn:  # columns later revisions add were not there yet
