@@ -50,6 +50,8 @@ def test_same_repository_twice_is_one_link_and_deep_paths_collapse() -> None:
         ("https://gitlab.com/grp/proj", "gitlab", "https://gitlab.com/grp/proj"),
         ("https://my-lab.github.io/paper-x/", "project", "https://my-lab.github.io/paper-x/"),
         ("https://example.org/data", "website", "https://example.org/data"),
+        ("http://www.example.edu/~me/x.html", "website", "http://www.example.edu/~me/x.html"),
+        ("http://GitHub.com/a/b", "github", "https://github.com/a/b"),
     ],
 )
 def test_kinds(url: str, kind: str, href: str) -> None:
@@ -80,6 +82,9 @@ def test_kinds(url: str, kind: str, href: str) -> None:
         "ftp://github.com/a/b",
         "https://github.com/a/b\\@evil.io",
         "https://huggingface.co/papers/2401.00001",
+        "https://dx.doi.org/10.1214/07-AAP481",
+        "http://rwcc.example.cn:8001/code.pdf",
+        "http://85.20.11.14/hosting/x/",
     ],
 )
 def test_hostile_or_malformed_links_are_never_code(url: str) -> None:

@@ -60,6 +60,8 @@ OPERATIONS = [
     "POST /api/v1/papers/{paper_id}/comments/{comment_id}/moderate",
     "GET /api/v1/notifications",
     "POST /api/v1/notifications/read",
+    # code and artifacts (web/api/papers.py)
+    "GET /api/v1/code/{paper_id}",
 ]
 #: Operations that take input a schema can call invalid (a path id is any string).
 WITH_INVALID_INPUT = OPERATIONS[1:4]

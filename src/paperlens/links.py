@@ -219,11 +219,13 @@ def classify_url(raw: str) -> Link | None:
             rid = m.group(1)
             return Link("zenodo", f"https://zenodo.org/records/{rid}", f"zenodo:{rid}", rid)
         return None
-    if _is_lookalike(host) or host.endswith("arxiv.org") or host == "doi.org":
-        return None
-    # Any other site: a project page. Rebuilt from the checked host and path.
+    if _is_lookalike(host) or host.endswith(("arxiv.org", "doi.org")):
+        return None  # arXiv and DOI links are the paper's own, shown apart
+    # Any other site: a project page or website, rebuilt from the checked host and path
+    # (its scheme kept: old academic pages are often http only).
     path = "/".join(quote(s, safe="._~-") for s in segs)
-    url = f"https://{host}/{path}" if path else f"https://{host}/"
+    scheme = parts.scheme.lower()
+    url = f"{scheme}://{host}/{path}" if path else f"{scheme}://{host}/"
     if parts.path.endswith("/") and path:
         url += "/"
     projecty = host.endswith((".github.io", ".gitlab.io")) or "project" in f"{host}/{path}".lower()
