@@ -515,6 +515,7 @@ class PaperHfRow(Base):
     #: the GitHub refresher has run).
     github_stars: Mapped[int | None] = mapped_column(Integer, nullable=True)
     repos_fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 # -- discussions (paperlens.discussions) ---------------------------------------------------
