@@ -14,8 +14,16 @@ import pytest
 
 from paperlens.config import Settings
 from paperlens.core import PaperLens
+from paperlens.errors import CollectionNotFound
 from paperlens.paper import make_paper
-from paperlens.recommend import Because, centroid_scores, reason_text, svm_scores
+from paperlens.recommend import (
+    Because,
+    Recommendation,
+    centroid_scores,
+    merge_round_robin,
+    reason_text,
+    svm_scores,
+)
 from paperlens.sources.base import Parsed
 from paperlens.store.papers import text_hash
 
@@ -173,3 +181,47 @@ def test_scoring_functions() -> None:
     assert reason_text([Because("1", "A", 0.9), Because("2", "B", 0.8)]) == (
         "Because you saved “A” and “B”"
     )
+
+
+def test_a_feed_per_collection_and_a_combined_feed_that_serves_every_interest(
+    lens: PaperLens,
+) -> None:
+    """A reader with a big interest (topic a, 8 papers) and a small one (topic c, 2
+    papers): each collection's feed stays on its topic and names it in its reasons; the
+    combined feed gives the small interest its share of the top (round-robin)."""
+    topics = corpus(lens)
+    reader = user(lens)
+    big = lens.library.create(reader, "Vision").pk
+    small = lens.library.create(reader, "Algebra").pk
+    for pk in topics["a"][:8]:
+        lens.library.save(reader, pk, big)
+    for pk in topics["c"][:2]:
+        lens.library.save(reader, pk, small)
+    only_small = lens.recommender.recommend(reader, limit=10, collection_pk=small)
+    assert {r.pk for r in only_small} <= set(topics["c"][2:])
+    assert all(r.collection_pk == small for r in only_small)
+    assert all(r.reason.endswith("in your collection “Algebra”") for r in only_small)
+    assert all(b.collection == "Algebra" for r in only_small for b in r.because)
+    only_big = lens.recommender.recommend(reader, limit=10, collection_pk=big)
+    assert {r.pk for r in only_big} <= set(topics["a"][8:])
+    combined = lens.recommender.recommend(reader, limit=10)
+    assert len(combined) == 10 and len({r.pk for r in combined}) == 10
+    assert sum(r.pk in topics["c"] for r in combined) == 5  # half the top, alternating
+    assert {r.collection_pk for r in combined[:2]} == {big, small}
+    # Another reader's collection does not exist for this one.
+    other = user(lens)
+    with pytest.raises(CollectionNotFound):
+        lens.recommender.recommend(other, collection_pk=small)
+    # An empty collection of one's own falls back to the cold start.
+    empty = lens.library.create(reader, "Empty").pk
+    assert all(
+        r.collection_pk is None for r in lens.recommender.recommend(reader, collection_pk=empty)
+    )
+
+
+def test_round_robin_merge_skips_duplicates() -> None:
+    paper = make_paper(id="2401.00001", title="t", abstract="a", source="test")
+    a = [Recommendation(1, paper, 3.0, ""), Recommendation(2, paper, 1.0, "")]
+    b = [Recommendation(1, paper, 2.0, ""), Recommendation(3, paper, 2.5, "")]
+    assert [r.pk for r in merge_round_robin([a, b], 10)] == [1, 3, 2]
+    assert [r.pk for r in merge_round_robin([a, b], 2)] == [1, 3]

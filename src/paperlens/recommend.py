@@ -39,7 +39,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from paperlens.community import Community, TrendingItem
-from paperlens.errors import Invalid
+from paperlens.errors import CollectionNotFound, Invalid
 from paperlens.index.vector import DenseIndex
 from paperlens.paper import Paper
 from paperlens.store.candidates import CandidateStore
@@ -65,6 +65,8 @@ class Because:
     id: str
     title: str
     similarity: float
+    #: The name of the collection the saved paper is in ("" when not told).
+    collection: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,8 @@ class Recommendation:
     reason: str
     because: list[Because] = field(default_factory=list)
     added_at: datetime | None = None
+    #: The collection whose model picked it (``None``: cold start).
+    collection_pk: int | None = None
 
     @property
     def because_ids(self) -> list[str]:
@@ -180,11 +184,41 @@ def blend_scores(
     return zscore(svm) + zscore(centroid_scores(positives, candidates))
 
 
-def reason_text(because: Sequence[Because]) -> str:
+@dataclass(frozen=True, slots=True)
+class Group:
+    """One interest: a collection's primary key, name and saved papers."""
+
+    pk: int
+    name: str
+    papers: list[int]
+
+
+def reason_text(because: Sequence[Because], collection: str = "") -> str:
     titles = [f"“{b.title}”" for b in because]
+    where = f" in your collection “{collection}”" if collection else ""
     if not titles:
-        return "Close to papers you saved"
-    return "Because you saved " + " and ".join(titles)
+        return "Close to papers you saved" + where
+    return "Because you saved " + " and ".join(titles) + where
+
+
+def merge_round_robin(
+    feeds: Sequence[Sequence[Recommendation]], limit: int
+) -> list[Recommendation]:
+    """The combined "for you" of several interests: round ``r`` takes the ``r``-th paper
+    of every feed, best score first, skipping papers already taken, until ``limit``.
+    Each interest thus gets its share of the top of the list, whatever its size."""
+    out: list[Recommendation] = []
+    seen: set[int] = set()
+    depth = max((len(f) for f in feeds), default=0)
+    for r in range(depth):
+        round_ = sorted((f[r] for f in feeds if r < len(f)), key=lambda x: -x.score)
+        for rec in round_:
+            if rec.pk not in seen:
+                seen.add(rec.pk)
+                out.append(rec)
+                if len(out) == limit:
+                    return out
+    return out
 
 
 def cold_start(
@@ -248,78 +282,133 @@ class Recommender:
             return [], np.zeros((0, 0), dtype=np.float32)
         return kept, unit_rows(np.vstack([vectors[pk] for pk in kept]))
 
+    def _group_of(self, user_pk: int, collection_pk: int) -> tuple[str, list[int]]:
+        """The named positives of one of the reader's collections (another reader's
+        collection does not exist for them, as everywhere in :mod:`paperlens.library`)."""
+        found = self.library.get(collection_pk)
+        if found is None or found.user_pk != user_pk:
+            raise CollectionNotFound(f"no collection {collection_pk}")
+        return found.name, [pk for pk, _ in self.library.items(collection_pk)]
+
+    def _groups(self, user_pk: int) -> list[Group]:
+        names = {c.pk: c.name for c in self.library.of_user(user_pk)}
+        return [
+            Group(pk, names.get(pk, ""), pks)
+            for pk, pks in self.library.saved_by_collection(user_pk).items()
+        ]
+
     def recommend(
         self,
         user_pk: int,
         *,
         limit: int = 20,
         since: datetime | None = None,
+        collection_pk: int | None = None,
     ) -> list[Recommendation]:
-        """Up to ``limit`` papers for ``user_pk``, best first, each with its reason."""
+        """Up to ``limit`` papers for ``user_pk``, best first, each with its reason.
+
+        With ``collection_pk``: the feed of that one collection (the reader's own; any
+        other is :class:`CollectionNotFound`). Without: the combined feed, one model per
+        collection merged round-robin (:func:`merge_round_robin`), so a small interest
+        is not drowned by a large one (``bench/recommend.py``, multi-topic libraries)."""
         if not 1 <= limit <= MAX_LIMIT:
             raise Invalid(f"limit must be between 1 and {MAX_LIMIT}")
-        model = self.model_key()
-        saved = self.library.saved(user_pk)
-        dismissed = self.library.dismissed(user_pk)
-        excluded = set(saved) | set(dismissed)
-        pos_pks, pos = self._matrix(self.embeddings.get(model, saved), saved)
-        if not pos_pks:
+        if collection_pk is not None:
+            name, pks = self._group_of(user_pk, collection_pk)
+            groups = [Group(collection_pk, name, pks)] if pks else []
+        else:
+            groups = self._groups(user_pk)
+        feeds = self._feeds(user_pk, groups, limit, since) if groups else None
+        if feeds is None:
+            saved = self.library.saved(user_pk)
+            excluded = set(saved) | set(self.library.dismissed(user_pk))
             items, why = self._cold_start(user_pk, limit + len(excluded))
             return [
                 Recommendation(t.pk, t.paper, t.score, why, [], t.added_at)
                 for t in items
                 if t.pk not in excluded
             ][:limit]
+        return merge_round_robin(feeds, limit)
+
+    def _feeds(
+        self, user_pk: int, groups: Sequence[Group], limit: int, since: datetime | None
+    ) -> list[list[Recommendation]] | None:
+        """One ranked list per group (a collection), from one shared candidate pool and
+        background sample; ``None`` when no group has an embedded paper (cold start)."""
+        model = self.model_key()
+        saved = self.library.saved(user_pk)
+        dismissed = self.library.dismissed(user_pk)
+        excluded = set(saved) | set(dismissed)
+        all_pos = list(dict.fromkeys(pk for g in groups for pk in g.papers))
+        pos_vectors = self.embeddings.get(model, all_pos)
+        trained: list[tuple[Group, list[int], Matrix]] = []
+        for g in groups:
+            pks, pos = self._matrix(pos_vectors, g.papers)
+            if pks:
+                trained.append((g, pks, pos))
+        if not trained:
+            return None
         pool = self.candidates.recent(model, POOL, since)
         index = self.vectors()
         if index is not None:
-            centre = unit_rows(pos.mean(axis=0, keepdims=True))[0]
-            near = nearest_papers(index, centre, NEIGHBOURS)
+            near: list[int] = []
+            for _g, _pks, pos in trained:
+                centre = unit_rows(pos.mean(axis=0, keepdims=True))[0]
+                near += nearest_papers(index, centre, NEIGHBOURS)
+            near = list(dict.fromkeys(near))
             if since is not None:
                 fresh = self.papers.get_by_pks(near)
                 near = [pk for pk in near if pk in fresh and _on_or_after(fresh[pk].paper, since)]
             pool += near
         pool = [pk for pk in dict.fromkeys(pool) if pk not in excluded]
-        background = [pk for pk in self.candidates.sample(model, BACKGROUND) if pk not in saved]
+        background = [pk for pk in self.candidates.sample(model, BACKGROUND) if pk not in excluded]
         negatives_wanted = list(dict.fromkeys([*dismissed, *background]))
         vectors = self.embeddings.get(model, [*pool, *negatives_wanted])
         cand_pks, cand = self._matrix(vectors, pool)
         neg_pks, neg = self._matrix(vectors, negatives_wanted)
         if not cand_pks:
-            return []
-        if neg_pks:
-            dismissed_set = set(dismissed)
-            weights = np.array([DISMISS_WEIGHT if pk in dismissed_set else 1.0 for pk in neg_pks])
-            scores = blend_scores(pos, neg, cand, negative_weights=weights)
-        else:  # a store with only the reader's papers: nothing to contrast with
-            scores = centroid_scores(pos, cand)
-        order = np.argsort(-scores, kind="stable")[:limit]
-        chosen = [cand_pks[i] for i in order]
-        stored = self.papers.get_by_pks([*chosen, *pos_pks])
-        similarity = cand[order] @ pos.T  # (chosen, positives)
-        out: list[Recommendation] = []
-        for row, i in enumerate(order):
-            pk = cand_pks[i]
-            if pk not in stored or stored[pk].deleted:
-                continue
-            nearest = np.argsort(-similarity[row], kind="stable")[:MAX_REASONS]
-            because = [
-                Because(
-                    stored[pos_pks[j]].paper.id,
-                    stored[pos_pks[j]].paper.title,
-                    round(float(similarity[row, j]), 4),
+            return [[] for _ in trained]
+        dismissed_set = set(dismissed)
+        weights = np.array([DISMISS_WEIGHT if pk in dismissed_set else 1.0 for pk in neg_pks])
+        ranked: list[tuple[Group, list[int], Matrix, list[int], NDArray[np.float64], Matrix]] = []
+        wanted = set(all_pos)
+        for g, pks, pos in trained:
+            if neg_pks:
+                scores = blend_scores(pos, neg, cand, negative_weights=weights)
+            else:  # a store with only the reader's papers: nothing to contrast with
+                scores = centroid_scores(pos, cand)
+            order = [int(i) for i in np.argsort(-scores, kind="stable")[:limit]]
+            wanted.update(cand_pks[i] for i in order)
+            ranked.append((g, pks, pos, order, scores, cand[order] @ pos.T))
+        stored = self.papers.get_by_pks(list(wanted))
+        feeds: list[list[Recommendation]] = []
+        for g, pks, _pos, order, scores, similarity in ranked:
+            out: list[Recommendation] = []
+            for row, i in enumerate(order):
+                pk = cand_pks[i]
+                if pk not in stored or stored[pk].deleted:
+                    continue
+                nearest = np.argsort(-similarity[row], kind="stable")[:MAX_REASONS]
+                because = [
+                    Because(
+                        stored[pks[j]].paper.id,
+                        stored[pks[j]].paper.title,
+                        round(float(similarity[row, j]), 4),
+                        g.name,
+                    )
+                    for j in nearest
+                    if pks[j] in stored
+                ]
+                out.append(
+                    Recommendation(
+                        pk,
+                        stored[pk].paper,
+                        float(scores[i]),
+                        reason_text(because, g.name),
+                        because,
+                        stored[pk].added_at,
+                        g.pk,
+                    )
                 )
-                for j in nearest
-                if pos_pks[j] in stored
-            ]
-            out.append(
-                Recommendation(
-                    pk,
-                    stored[pk].paper,
-                    float(scores[i]),
-                    reason_text(because),
-                    because,
-                    stored[pk].added_at,
-                )
-            )
-        return out
+            feeds.append(out)
+        return feeds

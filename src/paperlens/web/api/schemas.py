@@ -432,6 +432,9 @@ class RecommendationOut(BaseModel):
     score: float
     reason: str = Field(description="Why, for people.")
     because: list[BecauseOut] = Field(description="The saved papers it is closest to.")
+    collection: int | None = Field(
+        None, description="The collection whose model picked it (null: cold start)."
+    )
 
     @classmethod
     def of(cls, r: Recommendation) -> RecommendationOut:
@@ -439,6 +442,7 @@ class RecommendationOut(BaseModel):
             paper=PaperSummary.of(r.paper),
             score=round(r.score, 6),
             reason=r.reason,
+            collection=r.collection_pk,
             because=[
                 BecauseOut(id=b.id, title=b.title, similarity=b.similarity) for b in r.because
             ],
