@@ -46,6 +46,7 @@ from paperlens.indexer import EmbedStep, IndexProgress, IndexReport, build_all, 
 from paperlens.ingest import IngestReport, ingest
 from paperlens.library import Library
 from paperlens.paper import Paper
+from paperlens.portability.reader import ReaderData
 from paperlens.recommend import Recommender
 from paperlens.search.engine import MAX_DEPTH, IndexNotBuilt, Mode, Ranking, Retriever
 from paperlens.sources.base import Source
@@ -384,6 +385,11 @@ class PaperLens:
             community=self.community,
             categories_of=self._categories_of,
         )
+
+    @cached_property
+    def reader_data(self) -> ReaderData:
+        """A reader's export archive, its import elsewhere, and account deletion."""
+        return ReaderData(self.engine, self.library, self.settings.public_url)
 
     def _built_vectors(self) -> DenseIndex | None:
         """The dense index if one was built; ``None`` rather than loading the model to
