@@ -22,11 +22,13 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from paperlens import __version__
 from paperlens.config import Settings
 from paperlens.core import PaperLens
+from paperlens.portability.archive import MAX_ARCHIVE_BYTES
 from paperlens.web.api import accounts as api_accounts
 from paperlens.web.api import community as api_community
 from paperlens.web.api import digests as api_digests
 from paperlens.web.api import library as api_library
 from paperlens.web.api import papers as api_papers
+from paperlens.web.api import portability as api_portability
 from paperlens.web.csrf import CsrfCookie, csrf_protect
 from paperlens.web.deps import API_PREFIX
 from paperlens.web.errors import add_error_handlers
@@ -36,6 +38,7 @@ from paperlens.web.pages import digests as page_digests
 from paperlens.web.pages import feeds as page_feeds
 from paperlens.web.pages import library as page_library
 from paperlens.web.pages import papers as page_papers
+from paperlens.web.pages import portability as page_portability
 from paperlens.web.security import DEFAULT_MAX_BODY, BodySizeLimit, RateLimit, SecurityHeaders
 from paperlens.web.throttle import DEFAULT_LIMITS, RateLimits, Throttle, open_storage
 
@@ -54,6 +57,8 @@ ROUTERS = (
     page_library.router,
     page_digests.router,
     page_feeds.router,
+    api_portability.router,
+    page_portability.router,
 )
 
 
@@ -113,7 +118,9 @@ def create_app(
         app.add_middleware(
             RateLimit, limit=rate_limit, prefix=API_PREFIX, storage=open_storage(storage)
         )
-    app.add_middleware(BodySizeLimit, max_bytes=max_body)
+    upload = MAX_ARCHIVE_BYTES + page_portability.FORM_SLACK
+    larger = dict.fromkeys(page_portability.IMPORT_PATHS, max(upload, max_body))
+    app.add_middleware(BodySizeLimit, max_bytes=max_body, larger=larger)
     allowed_hosts = the_lens.settings.allowed_hosts()
     if allowed_hosts is not None:
         # A request for another host (Host: evil.example) is a 400 before anything else

@@ -57,6 +57,9 @@ class RateLimits:
     subscribe_ip: str = "20/hour"
     #: Confirmation mails to one email address (over it: no mail, same answer).
     subscribe_email: str = "3/hour"
+    #: Whole-account exports and imports per account (heavy requests).
+    export_account: str = "10/hour"
+    import_account: str = "10/hour"
 
 
 DEFAULT_LIMITS = RateLimits()
@@ -80,6 +83,8 @@ _ACTIONS = {
     "reauth": "current-password",
     "submit": "submit",
     "subscribe": "subscribe",
+    "export": "export",
+    "import": "import",
 }
 
 

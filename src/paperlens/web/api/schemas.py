@@ -484,3 +484,16 @@ class SubscribeIn(BaseModel):
 class SubscribeOut(BaseModel):
     detail: str
     email: str
+
+
+# -- a reader's own data ----------------------------------------------------------------------
+
+
+class ImportOut(BaseModel):
+    counts: dict[str, int] = Field(
+        description="Rows imported per kind, and skipped_unknown_papers: papers this "
+        "server does not hold."
+    )
+    not_imported: dict[str, str] = Field(
+        description="Sections of the archive never imported, with the reason."
+    )
