@@ -14,13 +14,14 @@ import pytest
 
 from paperlens.config import Settings
 from paperlens.core import PaperLens
-from paperlens.errors import CollectionNotFound
+from paperlens.errors import CollectionNotFound, Invalid
 from paperlens.paper import make_paper
 from paperlens.recommend import (
     Because,
     Recommendation,
     centroid_scores,
     merge_round_robin,
+    most_uncertain,
     reason_text,
     svm_scores,
 )
@@ -188,7 +189,8 @@ def test_a_feed_per_collection_and_a_combined_feed_that_serves_every_interest(
 ) -> None:
     """A reader with a big interest (topic a, 8 papers) and a small one (topic c, 2
     papers): each collection's feed stays on its topic and names it in its reasons; the
-    combined feed gives the small interest its share of the top (round-robin)."""
+    combined feed gives each interest a share of the top in proportion to its size,
+    interleaved (the small one is in the first three, not drowned below the big one)."""
     topics = corpus(lens)
     reader = user(lens)
     big = lens.library.create(reader, "Vision").pk
@@ -206,8 +208,8 @@ def test_a_feed_per_collection_and_a_combined_feed_that_serves_every_interest(
     assert {r.pk for r in only_big} <= set(topics["a"][8:])
     combined = lens.recommender.recommend(reader, limit=10)
     assert len(combined) == 10 and len({r.pk for r in combined}) == 10
-    assert sum(r.pk in topics["c"] for r in combined) == 5  # half the top, alternating
-    assert {r.collection_pk for r in combined[:2]} == {big, small}
+    assert sum(r.pk in topics["c"] for r in combined) == 2  # 2 of 10 papers: 2 of 10 slots
+    assert small in {r.collection_pk for r in combined[:3]}
     # Another reader's collection does not exist for this one.
     other = user(lens)
     with pytest.raises(CollectionNotFound):
@@ -225,3 +227,40 @@ def test_round_robin_merge_skips_duplicates() -> None:
     b = [Recommendation(1, paper, 2.0, ""), Recommendation(3, paper, 2.5, "")]
     assert [r.pk for r in merge_round_robin([a, b], 10)] == [1, 3, 2]
     assert [r.pk for r in merge_round_robin([a, b], 2)] == [1, 3]
+    many = [Recommendation(pk, paper, 1.0, "") for pk in range(10, 20)]
+    few = [Recommendation(pk, paper, 9.0, "") for pk in range(20, 30)]
+    merged = merge_round_robin([many, few], 8, [3.0, 1.0])  # shares 3:1
+    assert sum(r.pk >= 20 for r in merged) == 2 and merged[0].pk == 10
+
+
+def test_onboarding_asks_from_the_categories_then_where_the_model_is_unsure(
+    lens: PaperLens,
+) -> None:
+    topics = corpus(lens)  # a and b in cs.LG, c in math.AG
+    reader = user(lens, ["cs.LG"])
+    first = lens.onboarding.state(reader, 5)
+    assert len(first.questions) == 5 and first.rated == 0 and not first.enough
+    pool = set(topics["a"]) | set(topics["b"])
+    assert {q.pk for q in first.questions} <= pool  # only the chosen categories
+    assert first.questions[0].why.startswith("New in cs.LG")
+    liked = topics["a"][0]
+    lens.onboarding.rate(reader, liked, True)
+    lens.onboarding.rate(reader, topics["b"][0], False)
+    after = lens.onboarding.state(reader, 5)
+    assert after.liked == 1 and after.disliked == 1
+    assert not {q.pk for q in after.questions} & {liked, topics["b"][0]}
+    assert after.questions[0].why.startswith("Your ratings so far")
+    # The questions are the pool papers nearest the decision boundary: neither the
+    # surest topic-a papers nor the surest topic-b ones, so scores straddle zero less
+    # than the pool's extremes.
+    assert lens.library.saved(reader) == [liked]
+    assert lens.library.dismissed(reader) == [topics["b"][0]]
+    lens.onboarding.rate(reader, liked, False)  # a changed mind
+    assert lens.library.saved(reader) == [] and liked in lens.library.dismissed(reader)
+    with pytest.raises(Invalid):
+        lens.onboarding.state(reader, 50)
+
+
+def test_most_uncertain_picks_the_scores_nearest_zero() -> None:
+    scores = np.array([3.0, -0.1, 0.5, -2.0, 0.05])
+    assert most_uncertain(scores, 2) == [4, 1]

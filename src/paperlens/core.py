@@ -47,7 +47,7 @@ from paperlens.ingest import IngestReport, ingest
 from paperlens.library import Library
 from paperlens.paper import Paper
 from paperlens.portability.reader import ReaderData
-from paperlens.recommend import Recommender
+from paperlens.recommend import Onboarding, Recommender
 from paperlens.search.engine import MAX_DEPTH, IndexNotBuilt, Mode, Ranking, Retriever
 from paperlens.sources.base import Source
 from paperlens.store.candidates import CandidateStore
@@ -385,6 +385,11 @@ class PaperLens:
             community=self.community,
             categories_of=self._categories_of,
         )
+
+    @cached_property
+    def onboarding(self) -> Onboarding:
+        """A new reader's first ratings (categories, then 👍/👎 on a few papers)."""
+        return Onboarding(self.recommender, lambda user_pk, pk: self.library.save(user_pk, pk))
 
     @cached_property
     def reader_data(self) -> ReaderData:

@@ -31,9 +31,11 @@ loaded) and the reader's categories into one :class:`Recommender`.
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -58,6 +60,9 @@ POOL = 2000
 NEIGHBOURS = 200
 MAX_REASONS = 2
 MAX_LIMIT = 100
+#: A collection's share of the combined feed grows as its size to this power
+#: (:func:`merge_round_robin`; 1 = in proportion to size, 0 = equal shares).
+SHARE_EXPONENT = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,23 +206,44 @@ def reason_text(because: Sequence[Because], collection: str = "") -> str:
     return "Because you saved " + " and ".join(titles) + where
 
 
+class Ranked(Protocol):
+    @property
+    def pk(self) -> int: ...
+
+    @property
+    def score(self) -> float: ...
+
+
+R = TypeVar("R", bound=Ranked)
+
+
 def merge_round_robin(
-    feeds: Sequence[Sequence[Recommendation]], limit: int
-) -> list[Recommendation]:
-    """The combined "for you" of several interests: round ``r`` takes the ``r``-th paper
-    of every feed, best score first, skipping papers already taken, until ``limit``.
-    Each interest thus gets its share of the top of the list, whatever its size."""
-    out: list[Recommendation] = []
+    feeds: Sequence[Sequence[R]], limit: int, weights: Sequence[float] | None = None
+) -> list[R]:
+    """The combined "for you" of several interests: a weighted round-robin. Each next
+    slot goes to the feed with the highest Sainte-Laguë quotient ``weight / (2 · taken +
+    1)`` (ties: the better score), skipping papers already taken, so each interest gets
+    a share of the top in proportion to its weight, interleaved from the first rows.
+    Equal weights make it a plain round-robin. The product weighs a collection by its
+    size (:data:`SHARE_EXPONENT`; ``bench/recommend.py``, multi-topic libraries)."""
+    w = [1.0] * len(feeds) if weights is None else [max(float(x), 1e-9) for x in weights]
+    taken = [0] * len(feeds)
+    cursor = [0] * len(feeds)
+    out: list[R] = []
     seen: set[int] = set()
-    depth = max((len(f) for f in feeds), default=0)
-    for r in range(depth):
-        round_ = sorted((f[r] for f in feeds if r < len(f)), key=lambda x: -x.score)
-        for rec in round_:
-            if rec.pk not in seen:
-                seen.add(rec.pk)
-                out.append(rec)
-                if len(out) == limit:
-                    return out
+    while len(out) < limit:
+        for i, feed in enumerate(feeds):  # skip papers another feed already gave
+            while cursor[i] < len(feed) and feed[cursor[i]].pk in seen:
+                cursor[i] += 1
+        live = [i for i, feed in enumerate(feeds) if cursor[i] < len(feed)]
+        if not live:
+            break
+        best = max(live, key=lambda i: (w[i] / (2 * taken[i] + 1), feeds[i][cursor[i]].score, -i))
+        rec = feeds[best][cursor[best]]
+        seen.add(rec.pk)
+        out.append(rec)
+        taken[best] += 1
+        cursor[best] += 1
     return out
 
 
@@ -309,8 +335,9 @@ class Recommender:
 
         With ``collection_pk``: the feed of that one collection (the reader's own; any
         other is :class:`CollectionNotFound`). Without: the combined feed, one model per
-        collection merged round-robin (:func:`merge_round_robin`), so a small interest
-        is not drowned by a large one (``bench/recommend.py``, multi-topic libraries)."""
+        collection merged by a weighted round-robin (:func:`merge_round_robin`), so each
+        interest gets its share of the top instead of the largest (or the most compact)
+        taking it all (``bench/recommend.py``, multi-topic libraries)."""
         if not 1 <= limit <= MAX_LIMIT:
             raise Invalid(f"limit must be between 1 and {MAX_LIMIT}")
         if collection_pk is not None:
@@ -328,13 +355,15 @@ class Recommender:
                 for t in items
                 if t.pk not in excluded
             ][:limit]
-        return merge_round_robin(feeds, limit)
+        weights = [float(n) ** SHARE_EXPONENT for n, _ in feeds]
+        return merge_round_robin([feed for _, feed in feeds], limit, weights)
 
     def _feeds(
         self, user_pk: int, groups: Sequence[Group], limit: int, since: datetime | None
-    ) -> list[list[Recommendation]] | None:
-        """One ranked list per group (a collection), from one shared candidate pool and
-        background sample; ``None`` when no group has an embedded paper (cold start)."""
+    ) -> list[tuple[int, list[Recommendation]]] | None:
+        """One ranked list per group (a collection) with an embedded paper, with how
+        many it has, from one shared candidate pool and background sample; ``None`` when
+        no group has one (cold start)."""
         model = self.model_key()
         saved = self.library.saved(user_pk)
         dismissed = self.library.dismissed(user_pk)
@@ -367,7 +396,7 @@ class Recommender:
         cand_pks, cand = self._matrix(vectors, pool)
         neg_pks, neg = self._matrix(vectors, negatives_wanted)
         if not cand_pks:
-            return [[] for _ in trained]
+            return [(len(pks), []) for _g, pks, _pos in trained]
         dismissed_set = set(dismissed)
         weights = np.array([DISMISS_WEIGHT if pk in dismissed_set else 1.0 for pk in neg_pks])
         ranked: list[tuple[Group, list[int], Matrix, list[int], NDArray[np.float64], Matrix]] = []
@@ -381,7 +410,7 @@ class Recommender:
             wanted.update(cand_pks[i] for i in order)
             ranked.append((g, pks, pos, order, scores, cand[order] @ pos.T))
         stored = self.papers.get_by_pks(list(wanted))
-        feeds: list[list[Recommendation]] = []
+        feeds: list[tuple[int, list[Recommendation]]] = []
         for g, pks, _pos, order, scores, similarity in ranked:
             out: list[Recommendation] = []
             for row, i in enumerate(order):
@@ -410,5 +439,120 @@ class Recommender:
                         g.pk,
                     )
                 )
-            feeds.append(out)
+            feeds.append((len(pks), out))
         return feeds
+
+
+# -- onboarding: a new reader rates a handful of papers -------------------------------------
+
+#: How many papers of the reader's categories the questions are drawn from.
+ONBOARDING_POOL = 500
+#: Papers asked about at a time.
+ONBOARDING_ROUND = 5
+#: Ratings after which the feed has enough to learn from (the page says so).
+ONBOARDING_ENOUGH = 10
+
+
+def most_uncertain(scores: NDArray[np.float64], k: int) -> list[int]:
+    """Indices of the ``k`` scores nearest the SVM's decision boundary (``|score|``
+    smallest): the papers whose rating would teach the model most (uncertainty
+    sampling; ``bench/recommend.py`` compares it with random questions)."""
+    return [int(i) for i in np.argsort(np.abs(scores), kind="stable")[:k]]
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A paper the reader is asked to rate, and why it was picked."""
+
+    pk: int
+    paper: Paper
+    why: str
+    added_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OnboardingState:
+    categories: list[str]
+    liked: int
+    disliked: int
+    questions: list[Question]
+
+    @property
+    def rated(self) -> int:
+        return self.liked + self.disliked
+
+    @property
+    def enough(self) -> bool:
+        return self.liked >= 1 and self.rated >= ONBOARDING_ENOUGH
+
+
+class Onboarding:
+    """Scholar-Inbox-style start: the reader picks categories, is asked about papers from
+    them, and rates each 👍 (saved to their default collection: a positive) or 👎 ("not
+    interested": a negative). Before the first 👍 the questions are a random draw from
+    the newest papers of the categories; after it, the papers the reader's SVM is least
+    sure about (:func:`most_uncertain`)."""
+
+    def __init__(self, recommender: Recommender, save: Callable[[int, int], object]) -> None:
+        self.recommender = recommender
+        self.save = save
+
+    def state(self, user_pk: int, limit: int = ONBOARDING_ROUND) -> OnboardingState:
+        if not 1 <= limit <= 20:
+            raise Invalid("limit must be between 1 and 20")
+        r = self.recommender
+        cats = list(r.categories_of(user_pk))
+        model = r.model_key()
+        saved = r.library.saved(user_pk)
+        dismissed = r.library.dismissed(user_pk)
+        rated = set(saved) | set(dismissed)
+        pool = [
+            pk
+            for pk in r.candidates.recent(model, ONBOARDING_POOL, categories=cats)
+            if pk not in rated
+        ]
+        vectors = r.embeddings.get(model, [*pool, *saved, *dismissed])
+        pool_pks, pool_m = r._matrix(vectors, pool)
+        pos_pks, pos = r._matrix(vectors, saved)
+        chosen: list[int]
+        if not pool_pks:
+            chosen, why = [], ""
+        elif not pos_pks:
+            rng = random.Random(f"{user_pk}-{len(rated)}")  # noqa: S311  # not a secret
+            chosen = rng.sample(range(len(pool_pks)), min(limit, len(pool_pks)))
+            where = ", ".join(cats[:3]) if cats else "the newest papers"
+            why = f"New in {where}: does it interest you?"
+        else:
+            background = [pk for pk in r.candidates.sample(model, BACKGROUND) if pk not in rated]
+            neg_wanted = list(dict.fromkeys([*dismissed, *background]))
+            neg_vectors = {**vectors, **r.embeddings.get(model, background)}
+            neg_pks, neg = r._matrix(neg_vectors, neg_wanted)
+            dismissed_set = set(dismissed)
+            weights = np.array([DISMISS_WEIGHT if pk in dismissed_set else 1.0 for pk in neg_pks])
+            scores = (
+                svm_scores(pos, neg, pool_m, negative_weights=weights)
+                if neg_pks
+                else centroid_scores(pos, pool_m) - 0.5
+            )
+            chosen = most_uncertain(scores, limit)
+            why = "Your ratings so far leave this one open"
+        stored = r.papers.get_by_pks([pool_pks[i] for i in chosen])
+        questions = [
+            Question(pool_pks[i], stored[pool_pks[i]].paper, why, stored[pool_pks[i]].added_at)
+            for i in chosen
+            if pool_pks[i] in stored
+        ]
+        return OnboardingState(cats, len(saved), len(dismissed), questions)
+
+    def rate(self, user_pk: int, paper_pk: int, liked: bool) -> None:
+        """👍 saves the paper (a positive), 👎 marks it "not interested" (a negative);
+        a changed mind moves it from one to the other."""
+        lib = self.recommender.library
+        if liked:
+            lib.undismiss(user_pk, paper_pk)
+            self.save(user_pk, paper_pk)
+        else:
+            for collection_pk, pks in lib.saved_by_collection(user_pk).items():
+                if paper_pk in pks:
+                    lib.remove(collection_pk, paper_pk)
+            lib.dismiss(user_pk, paper_pk)

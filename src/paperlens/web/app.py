@@ -27,6 +27,7 @@ from paperlens.web.api import accounts as api_accounts
 from paperlens.web.api import community as api_community
 from paperlens.web.api import digests as api_digests
 from paperlens.web.api import library as api_library
+from paperlens.web.api import onboarding as api_onboarding
 from paperlens.web.api import papers as api_papers
 from paperlens.web.api import portability as api_portability
 from paperlens.web.csrf import CsrfCookie, csrf_protect
@@ -37,6 +38,7 @@ from paperlens.web.pages import community as page_community
 from paperlens.web.pages import digests as page_digests
 from paperlens.web.pages import feeds as page_feeds
 from paperlens.web.pages import library as page_library
+from paperlens.web.pages import onboarding as page_onboarding
 from paperlens.web.pages import papers as page_papers
 from paperlens.web.pages import portability as page_portability
 from paperlens.web.security import DEFAULT_MAX_BODY, BodySizeLimit, RateLimit, SecurityHeaders
@@ -59,6 +61,8 @@ ROUTERS = (
     page_feeds.router,
     api_portability.router,
     page_portability.router,
+    api_onboarding.router,
+    page_onboarding.router,
 )
 
 

@@ -29,7 +29,7 @@ from paperlens.digest import MAX_SEARCHES
 from paperlens.jobs import Job
 from paperlens.library import CollectionView
 from paperlens.paper import Paper
-from paperlens.recommend import Recommendation
+from paperlens.recommend import OnboardingState, Recommendation
 
 #: ``date`` under another name, for models with a field called ``date``.
 Day = date
@@ -497,3 +497,36 @@ class ImportOut(BaseModel):
     not_imported: dict[str, str] = Field(
         description="Sections of the archive never imported, with the reason."
     )
+
+
+# -- onboarding ---------------------------------------------------------------------------------
+
+
+class QuestionOut(BaseModel):
+    paper: PaperSummary
+    why: str
+
+
+class OnboardingOut(BaseModel):
+    categories: list[str]
+    liked: int
+    disliked: int
+    enough: bool = Field(description="Whether the feed has enough ratings to start.")
+    questions: list[QuestionOut]
+
+    @classmethod
+    def of(cls, st: OnboardingState) -> OnboardingOut:
+        return cls(
+            categories=st.categories,
+            liked=st.liked,
+            disliked=st.disliked,
+            enough=st.enough,
+            questions=[
+                QuestionOut(paper=PaperSummary.of(q.paper), why=q.why) for q in st.questions
+            ],
+        )
+
+
+class RatingIn(BaseModel):
+    paper: str = Field(max_length=128, description="A paper id, e.g. 2401.00001.")
+    liked: bool
