@@ -14,6 +14,7 @@ from paperlens.cli.context import state
 from paperlens.cli.output import console, errors_as_one_line, fail
 from paperlens.errors import NotFound
 from paperlens.portability.archive import MAX_ARCHIVE_BYTES
+from paperlens.portability.instance import export_instance, import_instance
 
 account_app = typer.Typer(help="A reader's own data: export, import, delete.", no_args_is_help=True)
 
@@ -72,6 +73,38 @@ def account_delete(
     with errors_as_one_line():
         state(ctx).lens.reader_data.delete_account(_user_pk(ctx, email))
     console.print(f"deleted {escape(email)}")
+
+
+@admin_app.command("export")
+def admin_export(
+    ctx: typer.Context,
+    out: Annotated[
+        Path, typer.Option("--out", help="A directory, or a file ending in .zip, to write.")
+    ],
+) -> None:
+    """Dump the whole instance (papers, embeddings, community data, accounts,
+    collections, digests), streamed table by table, for a move to another database."""
+    if out.exists() and (out.is_file() or any(out.iterdir())):
+        fail(f"{out} exists and is not empty")
+    with errors_as_one_line():
+        manifest = export_instance(state(ctx).lens.engine, out)
+    total = sum(manifest["tables"].values())
+    console.print(f"wrote {total} rows of {len(manifest['tables'])} tables to {escape(str(out))}")
+
+
+@admin_app.command("import")
+def admin_import(
+    ctx: typer.Context,
+    src: Annotated[Path, typer.Argument(help="A directory or .zip from `admin export`.")],
+) -> None:
+    """Load an instance dump into this (empty) database, all or nothing; then run
+    `paperlens index` to rebuild the search indexes."""
+    with errors_as_one_line():
+        counts = import_instance(state(ctx).lens.engine, src)
+    console.print(
+        f"loaded {sum(counts.values())} rows of {len(counts)} tables; "
+        "now run `paperlens index` to rebuild the search indexes"
+    )
 
 
 __all__ = ["account_app", "admin_app"]

@@ -26,7 +26,7 @@ MAX_MEMBERS = 2000
 MAX_RATIO = 200
 
 
-def _safe_name(name: str) -> bool:
+def safe_name(name: str) -> bool:
     if not name or name.startswith(("/", "\\")) or "\\" in name or "\x00" in name:
         return False
     if len(name) > 1 and name[1] == ":":  # C:/...
@@ -47,7 +47,7 @@ def check_archive(data: bytes) -> zipfile.ZipFile:
         raise Invalid(f"the archive has more than {MAX_MEMBERS} files")
     seen: set[str] = set()
     for m in members:
-        if not _safe_name(m.filename):
+        if not safe_name(m.filename):
             raise Invalid(f"the archive holds a file with an unsafe name: {m.filename[:80]!r}")
         if m.filename in seen:
             raise Invalid(f"the archive holds {m.filename[:80]!r} twice")
