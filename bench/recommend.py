@@ -38,7 +38,8 @@ rates papers from their "categories" (simulated: a pool of the group's non-held-
 relevant papers among ``ONBOARD_POOL`` random others); 👍 iff judged relevant. The first
 round is random (nothing to learn from yet); after each round of 5 the next questions are
 the unrated pool papers the SVM is least sure about (``uncertainty``:
-:func:`paperlens.recommend.most_uncertain`) or a random draw (``random``). After N
+:func:`paperlens.recommend.most_uncertain`), a random draw (``random``), or the papers it
+likes most (``greedy``, for comparison). After N
 ratings the model (blend of 👍 as positives, 👎 + background as negatives) ranks the
 corpus; recall@20 of the held-out relevant papers, paired per (group, seed).
 
@@ -465,7 +466,7 @@ def multi_table(results: dict[str, Any]) -> Table:
 
 ONBOARD_POOL = 300
 ONBOARD_ROUND = 5
-ONBOARD_STEPS = (5, 10, 15, 20)
+ONBOARD_STEPS = (5, 10, 15, 20, 30)
 
 
 def _model_scores(
@@ -507,6 +508,9 @@ def simulate_onboarding(
             picks = first_rng.sample(left, min(ONBOARD_ROUND, len(left)))
         elif strategy == "random":
             picks = ask_rng.sample(left, min(ONBOARD_ROUND, len(left)))
+        elif strategy == "greedy":  # the papers the model likes most
+            scores = _model_scores(dense, pos, neg, bg, left)
+            picks = [left[i] for i in np.argsort(-scores, kind="stable")[:ONBOARD_ROUND]]
         else:
             scores = _model_scores(dense, pos, neg, bg, left)
             picks = [left[i] for i in most_uncertain(scores, ONBOARD_ROUND)]
@@ -533,7 +537,7 @@ def evaluate_onboarding(
     from metrics import paired_difference
 
     per: dict[str, dict[int, list[float]]] = {
-        s: {n: [] for n in ONBOARD_STEPS} for s in ("random", "uncertainty")
+        s: {n: [] for n in ONBOARD_STEPS} for s in ("random", "uncertainty", "greedy")
     }
     for qid, query_row, relevant in groups:
         rel = sorted({query_row, *relevant})
@@ -552,7 +556,9 @@ def evaluate_onboarding(
             str(n): {
                 "random": rounded(statistics.fmean(per["random"][n])),
                 "uncertainty": rounded(statistics.fmean(per["uncertainty"][n])),
+                "greedy": rounded(statistics.fmean(per["greedy"][n])),
                 "difference": paired_difference(per["random"][n], per["uncertainty"][n]),
+                "greedy_difference": paired_difference(per["random"][n], per["greedy"][n]),
             }
             for n in ONBOARD_STEPS
         },
@@ -561,16 +567,29 @@ def evaluate_onboarding(
 
 def onboarding_table(results: dict[str, Any]) -> Table:
     t = Table(title=f"Onboarding: held-out recall@20 after N ratings ({results['runs']} runs)")
-    for col in ("ratings", "random", "uncertainty", "Δ [95% CI]", "won/lost"):
+    cols = (
+        "ratings",
+        "random",
+        "uncertainty",
+        "Δ unc. [95% CI]",
+        "w/l",
+        "greedy",
+        "Δ greedy [95% CI]",
+        "w/l",
+    )
+    for col in cols:
         t.add_column(col, justify="right")
     for n_rated, r in results["steps"].items():
-        d = r["difference"]
+        d, g = r["difference"], r["greedy_difference"]
         t.add_row(
             n_rated,
             f"{r['random']:.4f}",
             f"{r['uncertainty']:.4f}",
             f"{d['mean']:+.4f} [{d['ci95_low']:+.4f}, {d['ci95_high']:+.4f}]",
             f"{d['won']}/{d['lost']}",
+            f"{r['greedy']:.4f}",
+            f"{g['mean']:+.4f} [{g['ci95_low']:+.4f}, {g['ci95_high']:+.4f}]",
+            f"{g['won']}/{g['lost']}",
         )
     return t
 

@@ -110,7 +110,10 @@ def test_for_you_collection_switch(app: Any, lens: PaperLens) -> None:
     recs = re.findall(r'action="/for-you/dismiss".*?name="paper" value="([^"]+)"', only_b, re.S)
     c_ids = {lens.papers.get_by_pks([p])[p].paper.id for p in topics["c"]}
     assert len(recs) >= 10 and set(recs[:10]) <= c_ids
+    subscribe = c.get("/subscribe").text  # a digest section per collection to choose
+    assert f'value="collection:{b}"' in subscribe and "Alpha &lt;i&gt;" in subscribe
     other = signed_in(app, lens, "three@example.org")
+    assert f"collection:{b}" not in other.get("/subscribe").text
     assert other.get(f"/for-you?collection={b}").status_code == 404
     assert other.get("/for-you?collection=abc").status_code == 404
     r = c.get(f"/api/v1/recommendations?collection={a}")

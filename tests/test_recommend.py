@@ -264,3 +264,54 @@ def test_onboarding_asks_from_the_categories_then_where_the_model_is_unsure(
 def test_most_uncertain_picks_the_scores_nearest_zero() -> None:
     scores = np.array([3.0, -0.1, 0.5, -2.0, 0.05])
     assert most_uncertain(scores, 2) == [4, 1]
+
+
+def test_a_digest_section_per_chosen_collection(lens: PaperLens) -> None:
+    from paperlens.core import LensSources
+    from paperlens.digest.gather import gather
+    from paperlens.digest.subscriptions import Preferences, Subscription
+    from paperlens.digest.validation import InvalidSubscription, clean_sections
+
+    topics = corpus(lens)
+    reader = user(lens)
+    algebra = lens.library.create(reader, "Algebra").pk
+    for pk in topics["c"][:3]:
+        lens.library.save(reader, pk, algebra)
+    lens.library.save(reader, topics["a"][0])  # "Saved": not chosen for the digest
+    sections = clean_sections(["trending", f"collection:{algebra}"])
+    assert sections == ["trending", f"collection:{algebra}"]
+    with pytest.raises(InvalidSubscription):
+        clean_sections(["collection:abc"])
+    with pytest.raises(InvalidSubscription, match="at most 10"):
+        clean_sections([f"collection:{n}" for n in range(1, 12)])
+    sub = Subscription(
+        1, "r@example.org", reader, Preferences(sections=(f"collection:{algebra}",)), NOW, NOW, None
+    )
+    got = gather(
+        LensSources(lens),
+        sub,
+        NOW - timedelta(days=90),
+        NOW,
+        max_papers=10,
+        public_url="http://x",
+    )
+    assert [s.title for s in got] == ["For you: Algebra"]
+    ids = {lens.papers.get_by_pks([pk])[pk].paper.id for pk in topics["c"]}
+    assert got[0].items and all(i.paper_id in ids for i in got[0].items)
+    assert "in your collection “Algebra”" in got[0].items[0].note
+    # A collection that is not (or no longer) the reader's gives no section.
+    other = user(lens)
+    stranger = Subscription(
+        2, "o@example.org", other, Preferences(sections=(f"collection:{algebra}",)), NOW, NOW, None
+    )
+    assert (
+        gather(
+            LensSources(lens),
+            stranger,
+            NOW - timedelta(days=90),
+            NOW,
+            max_papers=10,
+            public_url="http://x",
+        )
+        == []
+    )

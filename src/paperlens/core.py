@@ -37,7 +37,7 @@ from paperlens.digest.gather import Found, votes_note
 from paperlens.digest.service import Digests
 from paperlens.digest.validation import SavedSearch
 from paperlens.embedding import Encoder, build_encoder, encoder_key
-from paperlens.errors import PaperNotFound
+from paperlens.errors import CollectionNotFound, PaperNotFound
 from paperlens.filters import SearchFilters
 from paperlens.index.lexical import LexicalIndex
 from paperlens.index.pgvector import PgVectorIndex
@@ -456,6 +456,18 @@ class LensSources:
     def recommend(self, user_pk: int, since: datetime, limit: int) -> list[Found]:
         recs = self.lens.recommender.recommend(user_pk, limit=limit, since=since)
         return [Found(r.paper, r.added_at, r.reason) for r in recs]
+
+    def recommend_collection(
+        self, user_pk: int, collection_pk: int, since: datetime, limit: int
+    ) -> tuple[str, list[Found]] | None:
+        try:
+            name = self.lens.library.owned(user_pk, collection_pk).name
+        except CollectionNotFound:
+            return None
+        recs = self.lens.recommender.recommend(
+            user_pk, limit=limit, since=since, collection_pk=collection_pk
+        )
+        return name, [Found(r.paper, r.added_at, r.reason) for r in recs if r.collection_pk]
 
     def search(
         self, search: SavedSearch, limit: int, published_since: datetime | None = None

@@ -10,9 +10,9 @@ input before it reaches the core. Every error answer is :class:`ErrorOut`
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from paperlens.accounts import User
 from paperlens.community import TrendingItem
@@ -471,11 +471,23 @@ class SubscribeIn(BaseModel):
     email: str = Field(max_length=320, description="One plain address.")
     frequency: Literal["daily", "weekly"] = "weekly"
     tz: str = Field(default="UTC", max_length=64, description="IANA time zone.")
-    sections: list[Literal["trending", "for_you", "searches", "updates"]] | None = Field(
+    sections: (
+        list[
+            Annotated[
+                str,
+                StringConstraints(
+                    pattern=r"^(trending|for_you|searches|updates|collection:[1-9][0-9]{0,11})$"
+                ),
+            ]
+        ]
+        | None
+    ) = Field(
         default=None,
+        max_length=20,
         description=(
             "What the digest holds (default trending + searches); updates: new versions "
-            "of older papers matching the saved searches."
+            "of older papers matching the saved searches; collection:<id>: recommendations "
+            "from one of your collections (one section each)."
         ),
     )
     searches: list[SavedSearchIn] = Field(default_factory=list, max_length=MAX_SEARCHES)
