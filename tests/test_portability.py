@@ -180,9 +180,12 @@ def _hostile_cases(good: dict[str, object]) -> dict[str, tuple[bytes, str]]:
     # A bad note after good collections: the collections must not stay half-imported.
     late_failure = json.loads(json.dumps(good))
     late_failure["sections"]["notes"] = [{"paper": "2401.00001", "note": 5}]
+    bad_category = json.loads(json.dumps(good))
+    bad_category["sections"]["account"]["categories"] = ["<script>"]
     bomb = _zip({DOCUMENT: b" " * (MAX_MEMBER_BYTES + 1)})
     return {
         "wrong version": (_doc_zip({**good, "version": 99}), "version"),
+        "bad category": (_doc_zip(bad_category), "arXiv categories"),
         "not ours": (_doc_zip({"format": "other"}), "not a paperlens"),
         "duplicate collections": (_doc_zip(dup_collections), "twice"),
         "duplicate papers": (_doc_zip(dup_papers), "twice"),

@@ -19,6 +19,7 @@ Invariants:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +47,7 @@ from paperlens.store.schema import (
     table,
     utcnow,
 )
+from paperlens.text import clean_user_text
 
 users_t = table(UserRow)
 papers_t = table(PaperRow)
@@ -64,6 +66,8 @@ resets_t = table(PasswordResetRow)
 MAX_NOTE_CHARS = 10_000
 MAX_NAME_CHARS = 100
 MAX_ROWS = 100_000
+#: An arXiv category (``cs.LG``) or archive (``cs``), as ``accounts.clean_categories``.
+CATEGORY = re.compile(r"[a-z][a-z-]{0,30}(\.[A-Za-z][A-Za-z-]{0,30})?")
 
 
 class Counts(dict[str, int]):
@@ -124,10 +128,13 @@ def _rows(data: Any, section: str) -> list[dict[str, Any]]:
     return data
 
 
-def _text(row: dict[str, Any], key: str, where: str, limit: int, default: str = "") -> str:
-    value = row.get(key, default)
+def _text(row: dict[str, Any], key: str, where: str, limit: int, multiline: bool = False) -> str:
+    """Text typed by a reader, cleaned as when they type it here (no NUL, control or
+    bidi characters), then checked against the same limit."""
+    value = row.get(key, "")
     if not isinstance(value, str):
         raise Invalid(f"{where}: {key!r} must be text")
+    value = clean_user_text(value, multiline=multiline)
     if len(value) > limit:
         raise Invalid(f"{where}: {key!r} is longer than {limit} characters")
     return value
@@ -211,8 +218,10 @@ def _load_account(
         raise Invalid("section 'account' must be an object")
     name = _text(data, "display_name", "account", MAX_NAME_CHARS)
     cats = data.get("categories", [])
-    if not isinstance(cats, list) or not all(isinstance(c, str) and len(c) <= 64 for c in cats):
-        raise Invalid("account: 'categories' must be a list of category names")
+    if not isinstance(cats, list) or not all(
+        isinstance(c, str) and CATEGORY.fullmatch(c) for c in cats
+    ):
+        raise Invalid("account: 'categories' must be a list of arXiv categories")
     r = conn.execute(
         select(users_t.c.display_name, users_t.c.categories).where(users_t.c.pk == user_pk)
     ).one()
@@ -338,7 +347,7 @@ def _load_notes(
     rows = _rows(data, "notes")
     papers.load(_paper_ids(rows, "notes"))
     for n, row in enumerate(rows):
-        note = _text(row, "note", f"note #{n + 1}", MAX_NOTE_CHARS)
+        note = _text(row, "note", f"note #{n + 1}", MAX_NOTE_CHARS, multiline=True)
         paper_pk = papers.pk(row["paper"])
         if paper_pk is None:
             counts.add("skipped_unknown_papers")
