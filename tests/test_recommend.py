@@ -315,3 +315,19 @@ def test_a_digest_section_per_chosen_collection(lens: PaperLens) -> None:
         )
         == []
     )
+
+
+def test_many_collections_share_models_past_the_cap(lens: PaperLens) -> None:
+    from paperlens.recommend import MAX_MODELS
+
+    topics = corpus(lens)
+    reader = user(lens)
+    pool = topics["a"] + topics["b"]
+    for n in range(MAX_MODELS + 2):
+        col = lens.library.create(reader, f"c{n}").pk
+        for pk in pool[n * 2 : n * 2 + 1 + (n == 0)]:
+            lens.library.save(reader, pk, col)
+    groups = lens.recommender._groups(reader)
+    assert len(groups) == MAX_MODELS and groups[-1].pk is None and groups[-1].name == ""
+    recs = lens.recommender.recommend(reader, limit=10)
+    assert len(recs) == 10

@@ -60,6 +60,8 @@ POOL = 2000
 NEIGHBOURS = 200
 MAX_REASONS = 2
 MAX_LIMIT = 100
+#: At most this many models (collections) per combined feed.
+MAX_MODELS = 8
 #: A collection's share of the combined feed grows as its size to this power
 #: (:func:`merge_round_robin`; 1 = in proportion to size, 0 = equal shares).
 SHARE_EXPONENT = 1.0
@@ -82,7 +84,8 @@ class Recommendation:
     reason: str
     because: list[Because] = field(default_factory=list)
     added_at: datetime | None = None
-    #: The collection whose model picked it (``None``: cold start).
+    #: The collection whose model picked it (``None``: cold start, or several small
+    #: collections modelled together).
     collection_pk: int | None = None
 
     @property
@@ -191,9 +194,10 @@ def blend_scores(
 
 @dataclass(frozen=True, slots=True)
 class Group:
-    """One interest: a collection's primary key, name and saved papers."""
+    """One interest: a collection's primary key, name and saved papers (``None`` and
+    "" for the smaller collections of a reader with many, modelled together)."""
 
-    pk: int
+    pk: int | None
     name: str
     papers: list[int]
 
@@ -317,11 +321,19 @@ class Recommender:
         return found.name, [pk for pk, _ in self.library.items(collection_pk)]
 
     def _groups(self, user_pk: int) -> list[Group]:
+        """One group per non-empty collection; past :data:`MAX_MODELS` collections the
+        smallest share one model (one SVM each costs a fit per page view)."""
         names = {c.pk: c.name for c in self.library.of_user(user_pk)}
-        return [
+        groups = [
             Group(pk, names.get(pk, ""), pks)
             for pk, pks in self.library.saved_by_collection(user_pk).items()
         ]
+        if len(groups) <= MAX_MODELS:
+            return groups
+        by_size = sorted(groups, key=lambda g: -len(g.papers))
+        kept, rest = by_size[: MAX_MODELS - 1], by_size[MAX_MODELS - 1 :]
+        merged = list(dict.fromkeys(pk for g in rest for pk in g.papers))
+        return [*kept, Group(None, "", merged)]
 
     def recommend(
         self,
