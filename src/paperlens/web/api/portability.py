@@ -49,7 +49,10 @@ def export_account(user: CurrentUser, lens: LensDep, throttle: ThrottleDep) -> R
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+            "content": {
+                kind: {"schema": {"type": "string", "format": "binary"}}
+                for kind in ("application/zip", "application/octet-stream")
+            },
         }
     },
     summary="Import an export archive from another paperlens server",
