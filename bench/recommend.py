@@ -91,7 +91,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--keep-tmp", action="store_true")
     parser.add_argument("--part", choices=("all", "single", "multi", "onboarding"), default="all")
     parser.add_argument("--dense-cache", type=Path, default=None, help="unit vectors (.npy)")
-    parser.add_argument("--multi-libraries", type=int, default=150, help="per size (2 and 3)")
+    parser.add_argument("--multi-libraries", type=int, default=60, help="per size")
+    parser.add_argument("--multi-sizes", type=int, nargs="+", default=[2, 3], help="topics")
     parser.add_argument(
         "--data-dir",
         type=Path,
@@ -251,7 +252,7 @@ def main() -> None:
         groups = libraries(bench, index0)
         out0 = console()
         if args.part in ("multi", "all"):
-            multi = evaluate_multi(dense, groups, args.multi_libraries)
+            multi = evaluate_multi(dense, groups, args.multi_libraries, args.multi_sizes)
             out0.print(multi_table(multi))
             write_json(args.output.with_name("recommend_multi.json"), {"machine": info, **multi})
         if args.part in ("onboarding", "all"):
@@ -351,7 +352,10 @@ def _top(scores: Scores, excluded: set[int], k: int) -> list[_Item]:
 
 
 def evaluate_multi(
-    dense: NDArray[np.float32], groups: list[tuple[str, int, list[int]]], per_size: int
+    dense: NDArray[np.float32],
+    groups: list[tuple[str, int, list[int]]],
+    per_size: int,
+    sizes: list[int],
 ) -> dict[str, Any]:
     from metrics import paired_difference
     from paperlens.recommend import BACKGROUND, SHARE_EXPONENT, blend_scores, merge_round_robin
@@ -361,7 +365,7 @@ def evaluate_multi(
     # different query papers.
     rng = random.Random(20261201)
     combos: dict[int, list[tuple[int, ...]]] = {}
-    for size in (2, 3):
+    for size in sizes:
         seen: set[tuple[int, ...]] = set()
         tries = 0
         while len(seen) < per_size and tries < per_size * 50:
