@@ -15,10 +15,23 @@ arxiv-sanity-lite's tf-idf, adding tf-idf no help, and the centroid as good as o
 better than the SVM alone on held-out recall; the blend keeps the centroid's recall,
 has the best MRR, and still learns from "not interested" through the SVM.
 
+Several interests: each collection is a model of its own (positives: its papers), all
+sharing one candidate pool and background sample. A collection's feed is that model's
+ranking; the combined feed merges the collections' rankings by a weighted round-robin,
+each collection's share of the top in proportion to its size (:func:`merge_round_robin`;
+``bench/recommend.py``: on libraries of two or three CSFCube topics it beats one model
+over the whole library on recall@20, and serves the worst-served topic far better).
+Past :data:`MAX_MODELS` collections the smallest share one model.
+
 Candidates are the :data:`POOL` newest embedded papers (or those since ``since``) plus
-the nearest neighbours of the positives' centroid in the HNSW index; saved and
+the nearest neighbours of each collection's centroid in the HNSW index; saved and
 dismissed papers are never recommended. Each recommendation names the one or two saved
-papers nearest to it (cosine) as its reason.
+papers of its collection nearest to it (cosine), and the collection, as its reason.
+
+Onboarding (:class:`Onboarding`): a new reader rates papers from their categories 👍/👎;
+after the first 👍 the next questions are those the SVM is least sure about
+(:func:`most_uncertain`; ``bench/recommend.py`` found it better than random questions
+from 20 ratings on).
 
 Cold start (nothing saved, or nothing embedded yet): the trending papers of the last
 month in the reader's categories, then trending papers overall (:func:`cold_start`).
