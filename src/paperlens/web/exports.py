@@ -1,4 +1,5 @@
-"""A collection as a download (BibTeX or JSON), for the API and the collection page.
+"""A collection as a download (BibTeX or JSON), for the API and the collection page;
+and a reader's whole export archive (:func:`archive_response`).
 
 The file is named after the collection. HTTP headers are Latin-1 at best, so the name
 travels twice (RFC 6266): ``filename*=UTF-8''...`` carries it whole, percent-encoded
@@ -52,4 +53,17 @@ def export_response(
         lens.library.export_bibtex(view),
         media_type="text/x-bibtex; charset=utf-8",
         headers={"content-disposition": content_disposition(c.name, c.pk, "bib")},
+    )
+
+
+def archive_response(data: bytes) -> Response:
+    """A reader's export archive as a download (a fixed ASCII name: nothing of the
+    address goes into a header)."""
+    return Response(
+        data,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": 'attachment; filename="paperlens-export.zip"',
+            "Cache-Control": "no-store",
+        },
     )

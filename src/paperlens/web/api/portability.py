@@ -14,7 +14,7 @@ from paperlens.portability.archive import MAX_ARCHIVE_BYTES
 from paperlens.web.api import schemas as s
 from paperlens.web.api.schemas import Responses, error_doc
 from paperlens.web.deps import CurrentUser, LensDep, ThrottleDep
-from paperlens.web.pages.portability import archive_response
+from paperlens.web.exports import archive_response
 
 router = APIRouter(prefix="/api/v1", tags=["v1"])
 
@@ -35,7 +35,7 @@ def export_account(user: CurrentUser, lens: LensDep, throttle: ThrottleDep) -> R
     "not interested" marks, subscriptions, submissions) plus BibTeX and RIS of each
     collection."""
     throttle.hit("export_account", str(user.pk))
-    return archive_response(lens.reader_data.export_archive(user.pk), user.email)
+    return archive_response(lens.reader_data.export_archive(user.pk))
 
 
 @router.post(

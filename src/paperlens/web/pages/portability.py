@@ -15,6 +15,7 @@ from starlette.datastructures import UploadFile
 from paperlens.errors import Invalid
 from paperlens.portability.archive import MAX_ARCHIVE_BYTES
 from paperlens.web.deps import SESSION_COOKIE, ClientIp, LensDep, SessionUser, ThrottleDep
+from paperlens.web.exports import archive_response
 from paperlens.web.rendering import render
 
 router = APIRouter(include_in_schema=False)
@@ -24,23 +25,11 @@ FORM_SLACK = 64 * 1024
 IMPORT_PATHS = ("/account/import", "/api/v1/account/import")
 
 
-def archive_response(data: bytes, email: str) -> Response:
-    stem = "".join(ch if ch.isalnum() else "-" for ch in email.split("@")[0])[:40] or "reader"
-    return Response(
-        data,
-        media_type="application/zip",
-        headers={
-            "Content-Disposition": f'attachment; filename="paperlens-{stem}.zip"',
-            "Cache-Control": "no-store",
-        },
-    )
-
-
 @router.get("/account/export")
 def export_page(user: SessionUser, lens: LensDep, throttle: ThrottleDep) -> Response:
     """The reader's whole archive (rate-limited per account: it is a heavy request)."""
     throttle.hit("export_account", str(user.pk))
-    return archive_response(lens.reader_data.export_archive(user.pk), user.email)
+    return archive_response(lens.reader_data.export_archive(user.pk))
 
 
 def _account_page(request: Request, message: str, status: int, **extra: Any) -> HTMLResponse:
