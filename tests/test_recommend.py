@@ -14,8 +14,17 @@ import pytest
 
 from paperlens.config import Settings
 from paperlens.core import PaperLens
+from paperlens.errors import CollectionNotFound, Invalid
 from paperlens.paper import make_paper
-from paperlens.recommend import Because, centroid_scores, reason_text, svm_scores
+from paperlens.recommend import (
+    Because,
+    Recommendation,
+    centroid_scores,
+    merge_round_robin,
+    most_uncertain,
+    reason_text,
+    svm_scores,
+)
 from paperlens.sources.base import Parsed
 from paperlens.store.papers import text_hash
 
@@ -173,3 +182,152 @@ def test_scoring_functions() -> None:
     assert reason_text([Because("1", "A", 0.9), Because("2", "B", 0.8)]) == (
         "Because you saved “A” and “B”"
     )
+
+
+def test_a_feed_per_collection_and_a_combined_feed_that_serves_every_interest(
+    lens: PaperLens,
+) -> None:
+    """A reader with a big interest (topic a, 8 papers) and a small one (topic c, 2
+    papers): each collection's feed stays on its topic and names it in its reasons; the
+    combined feed gives each interest a share of the top in proportion to its size,
+    interleaved (the small one is in the first three, not drowned below the big one)."""
+    topics = corpus(lens)
+    reader = user(lens)
+    big = lens.library.create(reader, "Vision").pk
+    small = lens.library.create(reader, "Algebra").pk
+    for pk in topics["a"][:8]:
+        lens.library.save(reader, pk, big)
+    for pk in topics["c"][:2]:
+        lens.library.save(reader, pk, small)
+    only_small = lens.recommender.recommend(reader, limit=10, collection_pk=small)
+    assert {r.pk for r in only_small} <= set(topics["c"][2:])
+    assert all(r.collection_pk == small for r in only_small)
+    assert all(r.reason.endswith("in your collection “Algebra”") for r in only_small)
+    assert all(b.collection == "Algebra" for r in only_small for b in r.because)
+    only_big = lens.recommender.recommend(reader, limit=10, collection_pk=big)
+    assert {r.pk for r in only_big} <= set(topics["a"][8:])
+    combined = lens.recommender.recommend(reader, limit=10)
+    assert len(combined) == 10 and len({r.pk for r in combined}) == 10
+    assert sum(r.pk in topics["c"] for r in combined) == 2  # 2 of 10 papers: 2 of 10 slots
+    assert small in {r.collection_pk for r in combined[:3]}
+    # Another reader's collection does not exist for this one.
+    other = user(lens)
+    with pytest.raises(CollectionNotFound):
+        lens.recommender.recommend(other, collection_pk=small)
+    # An empty collection of one's own falls back to the cold start.
+    empty = lens.library.create(reader, "Empty").pk
+    assert all(
+        r.collection_pk is None for r in lens.recommender.recommend(reader, collection_pk=empty)
+    )
+
+
+def test_round_robin_merge_skips_duplicates() -> None:
+    paper = make_paper(id="2401.00001", title="t", abstract="a", source="test")
+    a = [Recommendation(1, paper, 3.0, ""), Recommendation(2, paper, 1.0, "")]
+    b = [Recommendation(1, paper, 2.0, ""), Recommendation(3, paper, 2.5, "")]
+    assert [r.pk for r in merge_round_robin([a, b], 10)] == [1, 3, 2]
+    assert [r.pk for r in merge_round_robin([a, b], 2)] == [1, 3]
+    many = [Recommendation(pk, paper, 1.0, "") for pk in range(10, 20)]
+    few = [Recommendation(pk, paper, 9.0, "") for pk in range(20, 30)]
+    merged = merge_round_robin([many, few], 8, [3.0, 1.0])  # shares 3:1
+    assert sum(r.pk >= 20 for r in merged) == 2 and merged[0].pk == 10
+
+
+def test_onboarding_asks_from_the_categories_then_where_the_model_is_unsure(
+    lens: PaperLens,
+) -> None:
+    topics = corpus(lens)  # a and b in cs.LG, c in math.AG
+    reader = user(lens, ["cs.LG"])
+    first = lens.onboarding.state(reader, 5)
+    assert len(first.questions) == 5 and first.rated == 0 and not first.enough
+    pool = set(topics["a"]) | set(topics["b"])
+    assert {q.pk for q in first.questions} <= pool  # only the chosen categories
+    assert first.questions[0].why.startswith("New in cs.LG")
+    liked = topics["a"][0]
+    lens.onboarding.rate(reader, liked, True)
+    lens.onboarding.rate(reader, topics["b"][0], False)
+    after = lens.onboarding.state(reader, 5)
+    assert after.liked == 1 and after.disliked == 1
+    assert not {q.pk for q in after.questions} & {liked, topics["b"][0]}
+    assert after.questions[0].why.startswith("Your ratings so far")
+    # The questions are the pool papers nearest the decision boundary: neither the
+    # surest topic-a papers nor the surest topic-b ones, so scores straddle zero less
+    # than the pool's extremes.
+    assert lens.library.saved(reader) == [liked]
+    assert lens.library.dismissed(reader) == [topics["b"][0]]
+    lens.onboarding.rate(reader, liked, False)  # a changed mind
+    assert lens.library.saved(reader) == [] and liked in lens.library.dismissed(reader)
+    with pytest.raises(Invalid):
+        lens.onboarding.state(reader, 50)
+
+
+def test_most_uncertain_picks_the_scores_nearest_zero() -> None:
+    scores = np.array([3.0, -0.1, 0.5, -2.0, 0.05])
+    assert most_uncertain(scores, 2) == [4, 1]
+
+
+def test_a_digest_section_per_chosen_collection(lens: PaperLens) -> None:
+    from paperlens.core import LensSources
+    from paperlens.digest.gather import gather
+    from paperlens.digest.subscriptions import Preferences, Subscription
+    from paperlens.digest.validation import InvalidSubscription, clean_sections
+
+    topics = corpus(lens)
+    reader = user(lens)
+    algebra = lens.library.create(reader, "Algebra").pk
+    for pk in topics["c"][:3]:
+        lens.library.save(reader, pk, algebra)
+    lens.library.save(reader, topics["a"][0])  # "Saved": not chosen for the digest
+    sections = clean_sections(["trending", f"collection:{algebra}"])
+    assert sections == ["trending", f"collection:{algebra}"]
+    with pytest.raises(InvalidSubscription):
+        clean_sections(["collection:abc"])
+    with pytest.raises(InvalidSubscription, match="at most 10"):
+        clean_sections([f"collection:{n}" for n in range(1, 12)])
+    sub = Subscription(
+        1, "r@example.org", reader, Preferences(sections=(f"collection:{algebra}",)), NOW, NOW, None
+    )
+    got = gather(
+        LensSources(lens),
+        sub,
+        NOW - timedelta(days=90),
+        NOW,
+        max_papers=10,
+        public_url="http://x",
+    )
+    assert [s.title for s in got] == ["For you: Algebra"]
+    ids = {lens.papers.get_by_pks([pk])[pk].paper.id for pk in topics["c"]}
+    assert got[0].items and all(i.paper_id in ids for i in got[0].items)
+    assert "in your collection “Algebra”" in got[0].items[0].note
+    # A collection that is not (or no longer) the reader's gives no section.
+    other = user(lens)
+    stranger = Subscription(
+        2, "o@example.org", other, Preferences(sections=(f"collection:{algebra}",)), NOW, NOW, None
+    )
+    assert (
+        gather(
+            LensSources(lens),
+            stranger,
+            NOW - timedelta(days=90),
+            NOW,
+            max_papers=10,
+            public_url="http://x",
+        )
+        == []
+    )
+
+
+def test_many_collections_share_models_past_the_cap(lens: PaperLens) -> None:
+    from paperlens.recommend import MAX_MODELS
+
+    topics = corpus(lens)
+    reader = user(lens)
+    pool = topics["a"] + topics["b"]
+    for n in range(MAX_MODELS + 2):
+        col = lens.library.create(reader, f"c{n}").pk
+        for pk in pool[n * 2 : n * 2 + 1 + (n == 0)]:
+            lens.library.save(reader, pk, col)
+    groups = lens.recommender._groups(reader)
+    assert len(groups) == MAX_MODELS and groups[-1].pk is None and groups[-1].name == ""
+    recs = lens.recommender.recommend(reader, limit=10)
+    assert len(recs) == 10

@@ -62,6 +62,11 @@ OPERATIONS = [
     "POST /api/v1/notifications/read",
     # code and artifacts (web/api/papers.py)
     "GET /api/v1/code/{paper_id}",
+    # a reader's own data and onboarding (web/api/portability.py, web/api/onboarding.py)
+    "GET /api/v1/account/export",
+    "POST /api/v1/account/import",
+    "GET /api/v1/onboarding",
+    "POST /api/v1/onboarding/ratings",
 ]
 #: Operations that take input a schema can call invalid (a path id is any string).
 WITH_INVALID_INPUT = OPERATIONS[1:4]

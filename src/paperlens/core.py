@@ -42,7 +42,7 @@ from paperlens.digest.service import Digests
 from paperlens.digest.validation import SavedSearch
 from paperlens.discussions import Discussions
 from paperlens.embedding import Encoder, build_encoder, encoder_key
-from paperlens.errors import PaperNotFound
+from paperlens.errors import CollectionNotFound, PaperNotFound
 from paperlens.filters import SearchFilters
 from paperlens.index.lexical import LexicalIndex
 from paperlens.index.pgvector import PgVectorIndex
@@ -51,7 +51,8 @@ from paperlens.indexer import EmbedStep, IndexProgress, IndexReport, build_all, 
 from paperlens.ingest import IngestReport, ingest
 from paperlens.library import Library
 from paperlens.paper import Paper
-from paperlens.recommend import Recommender
+from paperlens.portability.reader import ReaderData
+from paperlens.recommend import Onboarding, Recommender
 from paperlens.search.engine import MAX_DEPTH, IndexNotBuilt, Mode, Ranking, Retriever
 from paperlens.sources.base import Source
 from paperlens.store.candidates import CandidateStore
@@ -433,6 +434,16 @@ class PaperLens:
         authors: none until the claims feature passes its ``AuthorClaims`` here."""
         return Discussions(DiscussionStore(self.engine), self.papers, self.settings)
 
+    @cached_property
+    def onboarding(self) -> Onboarding:
+        """A new reader's first ratings (categories, then 👍/👎 on a few papers)."""
+        return Onboarding(self.recommender, lambda user_pk, pk: self.library.save(user_pk, pk))
+
+    @cached_property
+    def reader_data(self) -> ReaderData:
+        """A reader's export archive, its import elsewhere, and account deletion."""
+        return ReaderData(self.engine, self.library, self.settings.public_url)
+
     def _built_vectors(self) -> DenseIndex | None:
         """The dense index if one was built; ``None`` rather than loading the model to
         make an empty one (recommendations then use the recent pool alone)."""
@@ -494,6 +505,18 @@ class LensSources:
     def recommend(self, user_pk: int, since: datetime, limit: int) -> list[Found]:
         recs = self.lens.recommender.recommend(user_pk, limit=limit, since=since)
         return [Found(r.paper, r.added_at, r.reason) for r in recs]
+
+    def recommend_collection(
+        self, user_pk: int, collection_pk: int, since: datetime, limit: int
+    ) -> tuple[str, list[Found]] | None:
+        try:
+            name = self.lens.library.owned(user_pk, collection_pk).name
+        except CollectionNotFound:
+            return None
+        recs = self.lens.recommender.recommend(
+            user_pk, limit=limit, since=since, collection_pk=collection_pk
+        )
+        return name, [Found(r.paper, r.added_at, r.reason) for r in recs if r.collection_pk]
 
     def search(
         self, search: SavedSearch, limit: int, published_since: datetime | None = None

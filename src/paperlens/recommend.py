@@ -15,10 +15,23 @@ arxiv-sanity-lite's tf-idf, adding tf-idf no help, and the centroid as good as o
 better than the SVM alone on held-out recall; the blend keeps the centroid's recall,
 has the best MRR, and still learns from "not interested" through the SVM.
 
+Several interests: each collection is a model of its own (positives: its papers), all
+sharing one candidate pool and background sample. A collection's feed is that model's
+ranking; the combined feed merges the collections' rankings by a weighted round-robin,
+each collection's share of the top in proportion to its size (:func:`merge_round_robin`;
+``bench/recommend.py``: on libraries of two or three CSFCube topics it beats one model
+over the whole library on recall@20, and serves the worst-served topic far better).
+Past :data:`MAX_MODELS` collections the smallest share one model.
+
 Candidates are the :data:`POOL` newest embedded papers (or those since ``since``) plus
-the nearest neighbours of the positives' centroid in the HNSW index; saved and
+the nearest neighbours of each collection's centroid in the HNSW index; saved and
 dismissed papers are never recommended. Each recommendation names the one or two saved
-papers nearest to it (cosine) as its reason.
+papers of its collection nearest to it (cosine), and the collection, as its reason.
+
+Onboarding (:class:`Onboarding`): a new reader rates papers from their categories 👍/👎;
+after the first 👍 the next questions are those the SVM is least sure about
+(:func:`most_uncertain`; ``bench/recommend.py`` found it better than random questions
+from 20 ratings on).
 
 Cold start (nothing saved, or nothing embedded yet): the trending papers of the last
 month in the reader's categories, then trending papers overall (:func:`cold_start`).
@@ -31,15 +44,17 @@ loaded) and the reader's categories into one :class:`Recommender`.
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from paperlens.community import Community, TrendingItem
-from paperlens.errors import Invalid
+from paperlens.errors import CollectionNotFound, Invalid
 from paperlens.index.vector import DenseIndex
 from paperlens.paper import Paper
 from paperlens.store.candidates import CandidateStore
@@ -58,6 +73,11 @@ POOL = 2000
 NEIGHBOURS = 200
 MAX_REASONS = 2
 MAX_LIMIT = 100
+#: At most this many models (collections) per combined feed.
+MAX_MODELS = 8
+#: A collection's share of the combined feed grows as its size to this power
+#: (:func:`merge_round_robin`; 1 = in proportion to size, 0 = equal shares).
+SHARE_EXPONENT = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +85,8 @@ class Because:
     id: str
     title: str
     similarity: float
+    #: The name of the collection the saved paper is in ("" when not told).
+    collection: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +97,9 @@ class Recommendation:
     reason: str
     because: list[Because] = field(default_factory=list)
     added_at: datetime | None = None
+    #: The collection whose model picked it (``None``: cold start, or several small
+    #: collections modelled together).
+    collection_pk: int | None = None
 
     @property
     def because_ids(self) -> list[str]:
@@ -180,11 +205,63 @@ def blend_scores(
     return zscore(svm) + zscore(centroid_scores(positives, candidates))
 
 
-def reason_text(because: Sequence[Because]) -> str:
+@dataclass(frozen=True, slots=True)
+class Group:
+    """One interest: a collection's primary key, name and saved papers (``None`` and
+    "" for the smaller collections of a reader with many, modelled together)."""
+
+    pk: int | None
+    name: str
+    papers: list[int]
+
+
+def reason_text(because: Sequence[Because], collection: str = "") -> str:
     titles = [f"“{b.title}”" for b in because]
+    where = f" in your collection “{collection}”" if collection else ""
     if not titles:
-        return "Close to papers you saved"
-    return "Because you saved " + " and ".join(titles)
+        return "Close to papers you saved" + where
+    return "Because you saved " + " and ".join(titles) + where
+
+
+class Ranked(Protocol):
+    @property
+    def pk(self) -> int: ...
+
+    @property
+    def score(self) -> float: ...
+
+
+R = TypeVar("R", bound=Ranked)
+
+
+def merge_round_robin(
+    feeds: Sequence[Sequence[R]], limit: int, weights: Sequence[float] | None = None
+) -> list[R]:
+    """The combined "for you" of several interests: a weighted round-robin. Each next
+    slot goes to the feed with the highest Sainte-Laguë quotient ``weight / (2 · taken +
+    1)`` (ties: the better score), skipping papers already taken, so each interest gets
+    a share of the top in proportion to its weight, interleaved from the first rows.
+    Equal weights make it a plain round-robin. The product weighs a collection by its
+    size (:data:`SHARE_EXPONENT`; ``bench/recommend.py``, multi-topic libraries)."""
+    w = [1.0] * len(feeds) if weights is None else [max(float(x), 1e-9) for x in weights]
+    taken = [0] * len(feeds)
+    cursor = [0] * len(feeds)
+    out: list[R] = []
+    seen: set[int] = set()
+    while len(out) < limit:
+        for i, feed in enumerate(feeds):  # skip papers another feed already gave
+            while cursor[i] < len(feed) and feed[cursor[i]].pk in seen:
+                cursor[i] += 1
+        live = [i for i, feed in enumerate(feeds) if cursor[i] < len(feed)]
+        if not live:
+            break
+        best = max(live, key=lambda i: (w[i] / (2 * taken[i] + 1), feeds[i][cursor[i]].score, -i))
+        rec = feeds[best][cursor[best]]
+        seen.add(rec.pk)
+        out.append(rec)
+        taken[best] += 1
+        cursor[best] += 1
+    return out
 
 
 def cold_start(
@@ -248,78 +325,259 @@ class Recommender:
             return [], np.zeros((0, 0), dtype=np.float32)
         return kept, unit_rows(np.vstack([vectors[pk] for pk in kept]))
 
+    def _group_of(self, user_pk: int, collection_pk: int) -> tuple[str, list[int]]:
+        """The named positives of one of the reader's collections (another reader's
+        collection does not exist for them, as everywhere in :mod:`paperlens.library`)."""
+        found = self.library.get(collection_pk)
+        if found is None or found.user_pk != user_pk:
+            raise CollectionNotFound(f"no collection {collection_pk}")
+        return found.name, [pk for pk, _ in self.library.items(collection_pk)]
+
+    def _groups(self, user_pk: int) -> list[Group]:
+        """One group per non-empty collection; past :data:`MAX_MODELS` collections the
+        smallest share one model (one SVM each costs a fit per page view)."""
+        names = {c.pk: c.name for c in self.library.of_user(user_pk)}
+        groups = [
+            Group(pk, names.get(pk, ""), pks)
+            for pk, pks in self.library.saved_by_collection(user_pk).items()
+        ]
+        if len(groups) <= MAX_MODELS:
+            return groups
+        by_size = sorted(groups, key=lambda g: -len(g.papers))
+        kept, rest = by_size[: MAX_MODELS - 1], by_size[MAX_MODELS - 1 :]
+        merged = list(dict.fromkeys(pk for g in rest for pk in g.papers))
+        return [*kept, Group(None, "", merged)]
+
     def recommend(
         self,
         user_pk: int,
         *,
         limit: int = 20,
         since: datetime | None = None,
+        collection_pk: int | None = None,
     ) -> list[Recommendation]:
-        """Up to ``limit`` papers for ``user_pk``, best first, each with its reason."""
+        """Up to ``limit`` papers for ``user_pk``, best first, each with its reason.
+
+        With ``collection_pk``: the feed of that one collection (the reader's own; any
+        other is :class:`CollectionNotFound`). Without: the combined feed, one model per
+        collection merged by a weighted round-robin (:func:`merge_round_robin`), so each
+        interest gets its share of the top instead of the largest (or the most compact)
+        taking it all (``bench/recommend.py``, multi-topic libraries)."""
         if not 1 <= limit <= MAX_LIMIT:
             raise Invalid(f"limit must be between 1 and {MAX_LIMIT}")
-        model = self.model_key()
-        saved = self.library.saved(user_pk)
-        dismissed = self.library.dismissed(user_pk)
-        excluded = set(saved) | set(dismissed)
-        pos_pks, pos = self._matrix(self.embeddings.get(model, saved), saved)
-        if not pos_pks:
+        if collection_pk is not None:
+            name, pks = self._group_of(user_pk, collection_pk)
+            groups = [Group(collection_pk, name, pks)] if pks else []
+        else:
+            groups = self._groups(user_pk)
+        feeds = self._feeds(user_pk, groups, limit, since) if groups else None
+        if feeds is None:
+            saved = self.library.saved(user_pk)
+            excluded = set(saved) | set(self.library.dismissed(user_pk))
             items, why = self._cold_start(user_pk, limit + len(excluded))
             return [
                 Recommendation(t.pk, t.paper, t.score, why, [], t.added_at)
                 for t in items
                 if t.pk not in excluded
             ][:limit]
+        weights = [float(n) ** SHARE_EXPONENT for n, _ in feeds]
+        return merge_round_robin([feed for _, feed in feeds], limit, weights)
+
+    def _feeds(
+        self, user_pk: int, groups: Sequence[Group], limit: int, since: datetime | None
+    ) -> list[tuple[int, list[Recommendation]]] | None:
+        """One ranked list per group (a collection) with an embedded paper, with how
+        many it has, from one shared candidate pool and background sample; ``None`` when
+        no group has one (cold start)."""
+        model = self.model_key()
+        saved = self.library.saved(user_pk)
+        dismissed = self.library.dismissed(user_pk)
+        excluded = set(saved) | set(dismissed)
+        all_pos = list(dict.fromkeys(pk for g in groups for pk in g.papers))
+        pos_vectors = self.embeddings.get(model, all_pos)
+        trained: list[tuple[Group, list[int], Matrix]] = []
+        for g in groups:
+            pks, pos = self._matrix(pos_vectors, g.papers)
+            if pks:
+                trained.append((g, pks, pos))
+        if not trained:
+            return None
         pool = self.candidates.recent(model, POOL, since)
         index = self.vectors()
         if index is not None:
-            centre = unit_rows(pos.mean(axis=0, keepdims=True))[0]
-            near = nearest_papers(index, centre, NEIGHBOURS)
+            near: list[int] = []
+            for _g, _pks, pos in trained:
+                centre = unit_rows(pos.mean(axis=0, keepdims=True))[0]
+                near += nearest_papers(index, centre, NEIGHBOURS)
+            near = list(dict.fromkeys(near))
             if since is not None:
                 fresh = self.papers.get_by_pks(near)
                 near = [pk for pk in near if pk in fresh and _on_or_after(fresh[pk].paper, since)]
             pool += near
         pool = [pk for pk in dict.fromkeys(pool) if pk not in excluded]
-        background = [pk for pk in self.candidates.sample(model, BACKGROUND) if pk not in saved]
+        background = [pk for pk in self.candidates.sample(model, BACKGROUND) if pk not in excluded]
         negatives_wanted = list(dict.fromkeys([*dismissed, *background]))
         vectors = self.embeddings.get(model, [*pool, *negatives_wanted])
         cand_pks, cand = self._matrix(vectors, pool)
         neg_pks, neg = self._matrix(vectors, negatives_wanted)
         if not cand_pks:
-            return []
-        if neg_pks:
+            return [(len(pks), []) for _g, pks, _pos in trained]
+        dismissed_set = set(dismissed)
+        weights = np.array([DISMISS_WEIGHT if pk in dismissed_set else 1.0 for pk in neg_pks])
+        ranked: list[tuple[Group, list[int], Matrix, list[int], NDArray[np.float64], Matrix]] = []
+        wanted = set(all_pos)
+        for g, pks, pos in trained:
+            if neg_pks:
+                scores = blend_scores(pos, neg, cand, negative_weights=weights)
+            else:  # a store with only the reader's papers: nothing to contrast with
+                scores = centroid_scores(pos, cand)
+            order = [int(i) for i in np.argsort(-scores, kind="stable")[:limit]]
+            wanted.update(cand_pks[i] for i in order)
+            ranked.append((g, pks, pos, order, scores, cand[order] @ pos.T))
+        stored = self.papers.get_by_pks(list(wanted))
+        feeds: list[tuple[int, list[Recommendation]]] = []
+        for g, pks, _pos, order, scores, similarity in ranked:
+            out: list[Recommendation] = []
+            for row, i in enumerate(order):
+                pk = cand_pks[i]
+                if pk not in stored or stored[pk].deleted:
+                    continue
+                nearest = np.argsort(-similarity[row], kind="stable")[:MAX_REASONS]
+                because = [
+                    Because(
+                        stored[pks[j]].paper.id,
+                        stored[pks[j]].paper.title,
+                        round(float(similarity[row, j]), 4),
+                        g.name,
+                    )
+                    for j in nearest
+                    if pks[j] in stored
+                ]
+                out.append(
+                    Recommendation(
+                        pk,
+                        stored[pk].paper,
+                        float(scores[i]),
+                        reason_text(because, g.name),
+                        because,
+                        stored[pk].added_at,
+                        g.pk,
+                    )
+                )
+            feeds.append((len(pks), out))
+        return feeds
+
+
+# -- onboarding: a new reader rates a handful of papers -------------------------------------
+
+#: How many papers of the reader's categories the questions are drawn from.
+ONBOARDING_POOL = 500
+#: Papers asked about at a time.
+ONBOARDING_ROUND = 5
+#: Ratings after which the feed has enough to learn from (the page says so).
+ONBOARDING_ENOUGH = 10
+
+
+def most_uncertain(scores: NDArray[np.float64], k: int) -> list[int]:
+    """Indices of the ``k`` scores nearest the SVM's decision boundary (``|score|``
+    smallest): the papers whose rating would teach the model most (uncertainty
+    sampling; ``bench/recommend.py`` compares it with random questions)."""
+    return [int(i) for i in np.argsort(np.abs(scores), kind="stable")[:k]]
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A paper the reader is asked to rate, and why it was picked."""
+
+    pk: int
+    paper: Paper
+    why: str
+    added_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OnboardingState:
+    categories: list[str]
+    liked: int
+    disliked: int
+    questions: list[Question]
+
+    @property
+    def rated(self) -> int:
+        return self.liked + self.disliked
+
+    @property
+    def enough(self) -> bool:
+        return self.liked >= 1 and self.rated >= ONBOARDING_ENOUGH
+
+
+class Onboarding:
+    """Scholar-Inbox-style start: the reader picks categories, is asked about papers from
+    them, and rates each 👍 (saved to their default collection: a positive) or 👎 ("not
+    interested": a negative). Before the first 👍 the questions are a random draw from
+    the newest papers of the categories; after it, the papers the reader's SVM is least
+    sure about (:func:`most_uncertain`)."""
+
+    def __init__(self, recommender: Recommender, save: Callable[[int, int], object]) -> None:
+        self.recommender = recommender
+        self.save = save
+
+    def state(self, user_pk: int, limit: int = ONBOARDING_ROUND) -> OnboardingState:
+        if not 1 <= limit <= 20:
+            raise Invalid("limit must be between 1 and 20")
+        r = self.recommender
+        cats = list(r.categories_of(user_pk))
+        model = r.model_key()
+        saved = r.library.saved(user_pk)
+        dismissed = r.library.dismissed(user_pk)
+        rated = set(saved) | set(dismissed)
+        pool = [
+            pk
+            for pk in r.candidates.recent(model, ONBOARDING_POOL, categories=cats)
+            if pk not in rated
+        ]
+        vectors = r.embeddings.get(model, [*pool, *saved, *dismissed])
+        pool_pks, pool_m = r._matrix(vectors, pool)
+        pos_pks, pos = r._matrix(vectors, saved)
+        chosen: list[int]
+        if not pool_pks:
+            chosen, why = [], ""
+        elif not pos_pks:
+            rng = random.Random(f"{user_pk}-{len(rated)}")  # noqa: S311  # not a secret
+            chosen = rng.sample(range(len(pool_pks)), min(limit, len(pool_pks)))
+            where = ", ".join(cats[:3]) if cats else "the newest papers"
+            why = f"New in {where}: does it interest you?"
+        else:
+            background = [pk for pk in r.candidates.sample(model, BACKGROUND) if pk not in rated]
+            neg_wanted = list(dict.fromkeys([*dismissed, *background]))
+            neg_vectors = {**vectors, **r.embeddings.get(model, background)}
+            neg_pks, neg = r._matrix(neg_vectors, neg_wanted)
             dismissed_set = set(dismissed)
             weights = np.array([DISMISS_WEIGHT if pk in dismissed_set else 1.0 for pk in neg_pks])
-            scores = blend_scores(pos, neg, cand, negative_weights=weights)
-        else:  # a store with only the reader's papers: nothing to contrast with
-            scores = centroid_scores(pos, cand)
-        order = np.argsort(-scores, kind="stable")[:limit]
-        chosen = [cand_pks[i] for i in order]
-        stored = self.papers.get_by_pks([*chosen, *pos_pks])
-        similarity = cand[order] @ pos.T  # (chosen, positives)
-        out: list[Recommendation] = []
-        for row, i in enumerate(order):
-            pk = cand_pks[i]
-            if pk not in stored or stored[pk].deleted:
-                continue
-            nearest = np.argsort(-similarity[row], kind="stable")[:MAX_REASONS]
-            because = [
-                Because(
-                    stored[pos_pks[j]].paper.id,
-                    stored[pos_pks[j]].paper.title,
-                    round(float(similarity[row, j]), 4),
-                )
-                for j in nearest
-                if pos_pks[j] in stored
-            ]
-            out.append(
-                Recommendation(
-                    pk,
-                    stored[pk].paper,
-                    float(scores[i]),
-                    reason_text(because),
-                    because,
-                    stored[pk].added_at,
-                )
+            scores = (
+                svm_scores(pos, neg, pool_m, negative_weights=weights)
+                if neg_pks
+                else centroid_scores(pos, pool_m) - 0.5
             )
-        return out
+            chosen = most_uncertain(scores, limit)
+            why = "Your ratings so far leave this one open"
+        stored = r.papers.get_by_pks([pool_pks[i] for i in chosen])
+        questions = [
+            Question(pool_pks[i], stored[pool_pks[i]].paper, why, stored[pool_pks[i]].added_at)
+            for i in chosen
+            if pool_pks[i] in stored
+        ]
+        return OnboardingState(cats, len(saved), len(dismissed), questions)
+
+    def rate(self, user_pk: int, paper_pk: int, liked: bool) -> None:
+        """👍 saves the paper (a positive), 👎 marks it "not interested" (a negative);
+        a changed mind moves it from one to the other."""
+        lib = self.recommender.library
+        if liked:
+            lib.undismiss(user_pk, paper_pk)
+            self.save(user_pk, paper_pk)
+        else:
+            for collection_pk, pks in lib.saved_by_collection(user_pk).items():
+                if paper_pk in pks:
+                    lib.remove(collection_pk, paper_pk)
+            lib.dismiss(user_pk, paper_pk)

@@ -6,6 +6,8 @@
   account only), among papers first published since the window's start;
 - ``searches``: each saved search (BM25 over title, abstract and authors, with its
   category and author filters), keeping the papers *new* in the window;
+- ``collection:<pk>``: recommendations from one of the reader's collections (its own
+  model, as on the "for you" page's collection switch), one section each;
 - ``updates`` (off unless the reader asks): each saved search's papers *revised* in the
   window, listed as "updated".
 
@@ -44,7 +46,7 @@ from typing import Literal, Protocol
 
 from paperlens.digest.compose import DigestItem, Section, item_of
 from paperlens.digest.subscriptions import Subscription
-from paperlens.digest.validation import SavedSearch
+from paperlens.digest.validation import SavedSearch, collection_sections
 from paperlens.paper import Paper
 
 #: Most results of one saved search looked at for new papers.
@@ -72,6 +74,13 @@ class DigestSources(Protocol):
 
     def recommend(self, user_pk: int, since: datetime, limit: int) -> list[Found]:
         """Recommendations among papers first published on or after ``since``."""
+        ...
+
+    def recommend_collection(
+        self, user_pk: int, collection_pk: int, since: datetime, limit: int
+    ) -> tuple[str, list[Found]] | None:
+        """The collection's name and its own recommendations (as ``recommend``);
+        ``None`` when it is no longer the reader's (deleted)."""
         ...
 
     def search(
@@ -138,6 +147,11 @@ def gather(
         candidates.append((title, sources.trending(span, max_papers, end)))
     if "for_you" in sections and sub.user_pk is not None:
         candidates.append(("For you", sources.recommend(sub.user_pk, start, max_papers)))
+    if sub.user_pk is not None:
+        for collection_pk in collection_sections(sections):
+            got = sources.recommend_collection(sub.user_pk, collection_pk, start, max_papers)
+            if got is not None:
+                candidates.append((f"For you: {got[0]}", got[1]))
     if "searches" in sections:
         for search in sub.prefs.searches:
             found = sources.search(search, SEARCH_DEPTH, window.published_from)

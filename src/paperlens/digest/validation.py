@@ -8,6 +8,7 @@ types can add a header to a mail.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -94,18 +95,36 @@ def clean_frequency(raw: str | None) -> str:
     return value
 
 
+#: ``collection:<pk>``: "for you" from one of the account's collections.
+COLLECTION_SECTION = re.compile(r"collection:[1-9][0-9]{0,11}")
+MAX_COLLECTION_SECTIONS = 10
+
+
+def collection_sections(sections: Sequence[str]) -> list[int]:
+    """The collections named by ``collection:<pk>`` sections, in order."""
+    return [int(s.split(":", 1)[1]) for s in sections if COLLECTION_SECTION.fullmatch(s)]
+
+
 def clean_sections(raw: Sequence[str] | None) -> list[str]:
     if raw is None:
         return list(DEFAULT_SECTIONS)
     chosen = {s.strip().lower() for s in raw if s.strip()}
+    per_collection = [
+        s for s in dict.fromkeys(x.strip().lower() for x in raw) if COLLECTION_SECTION.fullmatch(s)
+    ]
+    if len(per_collection) > MAX_COLLECTION_SECTIONS:
+        raise InvalidSubscription(
+            f"Choose at most {MAX_COLLECTION_SECTIONS} collections for the digest."
+        )
+    chosen -= set(per_collection)
     unknown = sorted(chosen - set(SECTIONS))
     if unknown:
         raise InvalidSubscription(
             f"Unknown digest section {unknown[0][:30]!r}: choose from {', '.join(SECTIONS)}."
         )
-    if not chosen:
+    if not chosen and not per_collection:
         raise InvalidSubscription("Choose at least one thing for the digest to hold.")
-    return [s for s in SECTIONS if s in chosen]
+    return [s for s in SECTIONS if s in chosen] + per_collection
 
 
 @dataclass(frozen=True, slots=True)

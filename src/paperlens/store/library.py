@@ -257,3 +257,26 @@ class LibraryStore:
                     .order_by(dismissals_t.c.created_at.desc())
                 ).scalars()
             ]
+
+    # -- per-collection views (recommendations, exports) -----------------------------------
+
+    def saved_by_collection(self, user_pk: int) -> dict[int, list[int]]:
+        """Live papers of each of the user's collections (oldest collection first, papers
+        most recently added first); empty collections are left out."""
+        out: dict[int, list[int]] = {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(items_t.c.collection_pk, items_t.c.paper_pk)
+                .join(collections_t, collections_t.c.pk == items_t.c.collection_pk)
+                .join(papers_t, papers_t.c.pk == items_t.c.paper_pk)
+                .where(collections_t.c.user_pk == user_pk, papers_t.c.deleted.is_(False))
+                .order_by(
+                    collections_t.c.created_at,
+                    collections_t.c.pk,
+                    items_t.c.added_at.desc(),
+                    items_t.c.paper_pk.desc(),
+                )
+            ).all()
+        for collection_pk, paper_pk in rows:
+            out.setdefault(int(collection_pk), []).append(int(paper_pk))
+        return out

@@ -10,6 +10,7 @@ added last runs outermost: security headers wrap everything, even a 400 for an u
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,12 +23,15 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from paperlens import __version__
 from paperlens.config import Settings
 from paperlens.core import PaperLens
+from paperlens.portability.archive import MAX_ARCHIVE_BYTES
 from paperlens.web.api import accounts as api_accounts
 from paperlens.web.api import community as api_community
 from paperlens.web.api import digests as api_digests
 from paperlens.web.api import discussions as api_discussions
 from paperlens.web.api import library as api_library
+from paperlens.web.api import onboarding as api_onboarding
 from paperlens.web.api import papers as api_papers
+from paperlens.web.api import portability as api_portability
 from paperlens.web.csrf import CsrfCookie, csrf_protect
 from paperlens.web.deps import API_PREFIX
 from paperlens.web.errors import add_error_handlers
@@ -37,7 +41,9 @@ from paperlens.web.pages import digests as page_digests
 from paperlens.web.pages import discussions as page_discussions
 from paperlens.web.pages import feeds as page_feeds
 from paperlens.web.pages import library as page_library
+from paperlens.web.pages import onboarding as page_onboarding
 from paperlens.web.pages import papers as page_papers
+from paperlens.web.pages import portability as page_portability
 from paperlens.web.security import (
     COMMENT_MAX_BODY,
     COMMENT_PATHS,
@@ -66,6 +72,10 @@ ROUTERS = (
     page_digests.router,
     page_feeds.router,
     page_discussions.router,
+    api_portability.router,
+    page_portability.router,
+    api_onboarding.router,
+    page_onboarding.router,
 )
 
 
@@ -125,7 +135,11 @@ def create_app(
         app.add_middleware(
             RateLimit, limit=rate_limit, prefix=API_PREFIX, storage=open_storage(storage)
         )
-    larger = ((COMMENT_PATHS, max(max_body, COMMENT_MAX_BODY)),)
+    upload = max(MAX_ARCHIVE_BYTES + page_portability.FORM_SLACK, max_body)
+    larger = (
+        (COMMENT_PATHS, max(max_body, COMMENT_MAX_BODY)),
+        *((re.compile(re.escape(path) + r"\Z"), upload) for path in page_portability.IMPORT_PATHS),
+    )
     app.add_middleware(BodySizeLimit, max_bytes=max_body, larger=larger)
     allowed_hosts = the_lens.settings.allowed_hosts()
     if allowed_hosts is not None:

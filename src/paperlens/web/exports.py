@@ -1,5 +1,6 @@
 """Downloads: a collection (BibTeX, RIS, CSL-JSON or paperlens JSON) and one paper's
-citation, for the API and the pages. The formatting is :mod:`paperlens.cite`'s.
+citation, for the API and the pages (the formatting is :mod:`paperlens.cite`'s); and
+a reader's whole export archive (:func:`archive_response`).
 
 The file is named after the collection. HTTP headers are Latin-1 at best, so the name
 travels twice (RFC 6266): ``filename*=UTF-8''...`` carries it whole, percent-encoded
@@ -83,3 +84,16 @@ def cite_response(paper: Paper, fmt: cite.CiteFormat, download: bool = True) -> 
         stem = re.sub(r"[^A-Za-z0-9.-]+", "-", paper.id).strip(".-")[:100] or "paper"
         headers["content-disposition"] = f'attachment; filename="{stem}.{info.extension}"'
     return Response(cite.render([paper], fmt), media_type=info.media_type, headers=headers)
+
+
+def archive_response(data: bytes) -> Response:
+    """A reader's export archive as a download (a fixed ASCII name: nothing of the
+    address goes into a header)."""
+    return Response(
+        data,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": 'attachment; filename="paperlens-export.zip"',
+            "Cache-Control": "no-store",
+        },
+    )

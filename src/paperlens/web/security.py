@@ -98,7 +98,8 @@ class SecurityHeaders:
 
 class BodySizeLimit:
     """Answers 413 to a request whose body is over ``max_bytes``, whether it declares a
-    length or streams chunks; smaller bodies are read here and handed on unchanged."""
+    length or streams chunks; smaller bodies are read here and handed on unchanged.
+    ``larger`` names the few paths allowed more (an archive upload), by exact path."""
 
     def __init__(
         self,

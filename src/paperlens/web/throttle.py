@@ -62,6 +62,9 @@ class RateLimits:
     comment_ip: str = "20/minute"
     #: Comment reports per account.
     report_account: str = "20/hour"
+    #: Whole-account exports and imports per account (heavy requests).
+    export_account: str = "10/hour"
+    import_account: str = "10/hour"
 
 
 DEFAULT_LIMITS = RateLimits()
@@ -87,6 +90,8 @@ _ACTIONS = {
     "subscribe": "subscribe",
     "comment": "comment",
     "report": "report",
+    "export": "export",
+    "import": "import",
 }
 
 

@@ -121,9 +121,15 @@ def trending(
     summary="Papers for you, with reasons",
 )
 def recommendations(
-    lens: LensDep, user: CurrentUser, limit: Annotated[int, Query(ge=1, le=100)] = 20
+    lens: LensDep,
+    user: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    collection: Annotated[
+        int | None,
+        Query(ge=1, description="One of your collections; omitted: every interest, merged"),
+    ] = None,
 ) -> s.RecommendationsOut:
-    recs = lens.recommender.recommend(user.pk, limit=limit)
+    recs = lens.recommender.recommend(user.pk, limit=limit, collection_pk=collection)
     return s.RecommendationsOut(recommendations=[s.RecommendationOut.of(r) for r in recs])
 
 

@@ -10,9 +10,9 @@ input before it reaches the core. Every error answer is :class:`ErrorOut`
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from paperlens.accounts import User
 from paperlens.code import CodeView
@@ -32,7 +32,7 @@ from paperlens.discussions import Comment, Notification
 from paperlens.jobs import Job
 from paperlens.library import CollectionView
 from paperlens.paper import Paper
-from paperlens.recommend import Recommendation
+from paperlens.recommend import OnboardingState, Recommendation
 from paperlens.web.feedcontrol import FeedControl
 
 #: ``date`` under another name, for models with a field called ``date``.
@@ -477,6 +477,9 @@ class RecommendationOut(BaseModel):
     score: float
     reason: str = Field(description="Why, for people.")
     because: list[BecauseOut] = Field(description="The saved papers it is closest to.")
+    collection: int | None = Field(
+        None, description="The collection whose model picked it (null: cold start)."
+    )
 
     @classmethod
     def of(cls, r: Recommendation) -> RecommendationOut:
@@ -484,6 +487,7 @@ class RecommendationOut(BaseModel):
             paper=PaperSummary.of(r.paper),
             score=round(r.score, 6),
             reason=r.reason,
+            collection=r.collection_pk,
             because=[
                 BecauseOut(id=b.id, title=b.title, similarity=b.similarity) for b in r.because
             ],
@@ -512,11 +516,23 @@ class SubscribeIn(BaseModel):
     email: str = Field(max_length=320, description="One plain address.")
     frequency: Literal["daily", "weekly"] = "weekly"
     tz: str = Field(default="UTC", max_length=64, description="IANA time zone.")
-    sections: list[Literal["trending", "for_you", "searches", "updates"]] | None = Field(
+    sections: (
+        list[
+            Annotated[
+                str,
+                StringConstraints(
+                    pattern=r"^(trending|for_you|searches|updates|collection:[1-9][0-9]{0,11})$"
+                ),
+            ]
+        ]
+        | None
+    ) = Field(
         default=None,
+        max_length=20,
         description=(
             "What the digest holds (default trending + searches); updates: new versions "
-            "of older papers matching the saved searches."
+            "of older papers matching the saved searches; collection:<id>: recommendations "
+            "from one of your collections (one section each)."
         ),
     )
     searches: list[SavedSearchIn] = Field(default_factory=list, max_length=MAX_SEARCHES)
@@ -730,3 +746,49 @@ class NotificationOut(BaseModel):
 class NotificationsOut(BaseModel):
     unread: int
     notifications: list[NotificationOut] = Field(description="Newest first (at most 100).")
+
+
+# -- a reader's own data ----------------------------------------------------------------------
+
+
+class ImportOut(BaseModel):
+    counts: dict[str, int] = Field(
+        description="Rows imported per kind, and skipped_unknown_papers: papers this "
+        "server does not hold."
+    )
+    not_imported: dict[str, str] = Field(
+        description="Sections of the archive never imported, with the reason."
+    )
+
+
+# -- onboarding ---------------------------------------------------------------------------------
+
+
+class QuestionOut(BaseModel):
+    paper: PaperSummary
+    why: str
+
+
+class OnboardingOut(BaseModel):
+    categories: list[str]
+    liked: int
+    disliked: int
+    enough: bool = Field(description="Whether the feed has enough ratings to start.")
+    questions: list[QuestionOut]
+
+    @classmethod
+    def of(cls, st: OnboardingState) -> OnboardingOut:
+        return cls(
+            categories=st.categories,
+            liked=st.liked,
+            disliked=st.disliked,
+            enough=st.enough,
+            questions=[
+                QuestionOut(paper=PaperSummary.of(q.paper), why=q.why) for q in st.questions
+            ],
+        )
+
+
+class RatingIn(BaseModel):
+    paper: str = Field(max_length=128, description="A paper id, e.g. 2401.00001.")
+    liked: bool

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from paperlens.core import Collection
 from paperlens.digest import (
     DEFAULT_SECTIONS,
     BadToken,
@@ -31,7 +32,15 @@ from paperlens.digest import (
 )
 from paperlens.mail import MailError
 from paperlens.web.csrf import csrf_exempt
-from paperlens.web.deps import ClientIp, CurrentUser, LensDep, OptionalUser, ThrottleDep
+from paperlens.web.deps import (
+    ClientIp,
+    CurrentUser,
+    LensDep,
+    OptionalUser,
+    ThrottleDep,
+    current_user,
+    lens_of,
+)
 from paperlens.web.rendering import render
 
 router = APIRouter(include_in_schema=False)
@@ -129,6 +138,13 @@ def _message(
     return render(request, "digest_message.html", context, status)
 
 
+def _collections(request: Request, user_pk: int | None) -> list[Collection]:
+    """The account's non-empty collections, each a possible digest section of its own."""
+    if user_pk is None:
+        return []
+    return [c for c in lens_of(request).library.collections(user_pk) if c.size]
+
+
 def _subscribe_form(
     request: Request,
     values: FormValues,
@@ -136,11 +152,13 @@ def _subscribe_form(
     status: int = 200,
     locked_email: bool = False,
 ) -> HTMLResponse:
+    user = current_user(request)
     context = {
         "values": values.padded(),
         "problems": problems,
         "action": "/subscribe",
         "locked_email": locked_email,
+        "digest_collections": _collections(request, user.pk if user else None),
     }
     return render(request, "subscribe.html", context, status)
 
@@ -263,6 +281,7 @@ def _manage_form(
         "notice": notice,
         "action": f"/subscription/{token}",
         "unsubscribe_url": digests.links(sub).unsubscribe,
+        "digest_collections": _collections(request, sub.user_pk),
     }
     return render(request, "subscription.html", context, status)
 

@@ -141,11 +141,17 @@ async def collection_settings(
 
 
 @router.get("/for-you", response_class=HTMLResponse)
-def for_you(request: Request, user: CurrentUser, lens: LensDep) -> HTMLResponse:
-    recs = lens.recommender.recommend(user.pk, limit=FOR_YOU)
+def for_you(
+    request: Request, user: CurrentUser, lens: LensDep, collection: str = ""
+) -> HTMLResponse:
+    """The combined feed, or one collection's (``?collection=PK``, the switch)."""
+    chosen = _collection_number(collection) if collection else None
+    recs = lens.recommender.recommend(user.pk, limit=FOR_YOU, collection_pk=chosen)
     context = {
         "recs": recs,
         "saved_any": bool(lens.library.saved(user.pk)),
+        "collections": [c for c in lens.library.collections(user.pk) if c.size],
+        "chosen": chosen,
         "math": has_math(*(r.paper.title for r in recs)),
         **listing_context(request, [r.pk for r in recs]),
     }
