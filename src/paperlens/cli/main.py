@@ -226,7 +226,7 @@ def similar(
     category: Category = None,
     as_json: AsJson = False,
 ) -> None:
-    """Papers most similar to a paper (its embedding's nearest neighbours)."""
+    """Papers most similar to a paper (dense neighbours re-ranked with tf-idf), with why."""
     filters = _filters(since, until, category, None)
     with errors_as_one_line():
         lens = state(ctx).lens
@@ -240,7 +240,7 @@ def similar(
     console.print(
         f"similar to [bold]{escape(base.paper.title)}[/] [dim]({escape(base.paper.id)})[/]"
     )
-    print_results(results, score_label="cosine")
+    print_results(results, score_label="fused")
 
 
 @app.command()

@@ -123,6 +123,9 @@ class ResultOut(BaseModel):
     score: float
     lexical_rank: int | None = None
     semantic_rank: int | None = None
+    reason: ReasonOut | None = Field(
+        default=None, description="Why a similar paper is listed (similar papers only)."
+    )
 
     @classmethod
     def of(cls, r: Result) -> ResultOut:
@@ -131,7 +134,18 @@ class ResultOut(BaseModel):
             score=round(r.score, 6),
             lexical_rank=r.lexical_rank,
             semantic_rank=r.semantic_rank,
+            reason=ReasonOut(kind=r.reason.kind, text=r.reason.text) if r.reason else None,
         )
+
+
+class ReasonOut(BaseModel):
+    """One line saying why a similar paper is listed."""
+
+    kind: str = Field(
+        description='How it was found: "terms" (key terms both papers share); '
+        "other kinds may be added."
+    )
+    text: str = Field(description='e.g. "shared: contrastive loss, protein folding"')
 
 
 class FiltersOut(BaseModel):
