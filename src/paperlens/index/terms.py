@@ -164,7 +164,9 @@ class TermIndex:
         self.state_path = path / "state.json"
         self.buckets = buckets
         self.terms = Terms()
+        #: Settings of the representation (module constants; benchmarks vary them).
         self.max_df = MAX_DF
+        self.title_weight = TITLE_WEIGHT
         self._lock = threading.Lock()
         self._loaded: str | None = None
         self._load()
@@ -275,7 +277,7 @@ class TermIndex:
 
     def text_vector(self, title: str, abstract: str) -> tuple[np.ndarray, np.ndarray]:
         """The tf-idf vector of a text not (necessarily) indexed."""
-        ids, tfs = sparse(self.terms.counts(title, abstract))
+        ids, tfs = sparse(self.terms.counts(title, abstract, self.title_weight))
         return ids, self.weigh(ids, tfs)
 
     def cosine(self, query: tuple[np.ndarray, np.ndarray], pks: Sequence[int]) -> np.ndarray:
@@ -314,14 +316,14 @@ class TermIndex:
         for part in a:
             for term, word in self.terms.grams(part):
                 surface.setdefault(term, word)
-        ca = self.terms.counts(*a)
+        ca = self.terms.counts(*a, self.title_weight)
         terms = list(ca)
         ids = np.fromiter((term_id(t) for t in terms), np.uint32, len(terms))
         wa = self.weigh(ids, np.fromiter(ca.values(), np.float32, len(terms)))
         bigram = np.array([1.5 if " " in t else 1.0 for t in terms], np.float32)
         out: list[list[str]] = []
         for other in others:
-            cb = self.terms.counts(*other)
+            cb = self.terms.counts(*other, self.title_weight)
             shared = np.array([t in cb for t in terms], dtype=bool)
             if not shared.any():
                 out.append([])
@@ -367,7 +369,9 @@ class TermIndex:
                 if sp.deleted:
                     pending[sp.pk] = None
                     continue
-                ids, tfs = sparse(self.terms.counts(sp.paper.title, sp.paper.abstract))
+                ids, tfs = sparse(
+                    self.terms.counts(sp.paper.title, sp.paper.abstract, self.title_weight)
+                )
                 if len(ids) == 0:
                     pending[sp.pk] = None
                     continue
