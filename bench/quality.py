@@ -7,7 +7,7 @@ paper the **whole corpus less the query paper** is ranked three ways:
 * lexical: BM25 with the paper's title + abstract as the query
   (``LexicalIndex.terms_query``, its default term cap);
 * semantic: dense nearest neighbours of the paper's stored embedding
-  (``Retriever.similar`` over the HNSW index, asked for every paper);
+  (``Retriever.dense`` over the HNSW index, asked for every paper);
 * hybrid: reciprocal-rank fusion of the two full lists
   (``paperlens.search.fusion.reciprocal_rank_fusion``).
 
@@ -222,8 +222,15 @@ def lexical_ranking(pl: PaperLens, paper_id: str, depth: int) -> list[int]:
 
 
 def semantic_ranking(pl: PaperLens, paper_id: str, depth: int) -> list[int]:
+    """Dense neighbours alone (HNSW), as "similar papers" were served before fusion."""
+    from paperlens.filters import SearchFilters
+
     pk = pl.paper(paper_id).pk
-    return [hit.pk for hit in pl.retriever.similar(pk, k=depth)]
+    vector = pl.vectors.get(pk)
+    if vector is None:
+        raise SystemExit(f"{paper_id} has no vector in the HNSW index")
+    ranked = pl.retriever.dense(vector, SearchFilters(), depth + 1)
+    return [p for p, _ in ranked if p != pk][:depth]
 
 
 def exact_semantic_ranking(pl: PaperLens, paper_id: str, depth: int, pks: list[int]) -> list[int]:

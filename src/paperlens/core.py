@@ -430,7 +430,19 @@ class PaperLens:
             vectors=self._built_vectors,
             community=self.community,
             categories_of=self._categories_of,
+            similar=self._similar_pks,
         )
+
+    def _similar_pks(self, pk: int, k: int) -> list[int]:
+        """The served "similar papers" ranking of paper ``pk`` (as pks), for "For you"."""
+        stored = self.papers.get_by_pks([pk]).get(pk)
+        if stored is None or stored.deleted:
+            return []
+        text = embedding_text(stored.paper.title, stored.paper.abstract)
+        try:
+            return [h.pk for h in self.retriever.similar(pk, k, text=text)]
+        except IndexNotBuilt:
+            return []
 
     def _built_vectors(self) -> DenseIndex | None:
         """The dense index if one was built; ``None`` rather than loading the model to

@@ -16,7 +16,8 @@ better than the SVM alone on held-out recall; the blend keeps the centroid's rec
 has the best MRR, and still learns from "not interested" through the SVM.
 
 Candidates are the :data:`POOL` newest embedded papers (or those since ``since``) plus
-the nearest neighbours of the positives' centroid in the HNSW index; saved and
+the nearest neighbours of the positives' centroid in the HNSW index and the "similar
+papers" lists (the paper page's ranking) of a few saved papers; saved and
 dismissed papers are never recommended. Each recommendation names the one or two saved
 papers nearest to it (cosine) as its reason.
 
@@ -58,6 +59,10 @@ POOL = 2000
 NEIGHBOURS = 200
 MAX_REASONS = 2
 MAX_LIMIT = 100
+#: Saved papers whose "similar papers" list (the one the paper page shows) joins the
+#: candidates, and how many of each.
+SIMILAR_SEEDS = 3
+SIMILAR_PER_SEED = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +232,7 @@ class Recommender:
         vectors: Callable[[], DenseIndex | None] = lambda: None,
         community: Community | None = None,
         categories_of: Callable[[int], Sequence[str]] = lambda _user_pk: (),
+        similar: Callable[[int, int], list[int]] = lambda _pk, _k: [],
     ) -> None:
         self.papers = papers
         self.embeddings = embeddings
@@ -236,6 +242,8 @@ class Recommender:
         self.vectors = vectors
         self.community = community
         self.categories_of = categories_of
+        #: ``similar(pk, k)``: the pks of the served "similar papers" list of a paper.
+        self.similar = similar
 
     def _cold_start(self, user_pk: int, limit: int) -> tuple[list[TrendingItem], str]:
         if self.community is None:
@@ -275,6 +283,8 @@ class Recommender:
         if index is not None:
             centre = unit_rows(pos.mean(axis=0, keepdims=True))[0]
             near = nearest_papers(index, centre, NEIGHBOURS)
+            for pk in pos_pks[:SIMILAR_SEEDS]:
+                near += self.similar(pk, SIMILAR_PER_SEED)
             if since is not None:
                 fresh = self.papers.get_by_pks(near)
                 near = [pk for pk in near if pk in fresh and _on_or_after(fresh[pk].paper, since)]

@@ -34,6 +34,9 @@ EXACT_LIMIT = 20_000
 FUSION_DEPTH = 100
 #: Most neighbours asked of HNSW for one filtered query.
 MAX_OVERFETCH = 10_000
+#: RRF constant of hybrid search: 10 (rather than the paper's 60) was chosen in every
+#: fold of the cross-validation on our keyword query set (bench/README.md, "search.py").
+HYBRID_RRF_K = 10
 #: "Similar papers" re-scores this many dense neighbours (at least) by the fused score.
 SIMILAR_CANDIDATES = 200
 #: Weight of the dense cosine in the fused "similar" score; the tf-idf cosine has the
@@ -139,7 +142,9 @@ class Retriever:
         dense = self.dense(self.embed_query(query), filters, depth)
         lex_rank = {pk: i + 1 for i, (pk, _s) in enumerate(lexical.hits)}
         sem_rank = {pk: i + 1 for i, (pk, _s) in enumerate(dense)}
-        fused = reciprocal_rank_fusion([[pk for pk, _ in lexical.hits], [pk for pk, _ in dense]])
+        fused = reciprocal_rank_fusion(
+            [[pk for pk, _ in lexical.hits], [pk for pk, _ in dense]], k=HYBRID_RRF_K
+        )
         hits = [
             Hit(pk, score, lex_rank.get(pk), sem_rank.get(pk))
             for pk, score in fused[offset : offset + limit]
