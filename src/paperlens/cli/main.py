@@ -89,7 +89,12 @@ def run_index(lens: PaperLens, embed: EmbedStep | None = None) -> IndexReport:
     """Embed (locally, or with ``embed``) and index with one progress bar a step."""
     with Progress(*progress_columns(), console=err_console, transient=True) as bar:
         tasks: dict[str, TaskID] = {}
-        labels = {"embed": "embedding", "lexical": "BM25 index", "vectors": "HNSW index"}
+        labels = {
+            "embed": "embedding",
+            "lexical": "BM25 index",
+            "terms": "term vectors",
+            "vectors": "HNSW index",
+        }
 
         def progress(step: str, done: int, total: int | None) -> None:
             if step not in tasks:
@@ -101,7 +106,8 @@ def run_index(lens: PaperLens, embed: EmbedStep | None = None) -> IndexReport:
     console.print(
         f"indexed: [bold]{report.embedded}[/] embedded ({report.embed_rate:,.1f} papers/s, "
         f"{s.get('embed', 0):.1f} s), {report.lexical_docs} BM25 documents "
-        f"({s.get('lexical', 0):.1f} s), {report.vectors} vectors ({s.get('vectors', 0):.1f} s)"
+        f"({s.get('lexical', 0):.1f} s), {report.vectors} vectors ({s.get('vectors', 0):.1f} s), "
+        f"{report.term_docs} term vectors ({s.get('terms', 0):.1f} s)"
     )
     return report
 

@@ -63,6 +63,9 @@ TITLE_WEIGHT = 3.0
 MAX_DF = 0.3
 #: Counters in the document-frequency table (a power of two).
 DF_BUCKETS = 1 << 24
+#: A shared term is named as a reason only if it weighs at least this share of the
+#: heaviest shared term.
+REASON_FLOOR = 0.2
 #: Merge segments once there are more than this many.
 MAX_SEGMENTS = 8
 
@@ -337,18 +340,45 @@ class TermIndex:
             wb = self.weigh(ids[shared], tb[shared])
             weight = np.zeros(len(terms), np.float32)
             weight[shared] = wa[shared] * wb * bigram[shared]
-            picked: list[str] = []
-            used: set[str] = set()
-            for i in np.argsort(-weight, kind="stable"):
-                if weight[i] <= 0 or len(picked) >= limit:
-                    break
-                words = set(terms[int(i)].split(" "))
-                if words & used:
-                    continue
-                used |= words
-                picked.append(terms[int(i)])
-            out.append([surface.get(t, t) for t in picked])
+            out.append(self._pick(terms, weight, surface, limit))
         return out
+
+    @staticmethod
+    def _pick(
+        terms: list[str], weight: np.ndarray, surface: dict[str, str], limit: int
+    ) -> list[str]:
+        """The heaviest shared terms as phrases: a bigram continuing a picked phrase
+        extends it ("multi class" + "class classification" -> "multi class
+        classification"), a term inside one is skipped, and terms weighing under
+        ``REASON_FLOOR`` of the heaviest are left out (they explain nothing)."""
+        phrases: list[list[str]] = []  # stems
+        words: list[list[str]] = []  # the same, as written
+        top = float(weight.max()) if len(weight) else 0.0
+        for i in np.argsort(-weight, kind="stable"):
+            if weight[i] <= max(0.0, REASON_FLOOR * top) or len(phrases) >= limit:
+                break
+            stems = terms[int(i)].split(" ")
+            written = surface.get(terms[int(i)], terms[int(i)]).split(" ")
+            if len(written) != len(stems):
+                written = stems
+            if any(all(t in p for t in stems) for p in phrases):
+                continue  # already said
+            said = {t for p in phrases for t in p}
+            for p, w in zip(phrases, words, strict=True):
+                if len(stems) == 2 and p[-1] == stems[0] and stems[1] not in said:
+                    p.append(stems[1])
+                    w.append(written[1])
+                    break
+                if len(stems) == 2 and p[0] == stems[1] and stems[0] not in said:
+                    p.insert(0, stems[0])
+                    w.insert(0, written[0])
+                    break
+            else:
+                if said.intersection(stems):
+                    continue  # overlaps a phrase without continuing it
+                phrases.append(list(stems))
+                words.append(list(written))
+        return [" ".join(w) for w in words]
 
     # -- writing ----------------------------------------------------------------------
 
