@@ -264,6 +264,33 @@ class TermIndex:
             out.append(None if lo == hi else (seg.ids[lo:hi], seg.tfs[lo:hi].astype(np.float32)))
         return out
 
+    def _gather(self, pks: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The stored terms of all ``pks`` at once: ``(owner, ids, tf)``, ``owner`` being
+        the position in ``pks`` of each term's paper (no Python loop per paper)."""
+        keys = np.asarray(pks, dtype=np.int64)
+        at = np.searchsorted(self._pks, keys)
+        at[at >= len(self._pks)] = 0
+        found = self._pks[at] == keys if len(self._pks) else np.zeros(len(keys), bool)
+        owners, ids, tfs = [], [], []
+        for s in np.unique(self._seg[at[found]]) if found.any() else []:
+            seg = self._segments[int(s)]
+            mine = np.flatnonzero(found & (self._seg[at] == s))
+            rows = self._row[at[mine]].astype(np.int64)
+            lo, hi = seg.offsets[rows], seg.offsets[rows + 1]
+            lengths = hi - lo
+            total = int(lengths.sum())
+            if total == 0:
+                continue
+            within = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+            index = np.repeat(lo, lengths) + within
+            owners.append(np.repeat(mine, lengths))
+            ids.append(seg.ids[index])
+            tfs.append(seg.tfs[index].astype(np.float32))
+        if not owners:
+            empty = np.zeros(0, np.int64)
+            return empty, empty.astype(np.uint32), empty.astype(np.float32)
+        return np.concatenate(owners), np.concatenate(ids), np.concatenate(tfs)
+
     def _weights(self, ids: np.ndarray, tfs: np.ndarray) -> np.ndarray:
         """Un-normalised tf-idf weights of raw ``(ids, tf)``."""
         n = max(self.docs, 1)
@@ -295,12 +322,9 @@ class TermIndex:
         out = np.zeros(len(pks), np.float32)
         if len(q_ids) == 0 or len(pks) == 0:
             return out
-        parts = [(i, r) for i, r in enumerate(self.raw_many(pks)) if r is not None]
-        if not parts:
+        owner, ids, tfs = self._gather(pks)
+        if len(ids) == 0:
             return out
-        owner = np.concatenate([np.full(len(r[0]), i, np.int64) for i, r in parts])
-        ids = np.concatenate([r[0] for _, r in parts])
-        tfs = np.concatenate([r[1] for _, r in parts])
         w = self._weights(ids, tfs)
         norms = np.sqrt(np.bincount(owner, weights=w * w, minlength=len(pks)))
         pos = np.searchsorted(q_ids, ids)

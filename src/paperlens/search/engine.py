@@ -38,7 +38,7 @@ MAX_OVERFETCH = 10_000
 #: fold of the cross-validation on our keyword query set (bench/README.md, "search.py").
 HYBRID_RRF_K = 10
 #: "Similar papers" re-scores this many dense neighbours (at least) by the fused score.
-SIMILAR_CANDIDATES = 200
+SIMILAR_CANDIDATES = 100
 #: Weight of the dense cosine in the fused "similar" score; the tf-idf cosine has the
 #: rest (chosen by cross-validation on CSFCube dev: bench/README.md, "Similar papers").
 SIMILAR_DENSE_WEIGHT = 0.2
