@@ -65,6 +65,56 @@ def average_precision(
     return total / len(relevant)
 
 
+def pool_order(ranking: Sequence[str], pool: Mapping[str, int]) -> list[str]:
+    """The judged pool in ``ranking``'s order; pool papers the ranking lacks follow in
+    the pool's own (judgement file) order, as a ranker that scored them all alike would.
+
+    >>> pool_order(["x", "b", "y", "a"], {"a": 1, "b": 0, "c": 2})
+    ['b', 'a', 'c']
+    """
+    seen = [doc for doc in ranking if doc in pool]
+    kept = set(seen)
+    return seen + [doc for doc in pool if doc not in kept]
+
+
+def csfcube_dcg(grades: Sequence[float], k: int) -> float:
+    """DCG as CSFCube's ``eval_scripts`` compute it (``rank_metrics.dcg_at_k``, method
+    0): linear gain, ranks 1 and 2 undiscounted, rank ``r >= 2`` divided by
+    ``log2(r)``.
+
+    >>> round(csfcube_dcg([3, 2, 0, 1], 4), 4)
+    5.5
+    """
+    head = list(grades[:k])
+    if not head:
+        return 0.0
+    return head[0] + sum(g / math.log2(rank) for rank, g in enumerate(head[1:], start=2))
+
+
+def csfcube_pool_metrics(
+    ranking: Sequence[str], pool: Mapping[str, int], threshold: int = RELEVANT
+) -> dict[str, float]:
+    """CSFCube's own protocol for one query: the judged pool alone is ranked (in
+    ``ranking``'s order, :func:`pool_order`); ``ndcg%20`` is linear-gain nDCG at
+    ``int(0.2 * pool size)``, the ideal being the pool's grades sorted; ``ap`` the
+    average precision with grade ``>= threshold`` relevant (``rank_metrics``'s: over
+    the relevant papers of the pool, all of which are ranked).
+
+    >>> csfcube_pool_metrics(["a", "b"], {"a": 3, "b": 0, "c": 0, "d": 0, "e": 0})
+    {'ndcg%20': 1.0, 'ap': 1.0}
+    """
+    grades = [pool[doc] for doc in pool_order(ranking, pool)]
+    k = int(0.20 * len(grades))
+    ideal = csfcube_dcg(sorted(grades, reverse=True), k)
+    ndcg = csfcube_dcg(grades, k) / ideal if ideal > 0 else 0.0
+    hits, total = 0, 0.0
+    for rank, grade in enumerate(grades, start=1):
+        if grade >= threshold:
+            hits += 1
+            total += hits / rank
+    return {"ndcg%20": ndcg, "ap": total / hits if hits else 0.0}
+
+
 def mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 

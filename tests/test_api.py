@@ -77,7 +77,12 @@ def test_similar_papers(client: TestClient) -> None:
     assert "0704.0001" not in ids
     scores = [r["score"] for r in body["similar"]]
     assert scores == sorted(scores, reverse=True)
-    assert all(r["semantic_rank"] == i for i, r in enumerate(body["similar"], start=1))
+    # The fused list: each paper carries its dense and tf-idf rank among the candidates
+    # and a reason naming terms it shares with the paper.
+    assert all(r["semantic_rank"] >= 1 and r["lexical_rank"] >= 1 for r in body["similar"])
+    reasons = [r["reason"] for r in body["similar"] if r["reason"]]
+    assert reasons and all(r["kind"] == "terms" for r in reasons)
+    assert all(r["text"].startswith("shared: ") for r in reasons)
 
 
 @pytest.mark.parametrize("k", ["0", "51", "-1", "abc", "1e9"])

@@ -26,7 +26,7 @@ import re
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
@@ -46,6 +46,7 @@ from paperlens.errors import CollectionNotFound, PaperNotFound
 from paperlens.filters import SearchFilters
 from paperlens.index.lexical import LexicalIndex
 from paperlens.index.pgvector import PgVectorIndex
+from paperlens.index.terms import TermIndex
 from paperlens.index.vector import DenseIndex, HnswParams, VectorIndex
 from paperlens.indexer import EmbedStep, IndexProgress, IndexReport, build_all, exclusively
 from paperlens.ingest import IngestReport, ingest
@@ -65,7 +66,7 @@ from paperlens.store.feed import SORTS as FEED_SORTS
 from paperlens.store.feed import FeedDay, FeedItem, FeedStore, StarSource
 from paperlens.store.jobs import JobStore
 from paperlens.store.library import Collection, DuplicateName, LibraryStore
-from paperlens.store.papers import PaperStore, StoredPaper
+from paperlens.store.papers import PaperStore, StoredPaper, embedding_text
 from paperlens.store.schema import utcnow
 
 MAX_QUERY_CHARS = 1000
@@ -83,6 +84,18 @@ class Result:
     added_at: datetime
     lexical_rank: int | None = None
     semantic_rank: int | None = None
+    #: Why this paper is listed (similar papers only), or ``None``.
+    reason: Reason | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One line saying why a similar paper is listed. ``kind`` says how it was found:
+    ``"terms"`` (key terms both papers share, heaviest tf-idf first); other kinds
+    (e.g. ``"sentences"``: the best-matching sentence pair) may be added."""
+
+    kind: str
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +136,8 @@ class PaperLens:
         self._lexical: LexicalIndex | None = None
         self._vectors: DenseIndex | None = None
         self._vectors_checked = time.monotonic()
+        self._terms: TermIndex | None = None
+        self._terms_checked = time.monotonic()
         self._encoder: Encoder | None = None
         self._accounts: Accounts | None = None
         #: Each paper's GitHub stars for the daily feed's ``stars`` sort (without one
@@ -137,6 +152,18 @@ class PaperLens:
             if self._lexical is None:
                 self._lexical = LexicalIndex(self.settings.index_dir / "lexical")
             return self._lexical
+
+    @property
+    def terms(self) -> TermIndex:
+        """The tf-idf term vectors of "similar papers" (:mod:`paperlens.index.terms`),
+        picked up afresh when ``paperlens index`` publishes a new generation."""
+        with self._lock:
+            if self._terms is None:
+                self._terms = TermIndex(self.settings.index_dir / "terms")
+            elif time.monotonic() - self._terms_checked > VECTORS_RELOAD_SECONDS:
+                self._terms_checked = time.monotonic()
+                self._terms.reload()
+            return self._terms
 
     @property
     def encoder(self) -> Encoder:
@@ -218,7 +245,9 @@ class PaperLens:
 
     @property
     def retriever(self) -> Retriever:
-        return Retriever(self.lexical, lambda: self.vectors, lambda: self.encoder)
+        return Retriever(
+            self.lexical, lambda: self.vectors, lambda: self.encoder, lambda: self.terms
+        )
 
     def refresh(self) -> None:
         """Pick up indexes published by another process (``paperlens index``)."""
@@ -226,6 +255,8 @@ class PaperLens:
             self._lexical.reload()
         if self._vectors is not None:
             self._vectors.reload()
+        if self._terms is not None:
+            self._terms.reload()
 
     @property
     def accounts(self) -> Accounts:
@@ -261,7 +292,13 @@ class PaperLens:
         def build() -> IndexReport:
             if embed is None:
                 return build_all(
-                    self.papers, self.embeddings, self.lexical, self.vectors, self.encoder, progress
+                    self.papers,
+                    self.embeddings,
+                    self.lexical,
+                    self.vectors,
+                    self.encoder,
+                    progress,
+                    terms=self.terms,
                 )
             return build_all(
                 self.papers,
@@ -271,11 +308,12 @@ class PaperLens:
                 None,
                 progress,
                 embed=embed,
+                terms=self.terms,
             )
 
         def behind() -> bool:
             current = self.papers.current_seq()
-            return current > min(self.lexical.seq, self.vectors.seq)
+            return current > min(self.lexical.seq, self.vectors.seq, self.terms.seq)
 
         return exclusively(self.settings.index_dir / "writer.lock", build, behind)
 
@@ -350,13 +388,22 @@ class PaperLens:
     def similar(
         self, paper_id: str, k: int = 10, filters: SearchFilters | None = None
     ) -> list[Result]:
-        """Papers most like ``paper_id`` by embedding: never the paper itself, nor a
-        copy of it under another id (same title from another source)."""
+        """Papers most like ``paper_id``: dense neighbours re-ranked by dense + tf-idf
+        cosine (:meth:`Retriever.similar`), each with a :class:`Reason`; never the paper
+        itself, nor a copy of it under another id (same title from another source).
+        Every front end (page, API, CLI) and "For you" take this one list."""
         stored = self.paper(paper_id)
         own_title = title_id(stored.paper.title)
-        ranking = Ranking(self.retriever.similar(stored.pk, k + 5, filters), 0)
+        text = embedding_text(stored.paper.title, stored.paper.abstract)
+        ranking = Ranking(self.retriever.similar(stored.pk, k + 5, filters, text=text), 0)
         results = [r for r in self._results(ranking) if title_id(r.paper.title) != own_title]
-        return results[:k]
+        results = results[:k]
+        own = (stored.paper.title, stored.paper.abstract)
+        shared = self.terms.reasons(own, [(r.paper.title, r.paper.abstract) for r in results])
+        return [
+            replace(r, reason=Reason("terms", "shared: " + ", ".join(terms)) if terms else None)
+            for r, terms in zip(results, shared, strict=True)
+        ]
 
     def daily(
         self,
@@ -426,6 +473,7 @@ class PaperLens:
             vectors=self._built_vectors,
             community=self.community,
             categories_of=self._categories_of,
+            similar=self._similar_pks,
         )
 
     @cached_property
@@ -443,6 +491,17 @@ class PaperLens:
     def reader_data(self) -> ReaderData:
         """A reader's export archive, its import elsewhere, and account deletion."""
         return ReaderData(self.engine, self.library, self.settings.public_url)
+
+    def _similar_pks(self, pk: int, k: int) -> list[int]:
+        """The served "similar papers" ranking of paper ``pk`` (as pks), for "For you"."""
+        stored = self.papers.get_by_pks([pk]).get(pk)
+        if stored is None or stored.deleted:
+            return []
+        text = embedding_text(stored.paper.title, stored.paper.abstract)
+        try:
+            return [h.pk for h in self.retriever.similar(pk, k, text=text)]
+        except IndexNotBuilt:
+            return []
 
     def _built_vectors(self) -> DenseIndex | None:
         """The dense index if one was built; ``None`` rather than loading the model to
@@ -484,6 +543,7 @@ __all__ = [
     "Mode",
     "PaperLens",
     "PaperNotFound",
+    "Reason",
     "Result",
     "SearchFilters",
     "SearchResults",

@@ -2,7 +2,8 @@
 
 1. **embed**: papers whose text is new or changed get a vector (stored in the
    database, batch by batch, so an interrupted run keeps what it did);
-2. **lexical**: the BM25 index takes every paper changed since its watermark;
+2. **lexical**: the BM25 index takes every paper changed since its watermark, and so
+   do the tf-idf term vectors of "similar papers" (their own watermark);
 3. **vectors**: the HNSW index takes every embedding written since its watermark and
    drops deleted papers.
 
@@ -30,6 +31,7 @@ from filelock import FileLock, Timeout
 
 from paperlens.embedding import Encoder
 from paperlens.index.lexical import LexicalIndex
+from paperlens.index.terms import TermIndex
 from paperlens.index.vector import DenseIndex
 from paperlens.store.embeddings import EmbeddingStore
 from paperlens.store.papers import PaperStore, embedding_text
@@ -47,6 +49,8 @@ class IndexReport:
     embedded: int = 0
     lexical_docs: int = 0
     vectors: int = 0
+    #: Papers written to the term vectors of "similar papers" (:mod:`paperlens.index.terms`).
+    term_docs: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
     #: Runs of the three steps: more than one when papers arrived during the first.
@@ -60,6 +64,7 @@ class IndexReport:
     def add(self, other: IndexReport) -> None:
         self.embedded += other.embedded
         self.lexical_docs += other.lexical_docs
+        self.term_docs += other.term_docs
         self.vectors += other.vectors
         self.passes += other.passes
         for step, seconds in other.seconds.items():
@@ -196,6 +201,21 @@ def local_embed(encoder: Encoder, batch_size: int = 256) -> EmbedStep:
     return step
 
 
+def sync_terms(store: PaperStore, terms: TermIndex, progress: IndexProgress = _noop) -> int:
+    """Bring the tf-idf term vectors of "similar papers" up to date (one new segment)."""
+    upto = store.current_seq()
+    if terms.seq >= upto:
+        return 0
+    done = 0
+
+    def on_batch(n: int) -> None:
+        nonlocal done
+        done += n
+        progress("terms", done, None)
+
+    return terms.apply(store.changed_since(terms.seq), upto, on_batch=on_batch)
+
+
 def build_all(
     store: PaperStore,
     embeddings: EmbeddingStore,
@@ -205,6 +225,7 @@ def build_all(
     progress: IndexProgress | None = None,
     *,
     embed: EmbedStep | None = None,
+    terms: TermIndex | None = None,
 ) -> IndexReport:
     """Run the three steps. ``embed`` replaces the local embed step (then ``encoder`` is
     not needed); ``vectors`` may be given as a callable, opened after embedding (so a
@@ -224,6 +245,11 @@ def build_all(
     started = clock()
     report.lexical_docs = sync_lexical(store, lexical, progress)
     report.seconds["lexical"] = clock() - started
+
+    if terms is not None:
+        started = clock()
+        report.term_docs = sync_terms(store, terms, progress)
+        report.seconds["terms"] = clock() - started
 
     started = clock()
     index = vectors() if callable(vectors) else vectors

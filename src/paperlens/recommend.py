@@ -24,7 +24,8 @@ over the whole library on recall@20, and serves the worst-served topic far bette
 Past :data:`MAX_MODELS` collections the smallest share one model.
 
 Candidates are the :data:`POOL` newest embedded papers (or those since ``since``) plus
-the nearest neighbours of each collection's centroid in the HNSW index; saved and
+the nearest neighbours of each collection's centroid in the HNSW index and the "similar
+papers" lists (the paper page's ranking) of a few saved papers of each; saved and
 dismissed papers are never recommended. Each recommendation names the one or two saved
 papers of its collection nearest to it (cosine), and the collection, as its reason.
 
@@ -78,6 +79,10 @@ MAX_MODELS = 8
 #: A collection's share of the combined feed grows as its size to this power
 #: (:func:`merge_round_robin`; 1 = in proportion to size, 0 = equal shares).
 SHARE_EXPONENT = 1.0
+#: Saved papers whose "similar papers" list (the one the paper page shows) joins the
+#: candidates, and how many of each.
+SIMILAR_SEEDS = 3
+SIMILAR_PER_SEED = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +309,7 @@ class Recommender:
         vectors: Callable[[], DenseIndex | None] = lambda: None,
         community: Community | None = None,
         categories_of: Callable[[int], Sequence[str]] = lambda _user_pk: (),
+        similar: Callable[[int, int], list[int]] = lambda _pk, _k: [],
     ) -> None:
         self.papers = papers
         self.embeddings = embeddings
@@ -313,6 +319,8 @@ class Recommender:
         self.vectors = vectors
         self.community = community
         self.categories_of = categories_of
+        #: ``similar(pk, k)``: the pks of the served "similar papers" list of a paper.
+        self.similar = similar
 
     def _cold_start(self, user_pk: int, limit: int) -> tuple[list[TrendingItem], str]:
         if self.community is None:
@@ -406,9 +414,13 @@ class Recommender:
         index = self.vectors()
         if index is not None:
             near: list[int] = []
-            for _g, _pks, pos in trained:
+            # A few seeds in all (each similar list costs a query), at least one per group.
+            seeds = max(1, SIMILAR_SEEDS // len(trained))
+            for _g, group_pks, pos in trained:
                 centre = unit_rows(pos.mean(axis=0, keepdims=True))[0]
                 near += nearest_papers(index, centre, NEIGHBOURS)
+                for pk in group_pks[:seeds]:
+                    near += self.similar(pk, SIMILAR_PER_SEED)
             near = list(dict.fromkeys(near))
             if since is not None:
                 fresh = self.papers.get_by_pks(near)

@@ -94,7 +94,12 @@ def run_index(lens: PaperLens, embed: EmbedStep | None = None) -> IndexReport:
     """Embed (locally, or with ``embed``) and index with one progress bar a step."""
     with Progress(*progress_columns(), console=err_console, transient=True) as bar:
         tasks: dict[str, TaskID] = {}
-        labels = {"embed": "embedding", "lexical": "BM25 index", "vectors": "HNSW index"}
+        labels = {
+            "embed": "embedding",
+            "lexical": "BM25 index",
+            "terms": "term vectors",
+            "vectors": "HNSW index",
+        }
 
         def progress(step: str, done: int, total: int | None) -> None:
             if step not in tasks:
@@ -106,7 +111,8 @@ def run_index(lens: PaperLens, embed: EmbedStep | None = None) -> IndexReport:
     console.print(
         f"indexed: [bold]{report.embedded}[/] embedded ({report.embed_rate:,.1f} papers/s, "
         f"{s.get('embed', 0):.1f} s), {report.lexical_docs} BM25 documents "
-        f"({s.get('lexical', 0):.1f} s), {report.vectors} vectors ({s.get('vectors', 0):.1f} s)"
+        f"({s.get('lexical', 0):.1f} s), {report.vectors} vectors ({s.get('vectors', 0):.1f} s), "
+        f"{report.term_docs} term vectors ({s.get('terms', 0):.1f} s)"
     )
     return report
 
@@ -231,7 +237,7 @@ def similar(
     category: Category = None,
     as_json: AsJson = False,
 ) -> None:
-    """Papers most similar to a paper (its embedding's nearest neighbours)."""
+    """Papers most similar to a paper (dense neighbours re-ranked with tf-idf), with why."""
     filters = _filters(since, until, category, None)
     with errors_as_one_line():
         lens = state(ctx).lens
@@ -245,7 +251,7 @@ def similar(
     console.print(
         f"similar to [bold]{escape(base.paper.title)}[/] [dim]({escape(base.paper.id)})[/]"
     )
-    print_results(results, score_label="cosine")
+    print_results(results, score_label="fused")
 
 
 @app.command()

@@ -92,6 +92,7 @@ def result_dict(r: Result) -> dict[str, Any]:
         "score": round(r.score, 6),
         "lexical_rank": r.lexical_rank,
         "semantic_rank": r.semantic_rank,
+        "reason": {"kind": r.reason.kind, "text": r.reason.text} if r.reason else None,
         "abstract": p.abstract,
         "links": p.links,
     }
@@ -114,6 +115,8 @@ def print_results(results: list[Result], first_rank: int = 1, score_label: str =
         body = f"[bold]{escape(p.title)}[/]\n[dim]{escape(p.id)}  {escape(cats)}[/]"
         if authors:
             body += f"\n{escape(authors)}"
+        if r.reason is not None:
+            body += f"\n[italic]{escape(r.reason.text)}[/]"
         table.add_row(str(i), body, _short_date(p.published), f"{r.score:.3f}")
     console.print(table)
 

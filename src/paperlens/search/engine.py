@@ -22,6 +22,7 @@ from paperlens.embedding import Encoder
 from paperlens.errors import Unavailable
 from paperlens.filters import SearchFilters
 from paperlens.index.lexical import LexicalIndex
+from paperlens.index.terms import TermIndex
 from paperlens.index.vector import DenseIndex, Vector
 from paperlens.search.fusion import reciprocal_rank_fusion
 
@@ -33,6 +34,14 @@ EXACT_LIMIT = 20_000
 FUSION_DEPTH = 100
 #: Most neighbours asked of HNSW for one filtered query.
 MAX_OVERFETCH = 10_000
+#: RRF constant of hybrid search: 10 (rather than the paper's 60) was chosen in every
+#: fold of the cross-validation on our keyword query set (bench/README.md, "search.py").
+HYBRID_RRF_K = 10
+#: "Similar papers" re-scores this many dense neighbours (at least) by the fused score.
+SIMILAR_CANDIDATES = 100
+#: Weight of the dense cosine in the fused "similar" score; the tf-idf cosine has the
+#: rest (chosen by cross-validation on CSFCube dev: bench/README.md, "Similar papers").
+SIMILAR_DENSE_WEIGHT = 0.2
 
 
 class Mode(StrEnum):
@@ -66,10 +75,12 @@ class Retriever:
         lexical: LexicalIndex,
         vectors: Callable[[], DenseIndex],
         encoder: Callable[[], Encoder],
+        terms: Callable[[], TermIndex | None] = lambda: None,
     ) -> None:
         self.lexical = lexical
         self._vectors = vectors
         self._encoder = encoder
+        self._terms = terms
 
     @property
     def vectors(self) -> DenseIndex:
@@ -131,7 +142,9 @@ class Retriever:
         dense = self.dense(self.embed_query(query), filters, depth)
         lex_rank = {pk: i + 1 for i, (pk, _s) in enumerate(lexical.hits)}
         sem_rank = {pk: i + 1 for i, (pk, _s) in enumerate(dense)}
-        fused = reciprocal_rank_fusion([[pk for pk, _ in lexical.hits], [pk for pk, _ in dense]])
+        fused = reciprocal_rank_fusion(
+            [[pk for pk, _ in lexical.hits], [pk for pk, _ in dense]], k=HYBRID_RRF_K
+        )
         hits = [
             Hit(pk, score, lex_rank.get(pk), sem_rank.get(pk))
             for pk, score in fused[offset : offset + limit]
@@ -144,15 +157,42 @@ class Retriever:
         k: int = 10,
         filters: SearchFilters | None = None,
         exclude: set[int] | None = None,
+        text: str | None = None,
     ) -> list[Hit]:
-        """Nearest papers to paper ``pk`` by embedding, excluding itself and ``exclude``."""
+        """The papers most like paper ``pk``, excluding itself and ``exclude``.
+
+        Candidates: its :data:`SIMILAR_CANDIDATES` (or ``k``) nearest dense neighbours
+        plus, given the paper's ``text``, as many BM25 matches of it; they are ranked by
+        ``SIMILAR_DENSE_WEIGHT * dense cosine + (1 - SIMILAR_DENSE_WEIGHT) * tf-idf
+        cosine`` (:mod:`paperlens.index.terms`). Dense order alone while the paper has no
+        term vector yet. ``Hit.score`` is the fused score; the ranks are each side's
+        rank among the candidates."""
         vector = self.vectors.get(pk)
         if vector is None:
             raise IndexNotBuilt("this paper has no embedding yet: run `paperlens index`")
         skip = {pk} | (exclude or set())
-        ranked = self.dense(vector, filters or SearchFilters(), k + len(skip))
-        kept = [(p, s) for p, s in ranked if p not in skip][:k]
-        return [Hit(p, s, semantic_rank=i + 1) for i, (p, s) in enumerate(kept)]
+        depth = max(SIMILAR_CANDIDATES, k)
+        ranked = self.dense(vector, filters or SearchFilters(), depth + len(skip))
+        kept = [(p, s) for p, s in ranked if p not in skip][:depth]
+        terms = self._terms()
+        query = terms.vector(pk) if terms is not None else None
+        if terms is None or query is None or not kept:
+            return [Hit(p, s, semantic_rank=i + 1) for i, (p, s) in enumerate(kept[:k])]
+        if text:
+            # Papers worded alike that the dense model placed further away.
+            near = {p for p, _ in kept}
+            found = self.lexical.search(self.lexical.terms_query(text), filters, limit=depth)
+            extra = [p for p, _ in found.hits if p not in near and p not in skip]
+            if extra:
+                extra_pks, extra_vectors = self.vectors.get_many(extra)
+                kept += zip(extra_pks, (extra_vectors @ vector).tolist(), strict=True)
+        lexical = terms.cosine(query, [p for p, _ in kept])
+        dense = np.array([s for _, s in kept], dtype=np.float32)
+        fused = SIMILAR_DENSE_WEIGHT * dense + (1.0 - SIMILAR_DENSE_WEIGHT) * lexical
+        lex_rank = np.empty(len(kept), dtype=np.int64)
+        lex_rank[np.argsort(-lexical, kind="stable")] = np.arange(1, len(kept) + 1)
+        order = np.argsort(-fused, kind="stable")[:k]
+        return [Hit(kept[i][0], float(fused[i]), int(lex_rank[i]), int(i) + 1) for i in order]
 
     # -- dense ------------------------------------------------------------------------
 

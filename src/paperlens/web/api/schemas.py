@@ -130,6 +130,9 @@ class ResultOut(BaseModel):
     code: CodeBriefOut | None = Field(
         default=None, description="Code badge, stars and one-line summary (search only)."
     )
+    reason: ReasonOut | None = Field(
+        default=None, description="Why a similar paper is listed (similar papers only)."
+    )
 
     @classmethod
     def of(cls, r: Result) -> ResultOut:
@@ -138,7 +141,18 @@ class ResultOut(BaseModel):
             score=round(r.score, 6),
             lexical_rank=r.lexical_rank,
             semantic_rank=r.semantic_rank,
+            reason=ReasonOut(kind=r.reason.kind, text=r.reason.text) if r.reason else None,
         )
+
+
+class ReasonOut(BaseModel):
+    """One line saying why a similar paper is listed."""
+
+    kind: str = Field(
+        description='How it was found: "terms" (key terms both papers share); '
+        "other kinds may be added."
+    )
+    text: str = Field(description='e.g. "shared: contrastive loss, protein folding"')
 
 
 class FiltersOut(BaseModel):

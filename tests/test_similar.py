@@ -1,0 +1,182 @@
+"""Similar papers: the fused (dense + tf-idf) list, its reasons, the term-vector store,
+and the same order through the paper page, the API and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from corpus import write_jsonl
+from databases import fresh_database
+from paperlens.config import Settings
+from paperlens.core import PaperLens
+from paperlens.index.terms import MAX_SEGMENTS, TermIndex
+from paperlens.paper import make_paper
+from paperlens.store.papers import StoredPaper
+from paperlens.web import create_app
+
+TWIN_A = {
+    "id": "twin-a",
+    "title": "Contrastive loss for protein folding",
+    "abstract": "We train protein folding models with a contrastive loss over amino acid "
+    "sequences, so that sequences of one fold lie close in the embedding space.",
+}
+TWIN_B = {
+    "id": "twin-b",
+    "title": "Protein folding with a contrastive loss on amino acid sequences",
+    "abstract": "A contrastive loss makes protein folding predictions more accurate: amino "
+    "acid sequences that share a fold are pulled together during training.",
+}
+OTHERS = [
+    ("Graph neural networks forecast road traffic", "Sensors on roads feed a graph network."),
+    ("Transformers segment medical images", "Attention layers outline organs in CT scans."),
+    ("Reinforcement learning for robot grasping", "A robot arm learns to pick up objects."),
+    ("Speech recognition in noisy rooms", "Microphone arrays and beamforming reduce noise."),
+    ("Protein structure from cryo-electron microscopy", "Density maps give atomic models."),
+    ("Dark matter halos in galaxy simulations", "N-body runs trace the growth of halos."),
+    ("Machine translation of low-resource languages", "Back-translation adds training data."),
+    ("Recommender systems with matrix factorisation", "User and item factors predict ratings."),
+    ("Quantum error correction with surface codes", "Logical qubits survive noisy gates."),
+    ("Sentiment analysis of product reviews", "Reviews are classified as positive or negative."),
+]
+
+
+@pytest.fixture(scope="module")
+def lens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PaperLens]:
+    from paperlens.sources.jsonl import JsonlSource
+
+    tmp = tmp_path_factory.mktemp("similar")
+    records = [TWIN_A, TWIN_B] + [
+        {"id": f"other-{i}", "title": t, "abstract": a} for i, (t, a) in enumerate(OTHERS)
+    ]
+    for r in records:
+        r["published"] = "2024-01-02"
+    path = write_jsonl(tmp / "papers.jsonl", records)
+    with fresh_database(tmp) as url:
+        lens = PaperLens(Settings(data_dir=tmp / "data", database_url=url, max_seq_length=128))
+        lens.ingest(JsonlSource(path))
+        report = lens.index()
+        assert report.term_docs == len(records)
+        yield lens
+        lens.close()
+
+
+def test_the_obvious_twin_comes_first(lens: PaperLens) -> None:
+    similar = lens.similar("twin-a", k=5)
+    assert similar[0].paper.id == "twin-b"
+    assert "twin-a" not in [r.paper.id for r in similar]
+    scores = [r.score for r in similar]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_reasons_name_terms_both_papers_share(lens: PaperLens) -> None:
+    twin = lens.similar("twin-a", k=3)[0]
+    assert twin.reason is not None and twin.reason.kind == "terms"
+    text = twin.reason.text
+    assert text.startswith("shared: ")
+    terms = text.removeprefix("shared: ").split(", ")
+    assert 1 <= len(terms) <= 3
+    a = f"{TWIN_A['title']} {TWIN_A['abstract']}".lower()
+    b = f"{TWIN_B['title']} {TWIN_B['abstract']}".lower()
+    for term in terms:
+        for word in term.split(" "):
+            assert word in a and word in b, (term, text)
+    assert any(w in text for w in ("contrastive", "protein", "folding"))
+
+
+def test_page_api_and_cli_serve_the_same_order(lens: PaperLens) -> None:
+    expected = [r.paper.id for r in lens.similar("twin-a", k=8)]
+    client = TestClient(create_app(lens, rate_limit=None, auth_limits=None))
+    body = client.get("/api/v1/papers/twin-a/similar", params={"k": 8}).json()
+    assert [r["paper"]["id"] for r in body["similar"]] == expected
+    assert body["similar"][0]["reason"]["kind"] == "terms"
+    page = client.get("/paper/twin-a").text.split('id="similar-heading"', 1)[1]
+    assert re.findall(r'href="/paper/([^"]+)"', page)[: len(expected)] == expected
+    assert 'class="reason"' in page
+    env = {
+        **os.environ,
+        "PAPERLENS_DATA_DIR": str(lens.settings.data_dir),
+        "PAPERLENS_DATABASE_URL": lens.settings.resolved_database_url,
+        "PAPERLENS_MAX_SEQ_LENGTH": str(lens.settings.max_seq_length),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "paperlens.cli.main", "similar", "twin-a", "-k", "8", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    cli = json.loads(done.stdout)
+    assert [r["id"] for r in cli["similar"]] == expected
+    assert cli["similar"][0]["reason"]["text"].startswith("shared: ")
+
+
+# -- the term-vector store ----------------------------------------------------------------
+
+NOW = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def stored(pk: int, seq: int, title: str, abstract: str, deleted: bool = False) -> StoredPaper:
+    paper = make_paper(id=f"p{pk}", title=title, abstract=abstract, source="test")
+    return StoredPaper(pk, seq, deleted, NOW, paper)
+
+
+def test_term_index_updates_replaces_deletes_and_reloads(tmp_path: Path) -> None:
+    index = TermIndex(tmp_path, buckets=1 << 12)
+    index.max_df = 1.0
+    first = [
+        stored(1, 1, "Contrastive protein folding", "contrastive loss on protein folds"),
+        stored(2, 2, "Protein folding, contrastively", "a contrastive loss folds proteins"),
+        stored(3, 3, "Road traffic graphs", "graph networks forecast traffic"),
+    ]
+    assert index.apply([first], 3) == 3
+    assert (index.seq, index.docs) == (3, 3)
+    query = index.vector(1)
+    assert query is not None
+    near, far = index.cosine(query, [2, 3])
+    assert near > 0.2 and far == 0.0
+    # Paper 3 is rewritten to match paper 1; paper 2 is deleted.
+    index.apply([[stored(3, 4, "Contrastive protein folding", "contrastive loss")]], 4)
+    index.apply([[stored(2, 5, "gone", "gone", deleted=True)]], 5)
+    assert index.docs == 2 and index.vector(2) is None
+    assert index.cosine(query, [3])[0] > 0.5
+    # Another process sees the same generation; df was kept exact through the changes.
+    again = TermIndex(tmp_path, buckets=1 << 12)
+    rebuilt = TermIndex(tmp_path / "rebuilt", buckets=1 << 12)
+    rebuilt.apply(
+        [
+            [
+                stored(1, 1, *_text(first[0])),
+                stored(3, 4, "Contrastive protein folding", "contrastive loss"),
+            ]
+        ],
+        4,
+    )
+    assert np.array_equal(again._df, rebuilt._df)
+    assert again.docs == 2
+
+
+def _text(sp: StoredPaper) -> tuple[str, str]:
+    return sp.paper.title, sp.paper.abstract
+
+
+def test_term_index_merges_segments(tmp_path: Path) -> None:
+    index = TermIndex(tmp_path, buckets=1 << 12)
+    for seq in range(1, MAX_SEGMENTS + 3):
+        index.apply([[stored(seq, seq, f"paper number {seq}", "shared words here")]], seq)
+    segments = {f.name.split(".")[0] for f in tmp_path.glob("seg-*.npy")}
+    assert len(segments) <= MAX_SEGMENTS
+    assert index.docs == MAX_SEGMENTS + 2
+    assert all(index.vector(pk) is not None for pk in range(1, MAX_SEGMENTS + 3))
