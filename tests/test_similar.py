@@ -147,6 +147,8 @@ def test_term_index_updates_replaces_deletes_and_reloads(tmp_path: Path) -> None
     assert query is not None
     near, far = index.cosine(query, [2, 3])
     assert near > 0.2 and far == 0.0
+    # Candidates sharing no term with the query score 0 (not an error).
+    assert index.cosine(query, [3]).tolist() == [0.0]
     # Paper 3 is rewritten to match paper 1; paper 2 is deleted.
     index.apply([[stored(3, 4, "Contrastive protein folding", "contrastive loss")]], 4)
     index.apply([[stored(2, 5, "gone", "gone", deleted=True)]], 5)
