@@ -25,6 +25,7 @@ from paperlens.core import PaperLens
 from paperlens.web.api import accounts as api_accounts
 from paperlens.web.api import community as api_community
 from paperlens.web.api import digests as api_digests
+from paperlens.web.api import facets as api_facets
 from paperlens.web.api import library as api_library
 from paperlens.web.api import papers as api_papers
 from paperlens.web.csrf import CsrfCookie, csrf_protect
@@ -33,6 +34,7 @@ from paperlens.web.errors import add_error_handlers
 from paperlens.web.pages import accounts as page_accounts
 from paperlens.web.pages import community as page_community
 from paperlens.web.pages import digests as page_digests
+from paperlens.web.pages import facets as page_facets
 from paperlens.web.pages import feeds as page_feeds
 from paperlens.web.pages import library as page_library
 from paperlens.web.pages import papers as page_papers
@@ -43,6 +45,7 @@ STATIC = Path(__file__).parent / "static"
 
 #: In the order they are matched.
 ROUTERS = (
+    api_facets.router,  # before papers: /papers/{id}/similar/{facet} is not a paper id
     api_papers.router,
     api_accounts.router,
     api_community.router,
@@ -54,6 +57,7 @@ ROUTERS = (
     page_library.router,
     page_digests.router,
     page_feeds.router,
+    page_facets.router,
 )
 
 
@@ -113,7 +117,11 @@ def create_app(
         app.add_middleware(
             RateLimit, limit=rate_limit, prefix=API_PREFIX, storage=open_storage(storage)
         )
-    app.add_middleware(BodySizeLimit, max_bytes=max_body)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=max_body,
+        larger={**api_facets.LARGE_BODIES, **page_facets.LARGE_BODIES},
+    )
     allowed_hosts = the_lens.settings.allowed_hosts()
     if allowed_hosts is not None:
         # A request for another host (Host: evil.example) is a 400 before anything else

@@ -95,15 +95,23 @@ class BodySizeLimit:
     """Answers 413 to a request whose body is over ``max_bytes``, whether it declares a
     length or streams chunks; smaller bodies are read here and handed on unchanged."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int = DEFAULT_MAX_BODY,
+        larger: dict[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        #: Exact paths allowed a larger body (a PDF upload), each with its own limit.
+        self.larger = larger or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_big = f"request body too large (at most {self.max_bytes} bytes)"
+        max_bytes = self.larger.get(scope.get("path", ""), self.max_bytes)
+        too_big = f"request body too large (at most {max_bytes} bytes)"
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
@@ -111,7 +119,7 @@ class BodySizeLimit:
                 except ValueError:
                     await send_json(send, 400, "bad content-length header", [])
                     return
-                if declared > self.max_bytes:
+                if declared > max_bytes:
                     await send_json(send, 413, too_big, [])
                     return
         buffered: list[Message] = []
@@ -122,7 +130,7 @@ class BodySizeLimit:
             if message["type"] != "http.request":
                 break
             size += len(message.get("body", b""))
-            if size > self.max_bytes:
+            if size > max_bytes:
                 await send_json(send, 413, too_big, [])
                 return
             if not message.get("more_body", False):

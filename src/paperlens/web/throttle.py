@@ -57,6 +57,8 @@ class RateLimits:
     subscribe_ip: str = "20/hour"
     #: Confirmation mails to one email address (over it: no mail, same answer).
     subscribe_email: str = "3/hour"
+    #: "Papers like my draft" (each embeds the draft's sentences; a PDF is parsed too).
+    draft_ip: str = "20/minute"
 
 
 DEFAULT_LIMITS = RateLimits()
@@ -80,6 +82,7 @@ _ACTIONS = {
     "reauth": "current-password",
     "submit": "submit",
     "subscribe": "subscribe",
+    "draft": "draft comparison",
 }
 
 

@@ -27,6 +27,7 @@ from paperlens.core import (
 )
 from paperlens.web.deps import LensDep
 from paperlens.web.highlight import query_terms
+from paperlens.web.pages.facets import facet_context
 from paperlens.web.pages.listing import feed_links, listing_context, paper_extras
 from paperlens.web.rendering import (
     COOKIE_AGE,
@@ -207,27 +208,37 @@ def search_page(request: Request, lens: LensDep) -> HTMLResponse:
 
 
 @router.get("/paper/{paper_id:path}", response_class=HTMLResponse)
-def paper_page(request: Request, paper_id: str, lens: LensDep) -> HTMLResponse:
-    """A paper, and the papers most like it."""
+def paper_page(
+    request: Request, paper_id: str, lens: LensDep, facet: str | None = None
+) -> HTMLResponse:
+    """A paper, and the papers most like it (``?facet=method``: like it in one facet,
+    see ``web/pages/facets.py``)."""
     stored = lens.paper(clean_id(paper_id))
     similar: list[Result] = []
     similar_note = ""
+    by_facet = facet_context(lens, stored, facet)
     try:
-        similar = lens.similar(stored.paper.id, SIMILAR_K)
+        if not by_facet["facet"]:
+            similar = lens.similar(stored.paper.id, SIMILAR_K)
     except IndexNotBuilt:
         similar_note = "Similar papers appear once the index is built (paperlens index)."
     p = stored.paper
     texts = [p.title, p.abstract, *(t for r in similar for t in (r.paper.title, r.paper.abstract))]
+    texts += [t for m in by_facet["facet_matches"] for t in (m.paper.title, m.paper.abstract)]
     context = {
         "stored": stored,
         "p": p,
         "similar": similar,
         "similar_note": similar_note,
         "math": has_math(*texts),
+        **by_facet,
         **paper_extras(request, stored.pk),
-        **listing_context(request, [stored.pk, *(r.pk for r in similar)]),
+        **listing_context(
+            request,
+            [stored.pk, *(r.pk for r in similar), *(m.pk for m in by_facet["facet_matches"])],
+        ),
     }
-    return render(request, "paper.html", context)
+    return render(request, "paper.html", context, status=by_facet["facet_status"])
 
 
 @router.post("/theme")
