@@ -60,9 +60,10 @@ if TYPE_CHECKING:
 
 FACETS = ("background", "method", "result")
 LABELS = REPO_ROOT / "bench" / "data" / "rhetorical-roles.jsonl"
-POOLS = (50, 100, 200, 400)
-WEIGHTS = (0.0, 0.25, 0.5, 0.65, 0.8, 1.0)
-SIDES = ("all", "facet")
+POOLS = (100, 200, 400)
+#: Weights of the BM25, facet-BM25 and max-sim lists tried (dense: always 1).
+WEIGHTS = (0.0, 0.5, 1.0)
+RRF_KS = (20, 60)
 FOLDS = 4
 
 
@@ -163,19 +164,19 @@ def score(ranking: list[str], qrels: dict[str, int]) -> dict[str, float]:
     return {"ndcg@20": ndcg_at_k(ranking, qrels, 20), "map": average_precision(ranking, qrels)}
 
 
-def facet_ranking(
-    pl: PaperLens, q: Query, dense: list[tuple[int, float]], params: FacetParams
-) -> list[int]:
-    from paperlens.facets import parse_facet
-    from paperlens.search.facets import rank_by_facet
+def facet_ranking(lists: dict[str, list[int]], dense: list[int], params: FacetParams) -> list[int]:
+    """The product's fused facet list for ``params``, then the rest of the dense list
+    (so the whole corpus is ranked). ``lists`` were drawn at the largest pool: the
+    max-sim list is cut to the dense list's top ``pool`` first (with weight 1 a
+    candidate's max-sim does not depend on the others, so this is the list a smaller
+    pool gives)."""
+    from paperlens.search.facets import fuse
 
-    own = pl.sentences.get(pl.paper(q.paper_id).pk)
-    if own is None:
-        return [pk for pk, _ in dense]
-    pool = dense[: params.pool]
-    facet = parse_facet(q.facet)
-    hits = rank_by_facet(own.vectors, own.roles, facet, pool, pl.sentences, params)
-    return [h.pk for h in hits] + [pk for pk, _ in dense[params.pool :]]
+    top = set(dense[: params.pool])
+    cut = {**lists, "maxsim": [pk for pk in lists["maxsim"] if pk in top]}
+    fused = [pk for pk, _ in fuse(cut, params)]
+    seen = set(fused)
+    return fused + [pk for pk in dense if pk not in seen]
 
 
 def summarise(per_query: dict[str, dict[str, float]], queries: list[Query]) -> dict[str, Any]:
@@ -188,6 +189,7 @@ def summarise(per_query: dict[str, dict[str, float]], queries: list[Query]) -> d
 
 
 def quality(bench: Bench, data_dir: Path, cache: Path) -> dict[str, Any]:
+    from paperlens.facets import parse_facet
     from paperlens.search.facets import FacetParams
     from paperlens.sources.jsonl import JsonlSource
 
@@ -202,16 +204,20 @@ def quality(bench: Bench, data_dir: Path, cache: Path) -> dict[str, Any]:
             encoder.save()
         ids = pk_to_id(pl)
         depth = len(ids) - 1
-        grid = [FacetParams(p, w, s) for p, w, s in itertools.product(POOLS, WEIGHTS, SIDES)]  # type: ignore[arg-type]
+        grid = [
+            FacetParams(pool, dense=1.0, lexical=lx, facet_lexical=fx, maxsim=mx, rrf_k=k)
+            for pool, lx, fx, mx, k in itertools.product(POOLS, WEIGHTS, WEIGHTS, WEIGHTS, RRF_KS)
+        ]
         dense_scores: dict[str, dict[str, float]] = {}
         grid_scores: dict[FacetParams, dict[str, dict[str, float]]] = {g: {} for g in grid}
         for q in bench.queries:
-            pk = pl.paper(q.paper_id).pk
-            dense = [(h.pk, h.score) for h in pl.retriever.similar(pk, depth)]
+            stored = pl.paper(q.paper_id)
+            dense = [h.pk for h in pl.retriever.similar(stored.pk, depth)]
             qrels = bench.qrels[q.qid]
-            dense_scores[q.qid] = score([ids[p] for p, _ in dense], qrels)
+            dense_scores[q.qid] = score([ids[p] for p in dense], qrels)
+            lists, *_ = pl.facets.lists(stored, parse_facet(q.facet), max(POOLS))
             for g in grid:
-                ranking = facet_ranking(pl, q, dense, g)
+                ranking = facet_ranking(lists, dense, g)
                 grid_scores[g][q.qid] = score([ids[p] for p in ranking], qrels)
     finally:
         pl.close()
@@ -233,14 +239,18 @@ def cross_validate(
     grid: dict[FacetParams, dict[str, dict[str, float]]],
 ) -> dict[str, Any]:
     def best(qids: Sequence[str]) -> FacetParams:
+        # Ties: the smaller pool (cheaper), then the grid's order.
         return max(grid, key=lambda g: (mean([grid[g][q]["ndcg@20"] for q in qids]), -g.pool))
+
+    def described(g: FacetParams) -> dict[str, Any]:
+        return {"pool": g.pool, "rrf_k": g.rrf_k, **g.weights()}
 
     held_out: dict[str, dict[str, float]] = {}
     chosen: list[dict[str, Any]] = []
     for fold in folds(queries):
         train = [q.qid for q in queries if q.qid not in fold]
         g = best(train)
-        chosen.append({"pool": g.pool, "weight": g.weight, "candidate_side": g.candidate_side})
+        chosen.append(described(g))
         for qid in fold:
             held_out[qid] = grid[g][qid]
     tuned_params = best([q.qid for q in queries])
@@ -255,11 +265,7 @@ def cross_validate(
     return {
         "queries": len(qids),
         "grid": len(grid),
-        "tuned_params": {
-            "pool": tuned_params.pool,
-            "weight": tuned_params.weight,
-            "candidate_side": tuned_params.candidate_side,
-        },
+        "tuned_params": described(tuned_params),
         "fold_params": chosen,
         "dense": summarise(dense, queries),
         "facet_tuned": summarise(tuned, queries),

@@ -32,9 +32,17 @@ from paperlens.index.sentences import SentenceIndex
 from paperlens.paper import Paper
 from paperlens.rhetoric import FACETS, Facet, Role, label_sentences, split_sentences
 from paperlens.search.engine import Retriever
-from paperlens.search.facets import DEFAULT, FacetHit, FacetParams, rank_by_facet
+from paperlens.search.facets import (
+    DEFAULT,
+    FacetHit,
+    FacetParams,
+    facet_rows,
+    fuse,
+    rank_by_facet,
+)
 from paperlens.search.fusion import reciprocal_rank_fusion
 from paperlens.store.papers import PaperStore, StoredPaper, embedding_text
+from paperlens.text import strip_latex
 
 #: How many facet matches a draft gets per facet.
 DRAFT_FACET_MATCHES = 3
@@ -106,30 +114,101 @@ class Facets:
     def _embed(self, sentences: list[str]) -> NDArray[np.float32]:
         return self._encoder().encode(sentences)
 
-    def similar(
-        self, stored: StoredPaper, facet: Facet, limit: int = 10, pool: int | None = None
-    ) -> list[FacetMatch]:
-        """Papers most like ``stored`` in ``facet``: never itself nor a copy of it."""
+    def _own_sentences(
+        self, stored: StoredPaper, index: SentenceIndex
+    ) -> tuple[list[str], NDArray[np.float32], list[Role]]:
         sentences = split_sentences(stored.paper.abstract)
         if not sentences:
             raise Invalid(
                 "this paper has no abstract, so it cannot be compared by background, "
                 "method or results; see its similar papers instead"
             )
-        index = self._index()
         own = index.get(stored.pk)
         if own is not None and len(own.roles) == len(sentences):
-            vectors, roles = own.vectors, list(own.roles)
-        else:  # not indexed yet (or its abstract changed since): embed it now
-            vectors, roles = self._embed(sentences), label_sentences(sentences)
-        size = pool or self.params.pool
+            return sentences, own.vectors, list(own.roles)
+        # Not indexed yet (or its abstract changed since): embed it now.
+        return sentences, self._embed(sentences), label_sentences(sentences)
+
+    def lists(
+        self, stored: StoredPaper, facet: Facet, depth: int | None = None
+    ) -> tuple[dict[str, list[int]], list[str], NDArray[np.float32], list[Role]]:
+        """The ranked lists :func:`paperlens.search.facets.fuse` fuses for ``stored``
+        in ``facet`` (each ``depth`` long, default the pool; the paper itself left
+        out), and the query's sentences, vectors and roles."""
+        index = self._index()
+        sentences, vectors, roles = self._own_sentences(stored, index)
+        size = depth or self.params.pool
         dense = [
             (h.pk, h.score) for h in self._retriever().similar(stored.pk, size, SearchFilters())
         ]
-        hits = rank_by_facet(vectors, roles, facet, dense, index, self.params)
+        whole = embedding_text(stored.paper.title, stored.paper.abstract)
+        title = strip_latex(stored.paper.title)
+        lists = self._lists(dense, whole, title, sentences, vectors, roles, facet, size, stored.pk)
+        return lists, sentences, vectors, roles
+
+    def _lists(
+        self,
+        dense: list[tuple[int, float]],
+        whole_text: str,
+        title: str,
+        sentences: list[str],
+        vectors: NDArray[np.float32],
+        roles: list[Role],
+        facet: Facet,
+        size: int,
+        skip: int | None,
+    ) -> dict[str, list[int]]:
+        lexical = self._lexical()
+        facet_text = " ".join(sentences[i] for i in facet_rows(roles, facet))
+
+        def bm25(text: str) -> list[int]:
+            hits = lexical.search(lexical.terms_query(text), limit=size + 1).hits
+            return [pk for pk, _ in hits if pk != skip][:size]
+
+        pool = FacetParams(size, 1.0, self.params.candidate_side)
+        maxsim = rank_by_facet(vectors, roles, facet, dense[:size], self._index(), pool)
+        return {
+            "dense": [pk for pk, _ in dense],
+            "lexical": bm25(whole_text),
+            "facet_lexical": bm25(f"{title}. {facet_text}" if title else facet_text),
+            "maxsim": [h.pk for h in maxsim],
+        }
+
+    def similar(self, stored: StoredPaper, facet: Facet, limit: int = 10) -> list[FacetMatch]:
+        """Papers most like ``stored`` in ``facet``: never itself nor a copy of it; each
+        with its best sentence pair."""
+        lists, sentences, vectors, roles = self.lists(stored, facet)
+        fused = fuse(lists, self.params)[: limit + 5]
+        hits = self._explain(vectors, roles, facet, fused)
         own_title = title_id(stored.paper.title)
         matches = self._matches(hits, sentences, limit + 5)
         return [m for m in matches if title_id(m.paper.title) != own_title][:limit]
+
+    def _explain(
+        self,
+        vectors: NDArray[np.float32],
+        roles: list[Role],
+        facet: Facet | None,
+        ranked: list[tuple[int, float]],
+    ) -> list[FacetHit]:
+        """``ranked`` in its order, each with its best sentence pair (from the query's
+        ``facet`` sentences; all of them for ``None``)."""
+        pairs = {
+            h.pk: h
+            for h in rank_by_facet(
+                vectors, roles, facet, [(pk, 0.0) for pk, _ in ranked], self._index()
+            )
+        }
+        return [
+            FacetHit(
+                pk,
+                score,
+                pairs[pk].query_sentence if pk in pairs else -1,
+                pairs[pk].candidate_sentence if pk in pairs else -1,
+                pairs[pk].pair_score if pk in pairs else 0.0,
+            )
+            for pk, score in ranked
+        ]
 
     def _matches(
         self, hits: list[FacetHit], query_sentences: list[str], limit: int
@@ -161,7 +240,7 @@ class Facets:
         sentences = split_sentences(draft.text)
         if not sentences:
             raise Invalid("the draft is empty: paste an abstract or upload a PDF")
-        index = self._index()
+        self._index()  # Unavailable when not built, before any work
         retriever = self._retriever()
         text = embedding_text("", draft.text)
         whole = self._encoder().encode([text])[0]
@@ -172,27 +251,14 @@ class Facets:
         lexical = self._lexical()
         lexical_pks = [pk for pk, _ in lexical.search(lexical.terms_query(text), limit=size).hits]
         fused = reciprocal_rank_fusion([lexical_pks, [pk for pk, _ in dense]])[:limit]
-        cosine = dict(dense)
         # The overall list's reason: its best pair over all the draft's sentences.
-        pairs = {
-            h.pk: h
-            for h in rank_by_facet(
-                vectors, roles, None, [(pk, cosine.get(pk, 0.0)) for pk, _ in fused], index
-            )
-        }
-        overall = [
-            FacetHit(
-                pk,
-                score,
-                pairs[pk].query_sentence if pk in pairs else -1,
-                pairs[pk].candidate_sentence if pk in pairs else -1,
-                pairs[pk].pair_score if pk in pairs else 0.0,
-            )
-            for pk, score in fused
-        ]
+        overall = self._explain(vectors, roles, None, fused)
+        # Per facet: the same fusion as for a stored paper, with the draft as the query.
         by_facet: dict[Facet, list[FacetMatch]] = {}
         for facet in FACETS:
-            hits = rank_by_facet(vectors, roles, facet, dense, index, self.params)
+            lists = self._lists(dense, text, "", sentences, vectors, roles, facet, size, None)
+            fused_facet = fuse(lists, self.params)[:DRAFT_FACET_MATCHES]
+            hits = self._explain(vectors, roles, facet, fused_facet)
             by_facet[facet] = self._matches(hits, sentences, DRAFT_FACET_MATCHES)
         return DraftMatches(
             self._matches(overall, sentences, limit),

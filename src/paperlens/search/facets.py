@@ -1,25 +1,28 @@
-"""Facet-aware similarity: rank candidates by how well their sentences match the query's
-sentences of one facet (background, method or result), late-interaction style.
+"""Facet-aware similarity: rank papers by how like a query paper they are in one facet
+(background, method or result).
 
-For a query with sentence vectors ``Q`` (the facet's sentences; all of them when the
-labeler found none of that facet) and a candidate with sentence vectors ``C``:
+Four ranked lists are fused by weighted reciprocal-rank fusion (:func:`fuse`):
 
-    maxsim(q, C) = max_c  q · c           (the candidate's best sentence for q)
-    facet score  = mean_q maxsim(q, C)
-    score        = weight * facet score + (1 - weight) * whole-paper cosine
+- ``dense``: whole-paper embedding neighbours (the HNSW index);
+- ``lexical``: BM25 with the whole paper (title + abstract) as the query;
+- ``facet_lexical``: BM25 with the title and the query's sentences of the facet;
+- ``maxsim``: late interaction over the sentence index (:func:`rank_by_facet` with
+  ``weight=1``): for each of the query's facet sentences ``q`` the candidate's best
+  sentence, ``mean_q max_c q · c``, over the dense list's top ``pool``.
 
-Candidates come from the whole-paper dense index (a pool of ``pool`` neighbours), so a
-query costs one HNSW search plus one small matrix product (pool x ~9 sentences), at any
-corpus size. The reason shown for a result is the sentence pair with the highest
-similarity among the query's facet sentences and the candidate's sentences.
-
-:data:`DEFAULT` holds the settings chosen by cross-validation on CSFCube dev
-(bench/facets.py; figures in bench/README.md, "Facet-aware similarity").
+Each list is cut to ``pool`` papers, so a query costs one HNSW search, two BM25
+searches and one small matrix product at any corpus size. The reason shown for a
+result is its sentence pair of highest cosine (:func:`rank_by_facet` over the
+results). On CSFCube dev the sentence max-sim alone ranks *below* the whole-paper
+dense list (MiniLM sentence vectors carry little of "same method, other task"); the
+facet's own BM25 query helps most. :data:`DEFAULT` holds the weights chosen by
+cross-validation there (bench/facets.py; figures in bench/README.md, "Facet-aware
+similarity").
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -34,16 +37,47 @@ CandidateSide = Literal["all", "facet"]
 
 @dataclass(frozen=True, slots=True)
 class FacetParams:
-    #: Dense neighbours re-ranked by their sentences.
+    #: Papers taken from each list (and re-ranked by max-sim from the dense list).
     pool: int = 200
-    #: Share of the sentence score in the final score (the rest: whole-paper cosine).
-    weight: float = 0.5
+    #: For :func:`rank_by_facet` alone: share of the sentence score in its score (the
+    #: rest: whole-paper cosine).
+    weight: float = 1.0
     #: Match the query's facet sentences against all the candidate's sentences
     #: (``all``) or only those of the same facet (``facet``, all when it has none).
     candidate_side: CandidateSide = "all"
+    #: Weights of the fused lists (see the module docstring) and the RRF constant.
+    dense: float = 1.0
+    lexical: float = 0.5
+    facet_lexical: float = 0.5
+    maxsim: float = 0.0
+    rrf_k: int = 60
+
+    def weights(self) -> dict[str, float]:
+        return {
+            "dense": self.dense,
+            "lexical": self.lexical,
+            "facet_lexical": self.facet_lexical,
+            "maxsim": self.maxsim,
+        }
 
 
 DEFAULT = FacetParams()
+
+
+def fuse(
+    lists: Mapping[str, Sequence[int]], params: FacetParams = DEFAULT
+) -> list[tuple[int, float]]:
+    """Weighted reciprocal-rank fusion of the named lists (each cut to ``params.pool``),
+    best first; ties broken by key so the order is deterministic."""
+    weights = params.weights()
+    scores: dict[int, float] = {}
+    for name, ranking in lists.items():
+        w = weights.get(name, 0.0)
+        if w <= 0:
+            continue
+        for rank, key in enumerate(ranking[: params.pool], start=1):
+            scores[key] = scores.get(key, 0.0) + w / (params.rrf_k + rank)
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 @dataclass(frozen=True, slots=True)

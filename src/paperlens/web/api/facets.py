@@ -19,7 +19,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from paperlens.drafts import MAX_PDF_BYTES, from_pdf, from_text
+from paperlens.drafts import MAX_DRAFT_CHARS, MAX_PDF_BYTES, from_pdf, from_text
 from paperlens.errors import Invalid
 from paperlens.facets import parse_facet
 from paperlens.web.api import paper_key, schemas
@@ -27,7 +27,11 @@ from paperlens.web.deps import ClientIp, LensDep, ThrottleDep
 
 MAX_SIMILAR = 50
 #: The paths the body-size middleware lets carry a larger body, and how large.
-LARGE_BODIES = {"/api/v1/drafts/similar/pdf": MAX_PDF_BYTES}
+LARGE_BODIES = {
+    "/api/v1/drafts/similar/pdf": MAX_PDF_BYTES,
+    # A draft's JSON: its text may be up to twice the cleaned limit, escapes included.
+    "/api/v1/drafts/similar": MAX_DRAFT_CHARS * 2 * 6 + 1024,
+}
 
 router = APIRouter(prefix="/api/v1", tags=["v1"], responses=schemas.BAD_INPUT)
 
