@@ -38,18 +38,20 @@ CandidateSide = Literal["all", "facet"]
 @dataclass(frozen=True, slots=True)
 class FacetParams:
     #: Papers taken from each list (and re-ranked by max-sim from the dense list).
-    pool: int = 200
+    pool: int = 100
     #: For :func:`rank_by_facet` alone: share of the sentence score in its score (the
     #: rest: whole-paper cosine).
     weight: float = 1.0
     #: Match the query's facet sentences against all the candidate's sentences
     #: (``all``) or only those of the same facet (``facet``, all when it has none).
     candidate_side: CandidateSide = "all"
-    #: Weights of the fused lists (see the module docstring) and the RRF constant.
+    #: Weights of the fused lists (see the module docstring) and the RRF constant: the
+    #: setting best on all 24 CSFCube dev queries (bench/facets.py; its held-out
+    #: estimate, from 4-fold cross-validation, is in bench/README.md).
     dense: float = 1.0
     lexical: float = 0.5
-    facet_lexical: float = 0.5
-    maxsim: float = 0.0
+    facet_lexical: float = 1.0
+    maxsim: float = 0.5
     rrf_k: int = 60
 
     def weights(self) -> dict[str, float]:
