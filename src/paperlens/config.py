@@ -67,7 +67,8 @@ class Settings(BaseSettings):
     #: Also split every abstract into labelled sentences and embed them (the sentence
     #: index behind "similar by background / method / results" and "papers like my
     #: draft"). Off by default: it about doubles the embedding time of `paperlens
-    #: index` and adds ~3.5 kB a paper on disk (bench/README.md, "Facet-aware similarity").
+    #: index` and adds ~2.6 kB a paper on disk (bench/README.md, "facets.py"). The
+    #: sentences are embedded in the indexing process, also with `paperlens index --ray`.
     sentence_index: bool = False
     #: ``paperlens index --ray``: seconds to wait for the Ray cluster to answer.
     ray_connect_timeout: float = Field(default=30.0, gt=0)

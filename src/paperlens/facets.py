@@ -166,7 +166,9 @@ class Facets:
             return [pk for pk, _ in hits if pk != skip][:size]
 
         pool = FacetParams(size, 1.0, self.params.candidate_side)
-        maxsim = rank_by_facet(vectors, roles, facet, dense[:size], self._index(), pool)
+        maxsim = rank_by_facet(
+            vectors, roles, facet, dense[:size], self._index(), pool, pairs=False
+        )
         return {
             "dense": [pk for pk, _ in dense],
             "lexical": bm25(whole_text),

@@ -20,6 +20,7 @@ Facets (what a reader asks for) map onto roles: ``background`` = background + ob
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from typing import Final, Literal
@@ -72,9 +73,14 @@ _BREAK_RE = re.compile(r"([.!?])([\"')\]]*)\s+(?=[A-Z0-9(\[\"'])")
 
 def split_sentences(abstract: str) -> list[str]:
     """The abstract's sentences, LaTeX stripped and whitespace normalised."""
+    return list(_split(abstract))
+
+
+@functools.lru_cache(maxsize=4096)  # a paper page splits its neighbours' abstracts again
+def _split(abstract: str) -> tuple[str, ...]:
     text = normalise_whitespace(strip_latex(abstract))
     if not text:
-        return []
+        return ()
     pieces: list[str] = []
     start = 0
     for m in _BREAK_RE.finditer(text):
@@ -98,7 +104,7 @@ def split_sentences(abstract: str) -> list[str]:
     if len(sentences) > 1 and len(sentences[0]) < MIN_SENTENCE_CHARS:
         sentences[1] = f"{sentences[0]} {sentences[1]}"
         del sentences[0]
-    return [s[:MAX_SENTENCE_CHARS] for s in sentences]
+    return tuple(s[:MAX_SENTENCE_CHARS] for s in sentences)
 
 
 # Cue phrases: (pattern, role, weight). Matched case-insensitively anywhere in a sentence;

@@ -3,9 +3,9 @@
 Each abstract is split into sentences (:func:`paperlens.rhetoric.split_sentences`),
 each sentence labelled with its rhetorical role and embedded with the default encoder.
 The vectors are kept as **int8 with one float32 scale per row** (``v ≈ q * scale``,
-``scale = max|v| / 127``): 384 + 4 + 1 bytes a sentence for MiniLM, about 3.5 kB a
-paper of nine sentences, memory-mapped, so 1M papers cost ~3.5 GB of disk and only the
-pages a query touches of memory. Scoring a candidate pool of a few hundred papers reads
+``scale = max|v| / 127``): 384 + 4 + 1 bytes a sentence for MiniLM, about 2.6 kB a
+paper (6.6 sentences on CSFCube), memory-mapped, so 1M papers cost ~2.6 GB of disk and
+only the pages a query touches of memory. Scoring a candidate pool of a few hundred papers reads
 a few thousand rows.
 
 Files, in ``index_dir/sentences/<model slug>/``:
@@ -151,18 +151,26 @@ class SentenceIndex:
         return found[0] if found else None
 
     def get_many(self, pks: Iterable[int]) -> list[PaperSentences]:
-        """The papers of ``pks`` that have sentences, in the order given."""
-        papers, vectors, scales, roles = self._papers, self._vectors, self._scales, self._roles
+        """The papers of ``pks`` that have sentences, in the order given (one gather
+        from the mapped files for all of them)."""
+        papers = self._papers
+        vectors, scales, roles = (np.asarray(a) for a in (self._vectors, self._scales, self._roles))
+        wanted = [pk for pk in pks if 0 <= pk < len(papers) and papers[pk, 1] > 0]
+        if not wanted:
+            return []
+        starts, counts = papers[wanted, 0], papers[wanted, 1]
+        rows = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+        matrix = vectors[rows].astype(np.float32) * scales[rows, None]
+        codes = roles[rows]
         out: list[PaperSentences] = []
-        for pk in pks:
-            if not 0 <= pk < len(papers):
-                continue
-            start, count = int(papers[pk, 0]), int(papers[pk, 1])
-            if count == 0:
-                continue
-            rows = slice(start, start + count)
-            matrix = vectors[rows].astype(np.float32) * scales[rows, None]
-            out.append(PaperSentences(pk, matrix, tuple(ROLES[int(c)] for c in roles[rows])))
+        at = 0
+        for pk, n in zip(wanted, counts.tolist(), strict=True):
+            out.append(
+                PaperSentences(
+                    pk, matrix[at : at + n], tuple(ROLES[int(c)] for c in codes[at : at + n])
+                )
+            )
+            at += n
         return out
 
     # -- writing (the indexer) --------------------------------------------------------

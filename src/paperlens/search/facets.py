@@ -108,11 +108,14 @@ def rank_by_facet(
     candidates: Sequence[tuple[int, float]],
     sentences: SentenceIndex | Sequence[PaperSentences],
     params: FacetParams = DEFAULT,
+    *,
+    pairs: bool = True,
 ) -> list[FacetHit]:
     """``candidates`` (pk, whole-paper cosine) re-ranked for ``facet`` (``None``: all the
     query's sentences), best first.
     A candidate without sentences keeps its whole-paper score only (scaled by
-    ``1 - weight``, so it sinks below candidates that match)."""
+    ``1 - weight``, so it sinks below candidates that match). ``pairs=False`` skips
+    finding each candidate's best sentence pair (its hit then names none: -1)."""
     rows = facet_rows(query_roles, facet)
     if len(candidates) == 0:
         return []
@@ -124,7 +127,6 @@ def rank_by_facet(
     hits: list[FacetHit] = []
     if len(rows) and found:
         query = query_vectors[rows]
-        kept: list[PaperSentences] = []
         parts: list[NDArray[np.float32]] = []
         local: list[NDArray[np.intp]] = []
         for ps in found:
@@ -133,26 +135,27 @@ def rank_by_facet(
                 if params.candidate_side == "facet"
                 else np.arange(len(ps.roles))
             )
-            kept.append(ps)
             parts.append(ps.vectors[cand_rows])
             local.append(cand_rows)
-        stacked = np.vstack(parts)
-        sims = query @ stacked.T  # (query sentences, all candidate sentences)
-        bounds = np.cumsum([0] + [len(p) for p in parts])
-        for i, ps in enumerate(kept):
-            block = sims[:, bounds[i] : bounds[i + 1]]
-            facet_score = float(block.max(axis=1).mean())
-            qi, ci = np.unravel_index(int(np.argmax(block)), block.shape)
-            score = params.weight * facet_score + (1 - params.weight) * whole.get(ps.pk, 0.0)
-            hits.append(
-                FacetHit(
-                    ps.pk,
-                    score,
-                    int(rows[qi]),
-                    int(local[i][ci]),
-                    float(block[qi, ci]),
-                )
-            )
+        # (query sentences, all candidate sentences). einsum, not matmul: a product this
+        # small is done in well under a millisecond by one thread, while BLAS's thread
+        # pool spins for tens of milliseconds on a busy machine (bench/README.md).
+        sims = np.einsum("qd,cd->qc", query, np.vstack(parts))
+        starts = np.cumsum([0] + [len(p) for p in parts[:-1]])
+        # Per candidate: each query sentence's best match, then their mean.
+        best = np.maximum.reduceat(sims, starts, axis=1)
+        facet_scores = best.mean(axis=0)
+        scores = params.weight * facet_scores + (1 - params.weight) * np.array(
+            [whole.get(ps.pk, 0.0) for ps in found], dtype=np.float32
+        )
+        for i, ps in enumerate(found):
+            qi = ci = -1
+            pair = 0.0
+            if pairs:
+                block = sims[:, starts[i] : starts[i] + len(parts[i])]
+                q, c = np.unravel_index(int(np.argmax(block)), block.shape)
+                qi, ci, pair = int(rows[q]), int(local[i][c]), float(block[q, c])
+            hits.append(FacetHit(ps.pk, float(scores[i]), qi, ci, pair))
     seen = {h.pk for h in hits}
     for pk, cosine in candidates:
         if pk not in seen:
