@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from facets_corpus import NO_ABSTRACT_ID, blank_pdf, encrypted_pdf, text_pdf
+pytest.register_assert_rewrite("facets_corpus")  # it is also a plugin (below)
+
+from facets_corpus import NO_ABSTRACT_ID, blank_pdf, encrypted_pdf, text_pdf  # noqa: E402
 
 #: The fixtures facets_lens, facets_app and facets_server.
 pytest_plugins = ("facets_corpus",)
@@ -412,3 +414,59 @@ def test_cli_facet_and_draft(facets_lens: Any, tmp_path: Path) -> None:
     (tmp_path / "scan.pdf").write_bytes(blank_pdf())
     assert "no text layer" in one_line_error(cli(facets_lens, "draft", str(tmp_path / "scan.pdf")))
     assert "no such file" in one_line_error(cli(facets_lens, "draft", str(tmp_path / "nope")))
+
+
+# -- the API's schema, fuzzed ----------------------------------------------------------------
+
+FACET_OPERATIONS = [
+    ("GET /api/v1/papers/{paper_id}/similar/{facet}", "positive"),
+    ("GET /api/v1/papers/{paper_id}/similar/{facet}", "negative"),
+    ("POST /api/v1/drafts/similar", "positive"),
+    ("POST /api/v1/drafts/similar", "negative"),
+    ("POST /api/v1/drafts/similar/pdf", "positive"),
+]
+
+
+@pytest.mark.parametrize(("label", "mode"), FACET_OPERATIONS)
+def test_facet_api_never_answers_a_server_error(facets_lens: Any, label: str, mode: str) -> None:
+    """schemathesis, as tests/test_schemathesis.py does for the rest of the API: no
+    server error, and every answer as documented."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis import GenerationMode
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    from paperlens.web import create_app
+
+    @schemathesis.serializer("application/pdf")
+    def pdf_body(_ctx: Any, value: Any) -> bytes:
+        # The schema says "binary": generated values are bytes (or text standing in).
+        return value if isinstance(value, bytes) else str(value).encode()
+
+    app = create_app(facets_lens, rate_limit=None, auth_limits=None)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    operation = schema.find_operation_by_label(label)
+    assert operation is not None
+    generation = GenerationMode.POSITIVE if mode == "positive" else GenerationMode.NEGATIVE
+    checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+    ]
+    seen: list[int] = []
+
+    @given(case=operation.as_strategy(generation_mode=generation))
+    @settings(
+        max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    def run(case: Any) -> None:
+        seen.append(case.call_and_validate(checks=checks).status_code)
+
+    run()
+    assert seen and all(code < 500 for code in seen)
