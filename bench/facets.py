@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 FACETS = ("background", "method", "result")
 LABELS = REPO_ROOT / "bench" / "data" / "rhetorical-roles.jsonl"
 POOLS = (100, 200, 400)
-#: Weights of the BM25, facet-BM25 and max-sim lists tried (dense: always 1).
+#: Weights of the BM25, facet-BM25, max-sim and facet-dense lists tried (dense: always 1).
 WEIGHTS = (0.0, 0.5, 1.0)
 RRF_KS = (20, 60)
 FOLDS = 4
@@ -206,9 +206,14 @@ def quality(bench: Bench, data_dir: Path, cache: Path) -> dict[str, Any]:
         ids = pk_to_id(pl)
         depth = len(ids) - 1
         grid = [
-            FacetParams(pool, dense=1.0, lexical=lx, facet_lexical=fx, maxsim=mx, rrf_k=k)
-            for pool, lx, fx, mx, k in itertools.product(POOLS, WEIGHTS, WEIGHTS, WEIGHTS, RRF_KS)
+            FacetParams(
+                pool, dense=1.0, lexical=lx, facet_lexical=fx, maxsim=mx, facet_dense=fd, rrf_k=k
+            )
+            for pool, lx, fx, mx, fd, k in itertools.product(
+                POOLS, WEIGHTS, WEIGHTS, WEIGHTS, WEIGHTS, RRF_KS
+            )
         ]
+        pl.facets.collect_all = True
         dense_scores: dict[str, dict[str, float]] = {}
         grid_scores: dict[FacetParams, dict[str, dict[str, float]]] = {g: {} for g in grid}
         for q in bench.queries:
@@ -221,6 +226,7 @@ def quality(bench: Bench, data_dir: Path, cache: Path) -> dict[str, Any]:
                 ranking = facet_ranking(lists, dense, g)
                 grid_scores[g][q.qid] = score([ids[p] for p in ranking], qrels)
         # What a reader waits for: the served call (default settings, 10 results).
+        pl.facets.collect_all = False
         latency: list[float] = []
         for _ in range(3):
             for q in bench.queries:

@@ -101,6 +101,8 @@ class Facets:
         self._encoder = encoder
         self._lexical = lexical
         self.params = params
+        #: Draw every list, even those the params weigh 0 (the benchmark's grid).
+        self.collect_all = False
 
     def _index(self) -> SentenceIndex:
         index = self._sentences()
@@ -165,15 +167,24 @@ class Facets:
             hits = lexical.search(lexical.terms_query(text), limit=size + 1).hits
             return [pk for pk, _ in hits if pk != skip][:size]
 
-        pool = FacetParams(size, 1.0, self.params.candidate_side)
-        maxsim = rank_by_facet(
-            vectors, roles, facet, dense[:size], self._index(), pool, pairs=False
-        )
+        facet_query = f"{title}. {facet_text}" if title else facet_text
+        facet_dense: list[int] = []
+        if self.params.facet_dense > 0 or self.collect_all:
+            vector = self._encoder().encode([facet_query])[0]
+            found = self._retriever().dense(vector, SearchFilters(), size + 1)
+            facet_dense = [pk for pk, _ in found if pk != skip][:size]
+        maxsim: list[FacetHit] = []
+        if self.params.maxsim > 0 or self.collect_all:
+            pool = FacetParams(size, 1.0, self.params.candidate_side)
+            maxsim = rank_by_facet(
+                vectors, roles, facet, dense[:size], self._index(), pool, pairs=False
+            )
         return {
             "dense": [pk for pk, _ in dense],
             "lexical": bm25(whole_text),
-            "facet_lexical": bm25(f"{title}. {facet_text}" if title else facet_text),
+            "facet_lexical": bm25(facet_query),
             "maxsim": [h.pk for h in maxsim],
+            "facet_dense": facet_dense,
         }
 
     def similar(self, stored: StoredPaper, facet: Facet, limit: int = 10) -> list[FacetMatch]:

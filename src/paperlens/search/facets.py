@@ -1,23 +1,25 @@
 """Facet-aware similarity: rank papers by how like a query paper they are in one facet
 (background, method or result).
 
-Four ranked lists are fused by weighted reciprocal-rank fusion (:func:`fuse`):
+Five ranked lists are fused by weighted reciprocal-rank fusion (:func:`fuse`):
 
 - ``dense``: whole-paper embedding neighbours (the HNSW index);
 - ``lexical``: BM25 with the whole paper (title + abstract) as the query;
 - ``facet_lexical``: BM25 with the title and the query's sentences of the facet;
+- ``facet_dense``: dense neighbours of the embedding of that same text (the title and
+  the facet's sentences as one passage, embedded at query time);
 - ``maxsim``: late interaction over the sentence index (:func:`rank_by_facet` with
   ``weight=1``): for each of the query's facet sentences ``q`` the candidate's best
   sentence, ``mean_q max_c q · c``, over the dense list's top ``pool``.
 
-Each list is cut to ``pool`` papers, so a query costs one HNSW search, two BM25
-searches and one small matrix product at any corpus size. The reason shown for a
+Each list is cut to ``pool`` papers, so a query costs one passage embedded, two HNSW
+searches, two BM25 searches and one small matrix product at any corpus size. The reason shown for a
 result is its sentence pair of highest cosine (:func:`rank_by_facet` over the
 results). On CSFCube dev the sentence max-sim alone ranks *below* the whole-paper
 dense list (MiniLM sentence vectors carry little of "same method, other task"); the
-facet's own BM25 query helps most. :data:`DEFAULT` holds the weights chosen by
-cross-validation there (bench/facets.py; figures in bench/README.md, "Facet-aware
-similarity").
+facet's own text as one query, lexical and dense, helps most. :data:`DEFAULT` holds
+the weights chosen by cross-validation there (bench/facets.py; figures in
+bench/README.md, "facets.py").
 """
 
 from __future__ import annotations
@@ -50,9 +52,12 @@ class FacetParams:
     #: estimate, from 4-fold cross-validation, is in bench/README.md).
     dense: float = 1.0
     lexical: float = 0.5
-    facet_lexical: float = 1.0
-    maxsim: float = 0.5
-    rrf_k: int = 60
+    facet_lexical: float = 0.5
+    #: 0: cross-validation never found the max-sim list worth a weight with the facet's
+    #: dense list present (it still gives each result its reason).
+    maxsim: float = 0.0
+    facet_dense: float = 1.0
+    rrf_k: int = 20
 
     def weights(self) -> dict[str, float]:
         return {
@@ -60,6 +65,7 @@ class FacetParams:
             "lexical": self.lexical,
             "facet_lexical": self.facet_lexical,
             "maxsim": self.maxsim,
+            "facet_dense": self.facet_dense,
         }
 
 
