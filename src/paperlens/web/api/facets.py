@@ -65,7 +65,10 @@ def similar_by_facet(
 @router.post(
     "/drafts/similar",
     response_model=schemas.DraftOut,
-    responses={429: schemas.error_doc("Too many drafts from this address.")},
+    responses={
+        413: schemas.error_doc("The request body is too large."),
+        429: schemas.error_doc("Too many drafts from this address."),
+    },
     summary="Papers like my draft (text)",
 )
 def draft_similar(
