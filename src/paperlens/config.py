@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     encoder_backend: EncoderBackend = "onnx-int8"
     #: Dimensions of the model2vec distillation (PCA over the model's token vectors).
     model2vec_dims: int = Field(default=256, ge=8)
+    #: Also split every abstract into labelled sentences and embed them (the sentence
+    #: index behind "similar by background / method / results" and "papers like my
+    #: draft"). Off by default: it about doubles the embedding time of `paperlens
+    #: index` and adds ~2.6 kB a paper on disk (bench/README.md, "facets.py"). The
+    #: sentences are embedded in the indexing process, also with `paperlens index --ray`.
+    sentence_index: bool = False
     #: ``paperlens index --ray``: seconds to wait for the Ray cluster to answer.
     ray_connect_timeout: float = Field(default=30.0, gt=0)
 

@@ -41,11 +41,14 @@ from paperlens.digest.gather import Found, votes_note
 from paperlens.digest.service import Digests
 from paperlens.digest.validation import SavedSearch
 from paperlens.discussions import Discussions
+from paperlens.drafts import Draft
 from paperlens.embedding import Encoder, build_encoder, encoder_key
 from paperlens.errors import CollectionNotFound, PaperNotFound
+from paperlens.facets import DraftMatches, FacetMatch, Facets
 from paperlens.filters import SearchFilters
 from paperlens.index.lexical import LexicalIndex
 from paperlens.index.pgvector import PgVectorIndex
+from paperlens.index.sentences import SentenceIndex
 from paperlens.index.terms import TermIndex
 from paperlens.index.vector import DenseIndex, HnswParams, VectorIndex
 from paperlens.indexer import EmbedStep, IndexProgress, IndexReport, build_all, exclusively
@@ -54,6 +57,7 @@ from paperlens.library import Library
 from paperlens.paper import Paper
 from paperlens.portability.reader import ReaderData
 from paperlens.recommend import Onboarding, Recommender
+from paperlens.rhetoric import Facet
 from paperlens.search.engine import MAX_DEPTH, IndexNotBuilt, Mode, Ranking, Retriever
 from paperlens.sources.base import Source
 from paperlens.store.candidates import CandidateStore
@@ -140,6 +144,8 @@ class PaperLens:
         self._terms_checked = time.monotonic()
         self._encoder: Encoder | None = None
         self._accounts: Accounts | None = None
+        self._sentences: SentenceIndex | None = None
+        self._sentences_checked = time.monotonic()
         #: Each paper's GitHub stars for the daily feed's ``stars`` sort (without one
         #: that sort falls back to votes).
         self.star_source: StarSource | None = paper_stars
@@ -289,6 +295,10 @@ class PaperLens:
         loaded here. One updater at a time: raises :class:`~paperlens.indexer.IndexBusy`
         while another process runs this, which then indexes what is new here too."""
 
+        sentences = (
+            (lambda: (self.sentences, self.encoder)) if self.settings.sentence_index else None
+        )
+
         def build() -> IndexReport:
             if embed is None:
                 return build_all(
@@ -299,6 +309,7 @@ class PaperLens:
                     self.encoder,
                     progress,
                     terms=self.terms,
+                    sentences=sentences,
                 )
             return build_all(
                 self.papers,
@@ -309,11 +320,15 @@ class PaperLens:
                 progress,
                 embed=embed,
                 terms=self.terms,
+                sentences=sentences,
             )
 
         def behind() -> bool:
             current = self.papers.current_seq()
-            return current > min(self.lexical.seq, self.vectors.seq, self.terms.seq)
+            done = min(self.lexical.seq, self.vectors.seq, self.terms.seq)
+            if sentences is not None:
+                done = min(done, self.sentences.seq)
+            return current > done
 
         return exclusively(self.settings.index_dir / "writer.lock", build, behind)
 
@@ -525,6 +540,47 @@ class PaperLens:
         else:
             stats["vectors"] = VectorIndex.saved_count(self.vector_path)
         return stats
+
+    # -- facets and drafts (similar by background / method / results) ---------------
+
+    @property
+    def sentences(self) -> SentenceIndex:
+        """The sentence index of the configured model (``Settings.sentence_index``
+        builds it; see :mod:`paperlens.index.sentences`), reloaded like :attr:`vectors`."""
+        if self._sentences is None:
+            # The dimension first, outside the lock (the encoder takes it too).
+            ndim = self._saved_ndim() or self._stored_dim() or self.encoder.dim
+            path = self.settings.index_dir / "sentences" / _slug(self.model_key)
+            with self._lock:
+                if self._sentences is None:
+                    self._sentences = SentenceIndex(path, ndim, self.model_key)
+                return self._sentences
+        if time.monotonic() - self._sentences_checked > VECTORS_RELOAD_SECONDS:
+            self._sentences_checked = time.monotonic()
+            self._sentences.reload()
+        return self._sentences
+
+    @cached_property
+    def facets(self) -> Facets:
+        """Facet-aware similarity and "papers like my draft" (:mod:`paperlens.facets`)."""
+        return Facets(
+            PaperStore(self.read_engine),
+            lambda: self.sentences,
+            lambda: self.retriever,
+            lambda: self.encoder,
+            lambda: self.lexical,
+        )
+
+    def similar_by_facet(self, paper_id: str, facet: Facet, limit: int = 10) -> list[FacetMatch]:
+        """Papers most like ``paper_id`` in one facet, each with its best sentence pair.
+        Raises :class:`~paperlens.errors.Invalid` for a paper without an abstract and
+        :class:`~paperlens.errors.Unavailable` when the sentence index is not built."""
+        return self.facets.similar(self.paper(paper_id), facet, limit)
+
+    def like_draft(self, draft: Draft, limit: int = 10) -> DraftMatches:
+        """Papers like a reader's draft (from :func:`paperlens.drafts.from_text` or
+        ``from_pdf``); the draft is not stored."""
+        return self.facets.like_draft(draft, limit)
 
 
 __all__ = [

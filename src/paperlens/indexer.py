@@ -5,7 +5,10 @@
 2. **lexical**: the BM25 index takes every paper changed since its watermark, and so
    do the tf-idf term vectors of "similar papers" (their own watermark);
 3. **vectors**: the HNSW index takes every embedding written since its watermark and
-   drops deleted papers.
+   drops deleted papers;
+4. **sentences** (opt-in, ``Settings.sentence_index``): each changed paper's abstract
+   is split into labelled sentences and embedded into :mod:`paperlens.index.sentences`
+   (for facet-aware similarity). It roughly doubles the embed time, hence opt-in.
 
 Each step only looks at what changed, so running ``paperlens index`` again after a
 small harvest is quick. The embed step is pluggable (:data:`EmbedStep`): by default
@@ -31,8 +34,10 @@ from filelock import FileLock, Timeout
 
 from paperlens.embedding import Encoder
 from paperlens.index.lexical import LexicalIndex
+from paperlens.index.sentences import SentenceIndex
 from paperlens.index.terms import TermIndex
 from paperlens.index.vector import DenseIndex
+from paperlens.rhetoric import label_sentences, split_sentences
 from paperlens.store.embeddings import EmbeddingStore
 from paperlens.store.papers import PaperStore, embedding_text
 
@@ -51,6 +56,8 @@ class IndexReport:
     vectors: int = 0
     #: Papers written to the term vectors of "similar papers" (:mod:`paperlens.index.terms`).
     term_docs: int = 0
+    #: Papers whose sentences were (re-)embedded by the opt-in sentence step.
+    sentence_papers: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
     #: Runs of the three steps: more than one when papers arrived during the first.
@@ -66,6 +73,7 @@ class IndexReport:
         self.lexical_docs += other.lexical_docs
         self.term_docs += other.term_docs
         self.vectors += other.vectors
+        self.sentence_papers += other.sentence_papers
         self.passes += other.passes
         for step, seconds in other.seconds.items():
             self.seconds[step] = self.seconds.get(step, 0.0) + seconds
@@ -192,6 +200,36 @@ def sync_vectors(
     return added
 
 
+def sync_sentences(
+    store: PaperStore,
+    sentences: SentenceIndex,
+    encoder: Encoder,
+    progress: IndexProgress = _noop,
+) -> int:
+    """Split, label and embed the abstracts of papers changed since the sentence index's
+    watermark; deleted papers and papers without an abstract leave it. Saves after each
+    store batch (a checkpoint: rows of the batch's last counter may follow in the next
+    batch, so it is saved as one short of it)."""
+    upto = store.current_seq()
+    done = 0
+    for batch in store.changed_since(sentences.seq):
+        gone = [sp.pk for sp in batch if sp.deleted]
+        sentences.remove(gone)
+        live = [sp for sp in batch if not sp.deleted]
+        split = [split_sentences(sp.paper.abstract) for sp in live]
+        flat = [s for parts in split for s in parts]
+        matrix = encoder.encode(flat)
+        row = 0
+        for sp, parts in zip(live, split, strict=True):
+            sentences.put(sp.pk, matrix[row : row + len(parts)], label_sentences(parts))
+            row += len(parts)
+        done += len(live)
+        progress("sentences", done, None)
+        sentences.save(min(batch[-1].seq - 1, upto))
+    sentences.save(upto)
+    return done
+
+
 def local_embed(encoder: Encoder, batch_size: int = 256) -> EmbedStep:
     """The default embed step: :func:`embed_pending` with ``encoder`` in this process."""
 
@@ -226,10 +264,13 @@ def build_all(
     *,
     embed: EmbedStep | None = None,
     terms: TermIndex | None = None,
+    sentences: Callable[[], tuple[SentenceIndex, Encoder]] | None = None,
 ) -> IndexReport:
-    """Run the three steps. ``embed`` replaces the local embed step (then ``encoder`` is
-    not needed); ``vectors`` may be given as a callable, opened after embedding (so a
-    driver that embeds elsewhere never loads the model to learn its dimension)."""
+    """Run the three steps, and the sentence step when ``sentences`` gives its index
+    and encoder (a callable, opened after the other steps). ``embed`` replaces the
+    local embed step (then ``encoder`` is not needed); ``vectors`` may be given as a
+    callable, opened after embedding (so a driver that embeds elsewhere never loads the
+    model to learn its dimension)."""
     if embed is None:
         if encoder is None:
             raise ValueError("build_all needs an encoder or an embed step")
@@ -255,5 +296,10 @@ def build_all(
     index = vectors() if callable(vectors) else vectors
     report.vectors = sync_vectors(store, embeddings, index, progress)
     report.seconds["vectors"] = clock() - started
+    if sentences is not None:
+        started = clock()
+        index_, encoder_ = sentences()
+        report.sentence_papers = sync_sentences(store, index_, encoder_, progress)
+        report.seconds["sentences"] = clock() - started
     report.passes = 1
     return report

@@ -18,6 +18,7 @@ from paperlens.cite import render as render_citations
 from paperlens.cli import accounts as accounts_cli
 from paperlens.cli import db as db_cli
 from paperlens.cli import digest as digest_cli
+from paperlens.cli import facets as facets_cli
 from paperlens.cli import ingest as ingest_cli
 from paperlens.cli import models as models_cli
 from paperlens.cli import portability as portability_cli
@@ -52,6 +53,7 @@ app.add_typer(accounts_cli.user_app, name="user")
 app.add_typer(models_cli.app, name="models")
 app.add_typer(db_cli.app, name="db")
 app.add_typer(portability_cli.account_app, name="account")
+app.command("draft")(facets_cli.draft)
 
 SAMPLE_FILES = ("arxiv-snapshot-sample.jsonl.gz", "ml-abstracts-1000.jsonl.gz")
 
@@ -236,8 +238,15 @@ def similar(
     until: Until = None,
     category: Category = None,
     as_json: AsJson = False,
+    facet: Annotated[
+        str | None,
+        typer.Option(help="Similar by one facet: background, method or result (no filters)."),
+    ] = None,
 ) -> None:
     """Papers most similar to a paper (dense neighbours re-ranked with tf-idf), with why."""
+    if facet is not None:
+        facets_cli.print_facet_similar(state(ctx).lens, paper_id, facet, k, as_json)
+        return
     filters = _filters(since, until, category, None)
     with errors_as_one_line():
         lens = state(ctx).lens

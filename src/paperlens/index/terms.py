@@ -331,9 +331,9 @@ class TermIndex:
         pos[pos >= len(q_ids)] = 0
         hit = q_ids[pos] == ids
         # float64 even when nothing is shared (bincount of no weights answers int64).
-        dots = np.bincount(
-            owner[hit], weights=w[hit] * q_w[pos[hit]], minlength=len(pks)
-        ).astype(np.float64)
+        dots = np.bincount(owner[hit], weights=w[hit] * q_w[pos[hit]], minlength=len(pks)).astype(
+            np.float64
+        )
         np.divide(dots, norms, out=dots, where=norms > 0)
         return dots.astype(np.float32)
 

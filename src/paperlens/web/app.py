@@ -28,6 +28,7 @@ from paperlens.web.api import accounts as api_accounts
 from paperlens.web.api import community as api_community
 from paperlens.web.api import digests as api_digests
 from paperlens.web.api import discussions as api_discussions
+from paperlens.web.api import facets as api_facets
 from paperlens.web.api import library as api_library
 from paperlens.web.api import onboarding as api_onboarding
 from paperlens.web.api import papers as api_papers
@@ -39,6 +40,7 @@ from paperlens.web.pages import accounts as page_accounts
 from paperlens.web.pages import community as page_community
 from paperlens.web.pages import digests as page_digests
 from paperlens.web.pages import discussions as page_discussions
+from paperlens.web.pages import facets as page_facets
 from paperlens.web.pages import feeds as page_feeds
 from paperlens.web.pages import library as page_library
 from paperlens.web.pages import onboarding as page_onboarding
@@ -60,6 +62,7 @@ STATIC = Path(__file__).parent / "static"
 #: would take ``.../comments`` for a paper id).
 ROUTERS = (
     api_discussions.router,
+    api_facets.router,  # before papers: /papers/{id}/similar/{facet} is not a paper id
     api_papers.router,
     api_accounts.router,
     api_community.router,
@@ -76,6 +79,7 @@ ROUTERS = (
     page_portability.router,
     api_onboarding.router,
     page_onboarding.router,
+    page_facets.router,
 )
 
 
@@ -139,6 +143,10 @@ def create_app(
     larger = (
         (COMMENT_PATHS, max(max_body, COMMENT_MAX_BODY)),
         *((re.compile(re.escape(path) + r"\Z"), upload) for path in page_portability.IMPORT_PATHS),
+        *(
+            (re.compile(re.escape(path) + r"\Z"), max(limit, max_body))
+            for path, limit in {**api_facets.LARGE_BODIES, **page_facets.LARGE_BODIES}.items()
+        ),
     )
     app.add_middleware(BodySizeLimit, max_bytes=max_body, larger=larger)
     allowed_hosts = the_lens.settings.allowed_hosts()

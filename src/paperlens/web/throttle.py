@@ -65,6 +65,8 @@ class RateLimits:
     #: Whole-account exports and imports per account (heavy requests).
     export_account: str = "10/hour"
     import_account: str = "10/hour"
+    #: "Papers like my draft" (each embeds the draft's sentences; a PDF is parsed too).
+    draft_ip: str = "20/minute"
 
 
 DEFAULT_LIMITS = RateLimits()
@@ -92,6 +94,7 @@ _ACTIONS = {
     "report": "report",
     "export": "export",
     "import": "import",
+    "draft": "draft comparison",
 }
 
 

@@ -29,6 +29,8 @@ from paperlens.core import (
 from paperlens.digest import MAX_SEARCHES
 from paperlens.discussions import MAX_CHARS as MAX_COMMENT_CHARS
 from paperlens.discussions import Comment, Notification
+from paperlens.drafts import MAX_DRAFT_CHARS
+from paperlens.facets import DraftMatches, FacetMatch
 from paperlens.jobs import Job
 from paperlens.library import CollectionView
 from paperlens.paper import Paper
@@ -806,3 +808,68 @@ class OnboardingOut(BaseModel):
 class RatingIn(BaseModel):
     paper: str = Field(max_length=128, description="A paper id, e.g. 2401.00001.")
     liked: bool
+
+
+# -- facets and drafts ----------------------------------------------------------------
+
+
+class FacetMatchOut(BaseModel):
+    """A similar paper with its reason: the query's sentence and this paper's sentence
+    that match best (null when the paper has no sentences indexed)."""
+
+    paper: PaperSummary
+    score: float
+    query_sentence: str | None = Field(description="The query paper's (or draft's) sentence.")
+    matched_sentence: str | None = Field(description="This paper's best-matching sentence.")
+    pair_similarity: float = Field(description="Cosine of the two sentences.")
+
+    @classmethod
+    def of(cls, m: FacetMatch) -> FacetMatchOut:
+        return cls(
+            paper=PaperSummary.of(m.paper),
+            score=round(m.score, 6),
+            query_sentence=m.query_sentence,
+            matched_sentence=m.matched_sentence,
+            pair_similarity=round(m.pair_score, 6),
+        )
+
+
+class FacetSimilarOut(BaseModel):
+    """Papers most like one paper in one facet (background, method or result)."""
+
+    id: str
+    facet: Literal["background", "method", "result"]
+    similar: list[FacetMatchOut]
+
+
+class DraftIn(BaseModel):
+    text: str = Field(
+        max_length=MAX_DRAFT_CHARS * 2,
+        description=f"The draft: a title and abstract (at most {MAX_DRAFT_CHARS} characters "
+        "after cleaning). Never stored.",
+    )
+    limit: int = Field(default=10, ge=1, le=50)
+
+
+class SentenceRoleOut(BaseModel):
+    sentence: str
+    role: Literal["background", "objective", "method", "result"]
+
+
+class DraftOut(BaseModel):
+    """Papers like a draft, the best matches per facet and notes for the reader (for
+    example that the text does not look like English). Nothing is stored."""
+
+    similar: list[FacetMatchOut]
+    by_facet: dict[Literal["background", "method", "result"], list[FacetMatchOut]]
+    notes: list[str]
+    sentences: list[SentenceRoleOut] = Field(description="The draft's sentences, labelled.")
+
+    @classmethod
+    def of(cls, d: DraftMatches) -> DraftOut:
+        return cls(
+            similar=[FacetMatchOut.of(m) for m in d.similar],
+            by_facet={f: [FacetMatchOut.of(m) for m in ms] for f, ms in d.by_facet.items()},
+            notes=list(d.notes),
+            sentences=[SentenceRoleOut(sentence=s, role=r) for s, r in d.roles],
+        )

@@ -32,6 +32,7 @@ from paperlens.web.exports import cite_response
 from paperlens.web.feedcontrol import FeedControl, feed_control
 from paperlens.web.highlight import query_terms
 from paperlens.web.pages.discussions import discussion_context, discussion_feed_links
+from paperlens.web.pages.facets import facet_context
 from paperlens.web.pages.listing import (
     cite_context,
     code_context,
@@ -282,17 +283,23 @@ def paper_cite(request: Request, paper_id: str, ext: str, lens: LensDep) -> Resp
 
 
 @router.get("/paper/{paper_id:path}", response_class=HTMLResponse)
-def paper_page(request: Request, paper_id: str, lens: LensDep) -> HTMLResponse:
-    """A paper, and the papers most like it."""
+def paper_page(
+    request: Request, paper_id: str, lens: LensDep, facet: str | None = None
+) -> HTMLResponse:
+    """A paper, and the papers most like it (``?facet=method``: like it in one facet,
+    see ``web/pages/facets.py``)."""
     stored = lens.paper(clean_id(paper_id))
     similar: list[Result] = []
     similar_note = ""
+    by_facet = facet_context(lens, stored, facet)
     try:
-        similar = lens.similar(stored.paper.id, SIMILAR_K)
+        if not by_facet["facet"]:
+            similar = lens.similar(stored.paper.id, SIMILAR_K)
     except IndexNotBuilt:
         similar_note = "Similar papers appear once the index is built (paperlens index)."
     p = stored.paper
     texts = [p.title, p.abstract, *(t for r in similar for t in (r.paper.title, r.paper.abstract))]
+    texts += [t for m in by_facet["facet_matches"] for t in (m.paper.title, m.paper.abstract)]
     context = {
         "stored": stored,
         "p": p,
@@ -300,14 +307,18 @@ def paper_page(request: Request, paper_id: str, lens: LensDep) -> HTMLResponse:
         "similar_note": similar_note,
         "math": has_math(*texts),
         "citations": cite_context(p),
+        **by_facet,
         **paper_extras(request, stored.pk),
-        **listing_context(request, [stored.pk, *(r.pk for r in similar)]),
+        **listing_context(
+            request,
+            [stored.pk, *(r.pk for r in similar), *(m.pk for m in by_facet["facet_matches"])],
+        ),
         **code_context(request, {stored.pk: p, **{r.pk: r.paper for r in similar}}),
         **discussion_context(request, stored),
         "feed_links": discussion_feed_links(p.id),
     }
     context["math"] = context["math"] or context.pop("comment_math")
-    return render(request, "paper.html", context)
+    return render(request, "paper.html", context, status=by_facet["facet_status"])
 
 
 @router.post("/theme")
