@@ -100,7 +100,9 @@ def test_page_api_and_cli_serve_the_same_order(lens: PaperLens) -> None:
     body = client.get("/api/v1/papers/twin-a/similar", params={"k": 8}).json()
     assert [r["paper"]["id"] for r in body["similar"]] == expected
     assert body["similar"][0]["reason"]["kind"] == "terms"
+    # The list itself (the "Similar by" switch above it links to this paper).
     page = client.get("/paper/twin-a").text.split('id="similar-heading"', 1)[1]
+    page = page.split('<ol class="papers">', 1)[1]
     assert re.findall(r'href="/paper/([^"]+)"', page)[: len(expected)] == expected
     assert 'class="reason"' in page
     env = {
