@@ -31,6 +31,8 @@ from typing import Any, Literal
 
 from paperlens.accounts import Accounts
 from paperlens.arxiv_ids import BadArxivId, parse_arxiv_id, title_id
+from paperlens.authors import Authors
+from paperlens.citations import Citations
 from paperlens.community import Community
 from paperlens.config import Settings
 from paperlens.digest.gather import Found, votes_note
@@ -49,7 +51,9 @@ from paperlens.paper import Paper
 from paperlens.recommend import Recommender
 from paperlens.search.engine import MAX_DEPTH, IndexNotBuilt, Mode, Ranking, Retriever
 from paperlens.sources.base import Source
+from paperlens.store.authors import AuthorStore
 from paperlens.store.candidates import CandidateStore
+from paperlens.store.citations import CitationStore
 from paperlens.store.community import CommunityStore
 from paperlens.store.db import create_db_engine, open_engine
 from paperlens.store.embeddings import EmbeddingStore
@@ -60,6 +64,8 @@ from paperlens.store.papers import PaperStore, StoredPaper
 from paperlens.store.schema import utcnow
 
 MAX_QUERY_CHARS = 1000
+#: How many best matches a search sorted by citations re-orders.
+CITATION_SORT_DEPTH = 200
 MAX_PER_PAGE = 100
 #: How often a long-running process (the web server) looks for an HNSW index that
 #: another process (`paperlens index`) published: one stat() of its state file.
@@ -396,6 +402,44 @@ class PaperLens:
         user = self.accounts.get_user(user_pk)
         return tuple(user.categories) if user is not None else ()
 
+    @cached_property
+    def authors(self) -> Authors:
+        """Author pages, following authors, authorship claims."""
+        return Authors(AuthorStore(self.engine), self.papers, self.settings)
+
+    @cached_property
+    def citations(self) -> Citations:
+        """Citation counts, "cited by" and references (filled by ``refresh citations``)."""
+        return Citations(CitationStore(self.engine), self.settings)
+
+    def by_citations(self, found: SearchResults) -> SearchResults:
+        """``found`` re-ranked by citation count: the best :data:`CITATION_SORT_DEPTH`
+        matches of its query are ordered most cited first and ``found``'s page of them
+        is returned (relevance decides which papers, citations their order)."""
+        results: list[Result] = []
+        total = 0
+        for number in range(1, CITATION_SORT_DEPTH // MAX_PER_PAGE + 1):
+            chunk = self.search(found.query, found.mode, found.filters, number, MAX_PER_PAGE)
+            results.extend(chunk.results)
+            total = chunk.total
+            if number * MAX_PER_PAGE >= chunk.total:
+                break
+        by_pk = {r.pk: r for r in results}
+        order = self.citations.ranked([r.pk for r in results])
+        start = (found.page - 1) * found.per_page
+        chosen = [by_pk[pk] for pk in order[start : start + found.per_page]]
+        total = min(total, len(results))
+        return SearchResults(
+            found.query,
+            found.mode,
+            found.filters,
+            found.page,
+            found.per_page,
+            total,
+            found.seconds,
+            chosen,
+        )
+
     def stats(self) -> dict[str, Any]:
         stats = self.papers.stats()
         stats["model"] = self.model_key
@@ -461,3 +505,8 @@ class LensSources:
         return [
             Found(r.paper, r.added_at, revised_at=revised.get(r.paper.id)) for r in found.results
         ]
+
+    def followed(self, user_pk: int, since: datetime, limit: int) -> list[Found]:
+        """Papers by the authors the reader follows, stored since ``since``."""
+        found = self.lens.authors.new_from_followed(user_pk, added_since=since, limit=limit)
+        return [Found(p.paper, p.added_at) for p in found]

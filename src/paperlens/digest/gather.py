@@ -6,6 +6,8 @@
   account only), among papers first published since the window's start;
 - ``searches``: each saved search (BM25 over title, abstract and authors, with its
   category and author filters), keeping the papers *new* in the window;
+- ``authors`` (accounts only): papers *new* in the window by the authors the reader
+  follows (:mod:`paperlens.authors`);
 - ``updates`` (off unless the reader asks): each saved search's papers *revised* in the
   window, listed as "updated".
 
@@ -81,6 +83,10 @@ class DigestSources(Protocol):
         day of ``published_since`` when given), with ``revised_at`` filled in."""
         ...
 
+    def followed(self, user_pk: int, since: datetime, limit: int) -> list[Found]:
+        """Papers by the authors the reader follows, stored on or after ``since``."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Window:
@@ -148,6 +154,9 @@ def gather(
             found = sources.search(search, SEARCH_DEPTH)
             hits = [_as_update(f) for f in found if window.is_update(f)]
             candidates.append((f"Updated for {search.label}", hits))
+    if "authors" in sections and sub.user_pk is not None:
+        found = sources.followed(sub.user_pk, start, SEARCH_DEPTH)
+        candidates.append(("New from authors you follow", [f for f in found if window.is_new(f)]))
     return _share(candidates, max_papers, public_url)
 
 

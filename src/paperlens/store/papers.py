@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from paperlens.paper import Paper, Version, merge
 from paperlens.sources.base import Deleted, Listing, Parsed
+from paperlens.store.authors import replace_authors
 from paperlens.store.db import chunked, current_seq, next_seq
 from paperlens.store.schema import (
     CheckpointRow,
@@ -184,6 +185,8 @@ class PaperStore:
                 cat_rows = [(pk, r["categories"]) for pk, r in zip(new_pks, inserts, strict=True)]
                 cat_rows += [(pk, r["categories"]) for pk, r in updates]
                 self._replace_categories(conn, cat_rows, fresh=len(new_pks))
+                author_rows = [(pk, r["authors"]) for pk, r in zip(new_pks, inserts, strict=True)]
+                replace_authors(conn, author_rows + [(pk, r["authors"]) for pk, r in updates])
                 result.deleted = self._mark_deleted(conn, deleted_ids, seq)
             if listings:
                 self._upsert_listings(conn, listings)

@@ -23,6 +23,7 @@ from paperlens import __version__
 from paperlens.config import Settings
 from paperlens.core import PaperLens
 from paperlens.web.api import accounts as api_accounts
+from paperlens.web.api import authors as api_authors
 from paperlens.web.api import community as api_community
 from paperlens.web.api import digests as api_digests
 from paperlens.web.api import library as api_library
@@ -31,6 +32,7 @@ from paperlens.web.csrf import CsrfCookie, csrf_protect
 from paperlens.web.deps import API_PREFIX
 from paperlens.web.errors import add_error_handlers
 from paperlens.web.pages import accounts as page_accounts
+from paperlens.web.pages import authors as page_authors
 from paperlens.web.pages import community as page_community
 from paperlens.web.pages import digests as page_digests
 from paperlens.web.pages import feeds as page_feeds
@@ -54,6 +56,8 @@ ROUTERS = (
     page_library.router,
     page_digests.router,
     page_feeds.router,
+    api_authors.router,
+    page_authors.router,
 )
 
 

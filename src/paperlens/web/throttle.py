@@ -57,6 +57,10 @@ class RateLimits:
     subscribe_ip: str = "20/hour"
     #: Confirmation mails to one email address (over it: no mail, same answer).
     subscribe_email: str = "3/hour"
+    #: Authorship claims one account makes (over it: 429).
+    claim_account: str = "10/hour"
+    #: Follow/unfollow clicks of one account (over it: 429).
+    follow_account: str = "300/hour"
 
 
 DEFAULT_LIMITS = RateLimits()
@@ -80,6 +84,8 @@ _ACTIONS = {
     "reauth": "current-password",
     "submit": "submit",
     "subscribe": "subscribe",
+    "claim": "authorship claim",
+    "follow": "follow",
 }
 
 

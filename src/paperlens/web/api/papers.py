@@ -9,7 +9,7 @@ reaches the core (query length, result depth, id length); what the core refuses
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 
@@ -87,6 +87,10 @@ def search(
     ] = None,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10,
+    sort: Annotated[
+        Literal["relevance", "citations"],
+        Query(description="citations: the best 200 matches, most cited first."),
+    ] = "relevance",
 ) -> schemas.SearchOut:
     """Hybrid search fuses BM25 and dense rankings; results page to depth 1000."""
     if page * limit > MAX_DEPTH:
@@ -101,6 +105,8 @@ def search(
         author=clean_text(author or "", MAX_AUTHOR_CHARS) or None,
     )
     found = lens.search(clean_text(q, MAX_QUERY_CHARS), mode, filters, page, limit)
+    if sort == "citations":
+        found = lens.by_citations(found)
     return schemas.SearchOut.of(found)
 
 

@@ -8,7 +8,7 @@ on the same form; every other failure is answered by ``web/errors.py``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from urllib.parse import parse_qs, urlencode
 
@@ -27,7 +27,12 @@ from paperlens.core import (
 )
 from paperlens.web.deps import LensDep
 from paperlens.web.highlight import query_terms
-from paperlens.web.pages.listing import feed_links, listing_context, paper_extras
+from paperlens.web.pages.listing import (
+    author_extras,
+    feed_links,
+    listing_context,
+    paper_extras,
+)
 from paperlens.web.rendering import (
     COOKIE_AGE,
     THEME,
@@ -104,6 +109,8 @@ class SearchForm:
     category: str
     author: str
     page: int
+    #: ``""`` (relevance) or ``citations``.
+    sort: str = ""
 
     def query_string(self, page: int) -> str:
         pairs = {
@@ -114,6 +121,7 @@ class SearchForm:
             "category": self.category,
             "author": self.author,
             "page": str(page) if page > 1 else "",
+            "sort": self.sort,
         }
         return urlencode({k: v for k, v in pairs.items() if v})
 
@@ -147,6 +155,7 @@ def _search_form(request: Request) -> tuple[SearchForm, list[str]]:
         category=clean_text(p.get("category", ""), MAX_CATEGORY_CHARS * 4),
         author=clean_text(p.get("author", ""), MAX_AUTHOR_CHARS),
         page=page,
+        sort="citations" if p.get("sort") == "citations" else "",
     )
     return form, problems
 
@@ -179,6 +188,8 @@ def search_page(request: Request, lens: LensDep) -> HTMLResponse:
         else:
             try:
                 found = lens.search(form.q, form.mode, filters, form.page, PER_PAGE)
+                if form.sort == "citations":
+                    found = lens.by_citations(found)
             except ValueError as exc:
                 problems.append(str(exc))
     terms = query_terms(form.q)
@@ -195,6 +206,10 @@ def search_page(request: Request, lens: LensDep) -> HTMLResponse:
         "filters_open": filters.active or bool(form.since or form.until),
         "math": has_math(*texts),
         "page_url": lambda n: "/search?" + form.query_string(n),
+        "sort_urls": {
+            "": "/search?" + replace(form, sort="").query_string(1),
+            "citations": "/search?" + replace(form, sort="citations").query_string(1),
+        },
         "max_page": MAX_PAGE,
         "feed_links": (
             feed_links("/feeds/search.xml?" + form.query_string(1), "This search")
@@ -226,6 +241,7 @@ def paper_page(request: Request, paper_id: str, lens: LensDep) -> HTMLResponse:
         "math": has_math(*texts),
         **paper_extras(request, stored.pk),
         **listing_context(request, [stored.pk, *(r.pk for r in similar)]),
+        **author_extras(request, stored.pk, p.id),
     }
     return render(request, "paper.html", context)
 
