@@ -17,6 +17,7 @@ from paperlens.cli import db as db_cli
 from paperlens.cli import digest as digest_cli
 from paperlens.cli import ingest as ingest_cli
 from paperlens.cli import models as models_cli
+from paperlens.cli import refresh as refresh_cli
 from paperlens.cli.context import CliState, state
 from paperlens.cli.output import (
     console,
@@ -47,6 +48,7 @@ app.add_typer(accounts_cli.admin_app, name="admin")
 app.add_typer(accounts_cli.user_app, name="user")
 app.add_typer(models_cli.app, name="models")
 app.add_typer(db_cli.app, name="db")
+app.add_typer(refresh_cli.app, name="refresh")
 
 SAMPLE_FILES = ("arxiv-snapshot-sample.jsonl.gz", "ml-abstracts-1000.jsonl.gz")
 
