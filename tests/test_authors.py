@@ -202,7 +202,7 @@ def _snapshot_author(lens: Any, corpus: WebCorpus) -> tuple[str, list[str]]:
 def test_author_page_and_links(
     client: TestClient, indexed_lens: Any, web_corpus: WebCorpus
 ) -> None:
-    name, ids = _snapshot_author(indexed_lens, web_corpus)
+    _name, ids = _snapshot_author(indexed_lens, web_corpus)
     paper = client.get(f"/paper/{web_corpus.snapshot_ids[0]}")
     assert paper.status_code == 200
     href = re.search(r'<a href="(/author/[^"]+)">', paper.text)
