@@ -49,6 +49,16 @@ OPERATIONS = [
     "PATCH /api/v1/library/papers/{paper_id}",
     # digests (web/api/digests.py)
     "POST /api/v1/subscriptions",
+    # authors, follows, claims, citations (web/api/authors.py)
+    "GET /api/v1/authors/{name}",
+    "GET /api/v1/me/following",
+    "POST /api/v1/me/following",
+    "DELETE /api/v1/me/following/{name}",
+    "GET /api/v1/me/following/papers",
+    "POST /api/v1/claims",
+    "GET /api/v1/claims",
+    "POST /api/v1/claims/{claim_id}/review",
+    "GET /api/v1/citations/{paper_id}",
 ]
 #: Operations that take input a schema can call invalid (a path id is any string).
 WITH_INVALID_INPUT = OPERATIONS[1:4]

@@ -30,7 +30,12 @@ def _author_url(name: str) -> str:
     return "/api/v1/authors/" + quote(name, safe="")
 
 
-@router.get("/authors/{name:path}", response_model=s.AuthorOut, summary="An author's papers")
+@router.get(
+    "/authors/{name:path}",
+    response_model=s.AuthorOut,
+    responses={404: error_doc("Only for a name holding a line break (no route matches).")},
+    summary="An author's papers",
+)
 def author(
     lens: LensDep,
     name: str,
@@ -98,7 +103,7 @@ def follow(
 @router.delete(
     "/me/following/{name:path}",
     response_model=s.FollowingOut,
-    responses=AUTH,
+    responses={**AUTH, 404: error_doc("Only for a name holding a line break.")},
     summary="Stop following an author",
 )
 def unfollow(lens: LensDep, user: CurrentUser, name: str, throttle: ThrottleDep) -> s.FollowingOut:
