@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -298,3 +300,28 @@ def test_cli_refresh_citations(
     assert failed.returncode == 1
     lines = [line for line in failed.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: stopped early") and "404" in lines[0]
+
+
+def test_daily_feed_sorts_by_citations(
+    client: TestClient, indexed_lens: Any, web_corpus: WebCorpus
+) -> None:
+    day = web_corpus.latest_day.isoformat()
+    plain = client.get("/api/v1/daily", params={"date": day, "limit": 50}).json()
+    ids = [p["paper"]["id"] for p in plain["papers"]]
+    assert len(ids) >= 2
+    last = indexed_lens.paper(ids[-1])
+    CitationStore(indexed_lens.engine).save(
+        [Fetched(last.pk, last.paper.id, True, citation_count=99999)],
+        "semantic-scholar",
+        datetime.now(UTC),
+    )
+    ranked = client.get("/api/v1/daily", params={"date": day, "limit": 50, "sort": "citations"})
+    assert ranked.status_code == 200
+    first = ranked.json()["papers"][0]
+    assert first["paper"]["id"] == last.paper.id
+    assert ranked.json()["total"] == plain["total"]
+    page = client.get("/", params={"date": day, "sort": "citations"}).text
+    assert "most cited</strong>" in page
+    listing = page[page.index('<ol class="papers"') :]
+    first_link = re.search(r'href="/paper/([^"]+)"', listing)
+    assert first_link and unquote(first_link.group(1)) == last.paper.id

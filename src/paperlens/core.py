@@ -23,7 +23,7 @@ import contextlib
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
@@ -57,7 +57,7 @@ from paperlens.store.citations import CitationStore
 from paperlens.store.community import CommunityStore
 from paperlens.store.db import create_db_engine, open_engine
 from paperlens.store.embeddings import EmbeddingStore
-from paperlens.store.feed import FeedDay, FeedItem, FeedStore
+from paperlens.store.feed import FeedDay, FeedItem, FeedStore, day_bounds
 from paperlens.store.jobs import JobStore
 from paperlens.store.library import Collection, DuplicateName, LibraryStore
 from paperlens.store.papers import PaperStore, StoredPaper
@@ -439,6 +439,22 @@ class PaperLens:
             found.seconds,
             chosen,
         )
+
+    def daily_by_citations(
+        self, day: date | None = None, page: int = 1, per_page: int = 30
+    ) -> FeedDay | None:
+        """:meth:`daily`, its papers ordered most cited first (the whole day is ranked,
+        in SQL; papers never fetched come last). Curated upvotes are not shown here."""
+        feed = self.daily(day, page, per_page)
+        if feed is None:
+            return None
+        start, end = day_bounds(feed.day)
+        pks = CitationStore(self.read_engine).day_by_citations(
+            start, end, per_page, (page - 1) * per_page
+        )
+        stored = PaperStore(self.read_engine).get_by_pks(pks)
+        items = [FeedItem(stored[pk], None) for pk in pks if pk in stored]
+        return replace(feed, items=items)
 
     def stats(self) -> dict[str, Any]:
         stats = self.papers.stats()

@@ -199,3 +199,25 @@ class CitationStore:
         return sorted(
             pks, key=lambda pk: (-(counts[pk].citation_count if pk in counts else -1), order[pk])
         )
+
+    def day_by_citations(
+        self, start: datetime, end: datetime, limit: int, offset: int = 0
+    ) -> list[int]:
+        """Pks of live papers first published in ``[start, end)``, most cited first
+        (papers without counts last, then newest first): the daily feed by citations."""
+        cited = func.coalesce(counts_t.c.citation_count, -1)
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(papers_t.c.pk)
+                    .select_from(papers_t.outerjoin(counts_t, counts_t.c.paper_pk == papers_t.c.pk))
+                    .where(
+                        papers_t.c.deleted.is_(False),
+                        papers_t.c.published >= start,
+                        papers_t.c.published < end,
+                    )
+                    .order_by(cited.desc(), papers_t.c.published.desc(), papers_t.c.pk.desc())
+                    .limit(limit)
+                    .offset(offset)
+                ).scalars()
+            )

@@ -119,9 +119,16 @@ def daily(
     ] = None,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 30,
+    sort: Annotated[
+        Literal["newest", "citations"],
+        Query(description="citations: most cited first (from the stored citation counts)."),
+    ] = "newest",
 ) -> schemas.DailyOut:
     """Papers first published on a day, newest first, with the days before and after."""
-    feed = lens.daily(day, page, limit)
+    if sort == "citations":
+        feed = lens.daily_by_citations(day, page, limit)
+    else:
+        feed = lens.daily(day, page, limit)
     return schemas.DailyOut.of(feed, page, limit)
 
 

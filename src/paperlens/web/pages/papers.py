@@ -85,13 +85,22 @@ def home(request: Request, lens: LensDep) -> HTMLResponse:
     params = request.query_params
     day = _day_param(params.get("date"), "date")
     page = _int_param(params.get("page"), "page", 1, MAX_DEPTH)
-    feed: FeedDay | None = lens.daily(day, page, FEED_PER_PAGE)
+    by_citations = params.get("sort") == "citations"
+    if by_citations:
+        feed: FeedDay | None = lens.daily_by_citations(day, page, FEED_PER_PAGE)
+    else:
+        feed = lens.daily(day, page, FEED_PER_PAGE)
     texts = [i.stored.paper.title for i in feed.items] if feed else []
     texts += [i.stored.paper.abstract for i in feed.items] if feed else []
     context = {
         "feed": feed,
         "math": has_math(*texts),
-        "page_url": lambda n: f"/?date={feed.day.isoformat()}&page={n}" if feed else "/",
+        "page_url": lambda n: (
+            f"/?date={feed.day.isoformat()}&page={n}" + ("&sort=citations" if by_citations else "")
+            if feed
+            else "/"
+        ),
+        "by_citations": by_citations,
         "feed_links": feed_links("/feeds/daily.xml", "Daily papers"),
         **listing_context(request, [i.stored.pk for i in feed.items] if feed else []),
     }
