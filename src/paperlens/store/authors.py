@@ -259,8 +259,10 @@ class AuthorStore:
                 status="pending",
                 created_at=utcnow(),
             )
-            res = conn.execute(stmt.on_conflict_do_nothing(index_elements=["user_pk", "paper_pk"]))
-            return bool(res.rowcount)
+            # RETURNING, not rowcount: with the implicit RETURNING of a serial key,
+            # PostgreSQL drivers report a row count of 1 for a skipped insert too.
+            stmt = stmt.on_conflict_do_nothing(index_elements=["user_pk", "paper_pk"])
+            return conn.execute(stmt.returning(claims_t.c.pk)).first() is not None
 
     def _claims(self, conn: Connection, *cond: Any, limit: int = 200) -> list[Claim]:
         rows = conn.execute(
