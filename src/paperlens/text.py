@@ -13,6 +13,7 @@ bench/README.md (section "Measured by hand").
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -225,3 +226,16 @@ def author_variant(name: str) -> str:
     if len(tokens) == 1:
         return tokens[0][:AUTHOR_KEY_CHARS]
     return f"{tokens[-1]} {tokens[0][0]}"[:AUTHOR_KEY_CHARS]
+
+
+@functools.lru_cache(maxsize=65536)
+def author_keys(name: str) -> tuple[str, str]:
+    """``(author_key(name), author_variant(name))`` at the cost of one folding (ingest
+    computes both for every name it stores; names repeat across papers, so the last
+    65,536 are remembered)."""
+    tokens = _name_tokens(name)
+    if not tokens:
+        return "", ""
+    key = " ".join(tokens)[:AUTHOR_KEY_CHARS]
+    variant = tokens[0] if len(tokens) == 1 else f"{tokens[-1]} {tokens[0][0]}"
+    return key, variant[:AUTHOR_KEY_CHARS]

@@ -28,7 +28,7 @@ from paperlens.store.schema import (
     table,
     utcnow,
 )
-from paperlens.text import author_key, author_variant
+from paperlens.text import author_keys
 
 authors_t = table(PaperAuthorRow)
 follows_t = table(AuthorFollowRow)
@@ -42,7 +42,7 @@ def author_rows(paper_pk: int, names: Sequence[str]) -> list[dict[str, Any]]:
     """The ``paper_authors`` rows of one paper (names without letters are skipped)."""
     out: list[dict[str, Any]] = []
     for position, name in enumerate(names):
-        key = author_key(name)
+        key, variant = author_keys(name)
         if key:
             out.append(
                 {
@@ -50,16 +50,19 @@ def author_rows(paper_pk: int, names: Sequence[str]) -> list[dict[str, Any]]:
                     "position": position,
                     "name": name[:300],
                     "key": key,
-                    "variant": author_variant(name),
+                    "variant": variant,
                 }
             )
     return out
 
 
-def replace_authors(conn: Connection, papers: Sequence[tuple[int, Sequence[str]]]) -> None:
+def replace_authors(
+    conn: Connection, papers: Sequence[tuple[int, Sequence[str]]], fresh: int = 0
+) -> None:
     """Write the author rows of ``papers`` (pk, names) in the caller's transaction,
-    replacing what they had (called by :meth:`PaperStore.write_batch`)."""
-    for chunk in chunked([pk for pk, _ in papers]):
+    replacing what they had (called by :meth:`PaperStore.write_batch`); the first
+    ``fresh`` papers are new, so have no rows to delete."""
+    for chunk in chunked([pk for pk, _ in papers[fresh:]]):
         conn.execute(delete(authors_t).where(authors_t.c.paper_pk.in_(chunk)))
     values = [row for pk, names in papers for row in author_rows(pk, names)]
     if values:

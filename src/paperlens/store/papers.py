@@ -186,7 +186,8 @@ class PaperStore:
                 cat_rows += [(pk, r["categories"]) for pk, r in updates]
                 self._replace_categories(conn, cat_rows, fresh=len(new_pks))
                 author_rows = [(pk, r["authors"]) for pk, r in zip(new_pks, inserts, strict=True)]
-                replace_authors(conn, author_rows + [(pk, r["authors"]) for pk, r in updates])
+                author_rows += [(pk, r["authors"]) for pk, r in updates]
+                replace_authors(conn, author_rows, fresh=len(new_pks))
                 result.deleted = self._mark_deleted(conn, deleted_ids, seq)
             if listings:
                 self._upsert_listings(conn, listings)
