@@ -28,7 +28,7 @@ from paperlens.sources.base import Parsed
 from paperlens.sources.http import PoliteClient
 from paperlens.sources.semantic_scholar import FIELDS, parse_batch
 from paperlens.store.citations import CitationStore, Fetched
-from replay_server import ReplayServer
+from replay_server import ReplayServer, Reply
 
 FIXTURES = Path(__file__).parent / "fixtures" / "semantic_scholar"
 BATCH = "/graph/v1/paper/batch"
@@ -138,15 +138,17 @@ def test_refresh_fetches_a_batch_and_stores_counts_and_edges(
 def test_a_429_is_waited_out_for_its_retry_after(
     lens: PaperLens, replay_server: ReplayServer
 ) -> None:
-    replay_server.add(
-        BATCH,
-        PARAMS,
-        fixture=FIXTURES / "batch.json",
-        content_type="application/json",
-        fail_first=1,
-        fail_status=429,
-        retry_after="7",
+    route = replay_server.add(
+        BATCH, PARAMS, fixture=FIXTURES / "batch.json", content_type="application/json"
     )
+    # The API's own 429: a JSON body and a Retry-After in seconds.
+    route.failures = [
+        Reply(
+            429,
+            (FIXTURES / "rate_limited.json").read_bytes(),
+            {"Content-Type": "application/json", "Retry-After": "7"},
+        )
+    ]
     sleeps: list[float] = []
     report = _citations(lens, replay_server, sleeps).refresh()
     assert report.error is None and report.found == 2
