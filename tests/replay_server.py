@@ -62,6 +62,8 @@ class Received:
     params: dict[str, str]
     headers: dict[str, str]
     at: float
+    #: The request body (POST), as sent.
+    body: bytes = b""
 
 
 class ReplayServer:
@@ -160,13 +162,17 @@ class ReplayServer:
 
     # -- serving (called from handler threads) ---------------------------------------
 
-    def _answer(self, method: str, target: str, headers: dict[str, str]) -> Reply:
+    def _answer(
+        self, method: str, target: str, headers: dict[str, str], body: bytes = b""
+    ) -> Reply:
         parts = urlsplit(target)
         query = parse_qs(parts.query, keep_blank_values=True)
         params = {k: v[-1] for k, v in query.items()}
         found: tuple[Reply, float] | None = None
         with self._lock:
-            self._received.append(Received(method, parts.path, params, headers, time.monotonic()))
+            self._received.append(
+                Received(method, parts.path, params, headers, time.monotonic(), body)
+            )
             for route in self._routes:
                 if route.path == parts.path and route.params == params:
                     found = route.next_reply(), route.delay
@@ -186,6 +192,18 @@ def _handler_for(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             reply = server._answer("GET", self.path, dict(self.headers.items()))
+            self.send_response(reply.status)
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            self.wfile.write(reply.body)
+
+        def do_POST(self) -> None:
+            """POST is answered like GET (by path and query); the body is recorded."""
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            reply = server._answer("POST", self.path, dict(self.headers.items()), body)
             self.send_response(reply.status)
             for name, value in reply.headers.items():
                 self.send_header(name, value)

@@ -24,7 +24,15 @@ from databases import SERVER_URL_ENV, backend
 from paperlens.cli.main import app
 from paperlens.store import migrate
 from paperlens.store.db import SEQ, create_db_engine, open_engine
-from paperlens.store.schema import Base, CounterRow, PaperRow, UserRow, VectorIndexRow, table
+from paperlens.store.schema import (
+    Base,
+    CounterRow,
+    PaperAuthorRow,
+    PaperRow,
+    UserRow,
+    VectorIndexRow,
+    table,
+)
 
 
 def schema_differences(engine: Engine) -> list[Any]:
@@ -122,6 +130,11 @@ def test_database_made_before_migrations_is_stamped_and_keeps_its_data(
             "comment_bans",
             "notifications",
             "notification_prefs",
+            "paper_authors",  # 0008: authors, follows, claims, citations
+            "author_follows",
+            "authorship_claims",
+            "citations",
+            "citation_counts",
         }
         old_tables = [t for t in Base.metadata.sorted_tables if t.name not in later]
         Base.metadata.create_all(engine, tables=old_tables)
@@ -164,6 +177,10 @@ def test_database_made_before_migrations_is_stamped_and_keeps_its_data(
             revised = conn.execute(select(papers.c.revised_at, papers.c.added_at)).all()
             assert revised and all(r.revised_at == r.added_at for r in revised)
             assert conn.execute(select(table(UserRow).c.email)).scalar_one() == "old@example.org"
+            # 0008 backfilled the author keys of papers stored before it.
+            authors = table(PaperAuthorRow)
+            keys = conn.execute(select(authors.c.paper_pk, authors.c.key, authors.c.variant))
+            assert sorted(keys) == [(1, "a author", "author a"), (2, "a author", "author a")]
             counters = table(CounterRow)
             seq = conn.execute(select(counters.c.value).where(counters.c.name == SEQ))
             assert seq.scalar_one() == 41

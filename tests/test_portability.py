@@ -82,6 +82,7 @@ def reader_with_everything(lens: PaperLens) -> tuple[int, dict[str, int]]:
     lens.library.dismiss(u.pk, pks["2401.00004"])
     lens.community.vote(u.pk, pks["2401.00002"])
     lens.discussions.post(u, pks["2401.00002"], "A comment with $x_1$ math")
+    lens.authors.follow(u.pk, "Grace Hopper")
     return u.pk, pks
 
 
@@ -141,7 +142,8 @@ def test_import_round_trip_into_another_server(lens: PaperLens, other: PaperLens
     report = other.reader_data.import_archive(me.pk, data)
     assert report.counts["skipped_unknown_papers"] == 1  # 2401.00003 is not there
     assert report.counts["collection_papers"] == 2
-    assert set(report.not_imported) == {"subscriptions", "submissions", "comments"}
+    assert set(report.not_imported) == {"subscriptions", "submissions", "comments", "claims"}
+    assert [name for _key, name in other.authors.following(me.pk)] == ["Grace Hopper"]
     cols = {c.name: c for c in other.library.collections(me.pk)}
     assert cols["Machine learning"].pk == existing and cols["Machine learning"].size == 2
     assert cols["Saved"].size == 0
@@ -247,6 +249,8 @@ def test_deleting_an_account_leaves_no_personal_data(lens: PaperLens) -> None:
         "password_resets",
         "submissions",
         "submission_jobs",
+        "author_follows",
+        "authorship_claims",
     ]
     with lens.engine.connect() as conn:
         for t in tables:

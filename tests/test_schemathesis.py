@@ -67,6 +67,16 @@ OPERATIONS = [
     "POST /api/v1/account/import",
     "GET /api/v1/onboarding",
     "POST /api/v1/onboarding/ratings",
+    # authors, follows, claims, citations (web/api/authors.py)
+    "GET /api/v1/authors/{name}",
+    "GET /api/v1/me/following",
+    "POST /api/v1/me/following",
+    "DELETE /api/v1/me/following/{name}",
+    "GET /api/v1/me/following/papers",
+    "POST /api/v1/claims",
+    "GET /api/v1/claims",
+    "POST /api/v1/claims/{claim_id}/review",
+    "GET /api/v1/citations/{paper_id}",
 ]
 #: Fuzzed in tests/test_facets.py, against a lens with the sentence index built.
 FUZZED_ELSEWHERE = {

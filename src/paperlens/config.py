@@ -161,6 +161,18 @@ class Settings(BaseSettings):
     #: see :mod:`paperlens.digest.gather`).
     digest_grace_hours: float = Field(default=48.0, ge=0, le=24 * 366 * 100)
 
+    #: Citations: the Semantic Scholar Graph API (``paperlens refresh citations``; never
+    #: asked during a request). An API key is optional (header ``x-api-key``); without
+    #: one the shared pool is slow and busy, so the pace is one batch every 3 seconds.
+    citations_base_url: str = "https://api.semanticscholar.org"
+    semantic_scholar_api_key: str = ""
+    citations_request_interval: float = Field(default=3.0, ge=0)
+    #: Papers per batch request (the API takes up to 500; nested citation lists make
+    #: big answers, so fewer per request keeps each one well under its 10 MB cap).
+    citations_batch_size: int = Field(default=100, ge=1, le=500)
+    #: Counts older than this are fetched again by the next refresh.
+    citations_max_age_days: float = Field(default=7.0, ge=0)
+
     @field_validator("public_url")
     @classmethod
     def _absolute(cls, value: str) -> str:

@@ -34,6 +34,8 @@ from typing import Any, Literal
 
 from paperlens.accounts import Accounts, clean_categories
 from paperlens.arxiv_ids import BadArxivId, parse_arxiv_id, title_id
+from paperlens.authors import Authors
+from paperlens.citations import Citations
 from paperlens.code import Code
 from paperlens.community import Community
 from paperlens.config import Settings
@@ -60,7 +62,9 @@ from paperlens.recommend import Onboarding, Recommender
 from paperlens.rhetoric import Facet
 from paperlens.search.engine import MAX_DEPTH, IndexNotBuilt, Mode, Ranking, Retriever
 from paperlens.sources.base import Source
+from paperlens.store.authors import AuthorStore
 from paperlens.store.candidates import CandidateStore
+from paperlens.store.citations import CitationStore
 from paperlens.store.code import CodeStore, paper_stars
 from paperlens.store.community import CommunityStore
 from paperlens.store.db import create_db_engine, open_engine
@@ -74,6 +78,8 @@ from paperlens.store.papers import PaperStore, StoredPaper, embedding_text
 from paperlens.store.schema import utcnow
 
 MAX_QUERY_CHARS = 1000
+#: How many best matches a search sorted by citations re-orders.
+CITATION_SORT_DEPTH = 200
 MAX_PER_PAGE = 100
 #: How often a long-running process (the web server) looks for an HNSW index that
 #: another process (`paperlens index`) published: one stat() of its state file.
@@ -439,7 +445,7 @@ class PaperLens:
         ``ValueError`` naming the choices."""
         cats = tuple(clean_categories(list(categories)))
         if sort not in FEED_SORTS:
-            raise ValueError(f"sort must be newest, votes or stars, not {sort[:40]!r}")
+            raise ValueError(f"sort must be one of {', '.join(FEED_SORTS)}, not {sort[:40]!r}")
         feed = FeedStore(self.read_engine, stars=self.star_source)
         day = day or feed.latest_day(cats)
         if day is None:
@@ -493,9 +499,11 @@ class PaperLens:
 
     @cached_property
     def discussions(self) -> Discussions:
-        """Threaded comments on papers, mentions, reports and moderation. Claimed
-        authors: none until the claims feature passes its ``AuthorClaims`` here."""
-        return Discussions(DiscussionStore(self.engine), self.papers, self.settings)
+        """Threaded comments on papers, mentions, reports and moderation; readers whose
+        authorship claim was approved are marked as the paper's authors."""
+        return Discussions(
+            DiscussionStore(self.engine), self.papers, self.settings, claims=self.authors
+        )
 
     @cached_property
     def onboarding(self) -> Onboarding:
@@ -528,6 +536,44 @@ class PaperLens:
     def _categories_of(self, user_pk: int) -> tuple[str, ...]:
         user = self.accounts.get_user(user_pk)
         return tuple(user.categories) if user is not None else ()
+
+    @cached_property
+    def authors(self) -> Authors:
+        """Author pages, following authors, authorship claims."""
+        return Authors(AuthorStore(self.engine), self.papers, self.settings)
+
+    @cached_property
+    def citations(self) -> Citations:
+        """Citation counts, "cited by" and references (filled by ``refresh citations``)."""
+        return Citations(CitationStore(self.engine), self.settings)
+
+    def by_citations(self, found: SearchResults) -> SearchResults:
+        """``found`` re-ranked by citation count: the best :data:`CITATION_SORT_DEPTH`
+        matches of its query are ordered most cited first and ``found``'s page of them
+        is returned (relevance decides which papers, citations their order)."""
+        results: list[Result] = []
+        total = 0
+        for number in range(1, CITATION_SORT_DEPTH // MAX_PER_PAGE + 1):
+            chunk = self.search(found.query, found.mode, found.filters, number, MAX_PER_PAGE)
+            results.extend(chunk.results)
+            total = chunk.total
+            if number * MAX_PER_PAGE >= chunk.total:
+                break
+        by_pk = {r.pk: r for r in results}
+        order = self.citations.ranked([r.pk for r in results])
+        start = (found.page - 1) * found.per_page
+        chosen = [by_pk[pk] for pk in order[start : start + found.per_page]]
+        total = min(total, len(results))
+        return SearchResults(
+            found.query,
+            found.mode,
+            found.filters,
+            found.page,
+            found.per_page,
+            total,
+            found.seconds,
+            chosen,
+        )
 
     def stats(self) -> dict[str, Any]:
         stats = self.papers.stats()
@@ -649,3 +695,8 @@ class LensSources:
         return [
             Found(r.paper, r.added_at, revised_at=revised.get(r.paper.id)) for r in found.results
         ]
+
+    def followed(self, user_pk: int, since: datetime, limit: int) -> list[Found]:
+        """Papers by the authors the reader follows, stored since ``since``."""
+        found = self.lens.authors.new_from_followed(user_pk, added_since=since, limit=limit)
+        return [Found(p.paper, p.added_at) for p in found]

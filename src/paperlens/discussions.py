@@ -95,7 +95,7 @@ class AuthorClaims(Protocol):
 
 
 class NoClaims:
-    """No claims yet: nobody is marked as an author."""
+    """No claims: nobody is marked as an author (a Discussions without a claims source)."""
 
     def claimed_author_pks(self, paper_pk: int) -> set[int]:
         return set()

@@ -13,6 +13,7 @@ bench/README.md (section "Measured by hand").
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -182,3 +183,59 @@ def fold(text: str) -> str:
     """Lower-case, accent-free form for matching names (``Balázs`` -> ``balazs``)."""
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+# -- author names --------------------------------------------------------------------------
+
+_NAME_PUNCT = re.compile(r"[^\w\s]|_", re.UNICODE)
+_NAME_SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv"})
+#: Longest author key kept (names longer than this are cut: they are not names).
+AUTHOR_KEY_CHARS = 200
+
+
+def _name_tokens(name: str) -> list[str]:
+    """The folded words of a person's name in "given names, surname" order: LaTeX
+    accents decoded and then dropped, case folded, punctuation (dots, hyphens, commas)
+    gone, and a "Surname, Given" form turned round. A trailing ``Jr``/``III`` is dropped."""
+    text = decode_accents(name)
+    if "," in text:
+        surname, _, given = text.partition(",")
+        given_words = [w for w in given.split(",") if fold(w).strip(" .") not in _NAME_SUFFIXES]
+        text = f"{' '.join(given_words)} {surname}"
+    tokens = _NAME_PUNCT.sub(" ", fold(text)).split()
+    while len(tokens) > 2 and tokens[-1] in _NAME_SUFFIXES:
+        tokens.pop()
+    return tokens
+
+
+def author_key(name: str) -> str:
+    """The one key a name is looked up by: ``"Balázs Kégl"``, ``"Bal\\'azs K\\'egl"``,
+    ``"KÉGL, Balázs"`` and ``"Balazs Kegl"`` all give ``"balazs kegl"``. Only spellings of
+    the same full name meet here; ``"B. Kegl"`` is a different key (see
+    :func:`author_variant`). Empty for a name with no letters or digits."""
+    return " ".join(_name_tokens(name))[:AUTHOR_KEY_CHARS]
+
+
+def author_variant(name: str) -> str:
+    """Surname and first initial (``"J. Smith"``, ``"John Smith"``, ``"Smith, John A."``
+    -> ``"smith j"``): names sharing it are *possibly* the same person, offered as such
+    and never merged."""
+    tokens = _name_tokens(name)
+    if not tokens:
+        return ""
+    if len(tokens) == 1:
+        return tokens[0][:AUTHOR_KEY_CHARS]
+    return f"{tokens[-1]} {tokens[0][0]}"[:AUTHOR_KEY_CHARS]
+
+
+@functools.lru_cache(maxsize=65536)
+def author_keys(name: str) -> tuple[str, str]:
+    """``(author_key(name), author_variant(name))`` at the cost of one folding (ingest
+    computes both for every name it stores; names repeat across papers, so the last
+    65,536 are remembered)."""
+    tokens = _name_tokens(name)
+    if not tokens:
+        return "", ""
+    key = " ".join(tokens)[:AUTHOR_KEY_CHARS]
+    variant = tokens[0] if len(tokens) == 1 else f"{tokens[-1]} {tokens[0][0]}"
+    return key, variant[:AUTHOR_KEY_CHARS]

@@ -22,6 +22,7 @@ from paperlens.cli import facets as facets_cli
 from paperlens.cli import ingest as ingest_cli
 from paperlens.cli import models as models_cli
 from paperlens.cli import portability as portability_cli
+from paperlens.cli import refresh as refresh_cli
 from paperlens.cli.context import CliState, state
 from paperlens.cli.output import (
     console,
@@ -54,6 +55,7 @@ app.add_typer(models_cli.app, name="models")
 app.add_typer(db_cli.app, name="db")
 app.add_typer(portability_cli.account_app, name="account")
 app.command("draft")(facets_cli.draft)
+app.add_typer(refresh_cli.app, name="refresh")
 
 SAMPLE_FILES = ("arxiv-snapshot-sample.jsonl.gz", "ml-abstracts-1000.jsonl.gz")
 
@@ -389,8 +391,8 @@ def run() -> None:
 __all__ = ["app", "fail", "run"]
 
 
-refresh_app = typer.Typer(help="Refresh data fetched from outside services, in the background.")
-app.add_typer(refresh_app, name="refresh")
+# `paperlens refresh code` joins `refresh citations` (cli/refresh.py) in one group.
+refresh_app = refresh_cli.app
 
 
 @refresh_app.command("code")

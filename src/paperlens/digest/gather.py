@@ -8,6 +8,8 @@
   category and author filters), keeping the papers *new* in the window;
 - ``collection:<pk>``: recommendations from one of the reader's collections (its own
   model, as on the "for you" page's collection switch), one section each;
+- ``authors`` (accounts only): papers *new* in the window by the authors the reader
+  follows (:mod:`paperlens.authors`);
 - ``updates`` (off unless the reader asks): each saved search's papers *revised* in the
   window, listed as "updated".
 
@@ -90,6 +92,10 @@ class DigestSources(Protocol):
         day of ``published_since`` when given), with ``revised_at`` filled in."""
         ...
 
+    def followed(self, user_pk: int, since: datetime, limit: int) -> list[Found]:
+        """Papers by the authors the reader follows, stored on or after ``since``."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Window:
@@ -162,6 +168,9 @@ def gather(
             found = sources.search(search, SEARCH_DEPTH)
             hits = [_as_update(f) for f in found if window.is_update(f)]
             candidates.append((f"Updated for {search.label}", hits))
+    if "authors" in sections and sub.user_pk is not None:
+        found = sources.followed(sub.user_pk, start, SEARCH_DEPTH)
+        candidates.append(("New from authors you follow", [f for f in found if window.is_new(f)]))
     return _share(candidates, max_papers, public_url)
 
 

@@ -22,7 +22,7 @@ from paperlens.text import clean_user_text
 FREQUENCIES = ("daily", "weekly")
 #: ``updates`` lists revisions of older papers matching the saved searches: off unless
 #: chosen (see :mod:`paperlens.digest.gather`).
-SECTIONS = ("trending", "for_you", "searches", "updates")
+SECTIONS = ("trending", "for_you", "searches", "updates", "authors")
 DEFAULT_SECTIONS = ("trending", "searches")
 MAX_SEARCHES = 10
 MAX_SEARCH_QUERY = 300

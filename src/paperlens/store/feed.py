@@ -26,6 +26,7 @@ from paperlens.store.code import has_code_condition
 from paperlens.store.community import category_condition
 from paperlens.store.papers import PaperStore, StoredPaper
 from paperlens.store.schema import (
+    CitationCountRow,
     DismissalRow,
     ListingRow,
     PaperCategoryRow,
@@ -41,11 +42,13 @@ categories_t = table(PaperCategoryRow)
 votes_t = table(VoteRow)
 notes_t = table(PaperNoteRow)
 dismissals_t = table(DismissalRow)
+counts_t = table(CitationCountRow)
 
-FeedSort = Literal["newest", "votes", "stars"]
+FeedSort = Literal["newest", "votes", "stars", "citations"]
 #: How a day can be ordered: newest first; most votes here (then Hugging Face
-#: upvotes); most GitHub stars (then votes).
-SORTS: tuple[FeedSort, ...] = ("newest", "votes", "stars")
+#: upvotes); most GitHub stars (then votes); most cited (stored citation counts; papers
+#: never fetched last).
+SORTS: tuple[FeedSort, ...] = ("newest", "votes", "stars", "citations")
 #: A selectable of ``(paper_pk, n)``: each paper's GitHub stars. Built on demand (so a
 #: module that stores stars can hand over a query on its own table).
 StarSource = Callable[[], FromClause]
@@ -210,7 +213,7 @@ class FeedStore:
         if not 1 <= per_page <= MAX_PAGE_SIZE:
             raise ValueError(f"per_page must be between 1 and {MAX_PAGE_SIZE}")
         if sort not in SORTS:
-            raise ValueError(f"sort must be newest, votes or stars, not {str(sort)[:40]!r}")
+            raise ValueError(f"sort must be one of {', '.join(SORTS)}, not {str(sort)[:40]!r}")
         start, end = day_bounds(day)
         in_day = [
             self._live(categories),
@@ -244,6 +247,9 @@ class FeedStore:
             else:
                 query = query.outerjoin(stars, stars.c.paper_pk == papers_t.c.pk)
                 order.append(func.coalesce(stars.c.n, 0).desc())
+        if applied == "citations":
+            query = query.outerjoin(counts_t, counts_t.c.paper_pk == papers_t.c.pk)
+            order.append(func.coalesce(counts_t.c.citation_count, -1).desc())
         if applied in ("votes", "stars"):
             vote_counts = (
                 select(votes_t.c.paper_pk, func.count().label("n"))

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from paperlens.paper import Paper, Version, merge
 from paperlens.sources.base import Deleted, HfExtras, Listing, Parsed
+from paperlens.store.authors import replace_authors
 from paperlens.store.code import replace_text_links, save_hf_extras
 from paperlens.store.db import chunked, current_seq, next_seq
 from paperlens.store.schema import (
@@ -193,6 +194,9 @@ class PaperStore:
                 cat_rows = [(pk, r["categories"]) for pk, r in zip(new_pks, inserts, strict=True)]
                 cat_rows += [(pk, r["categories"]) for pk, r in updates]
                 self._replace_categories(conn, cat_rows, fresh=len(new_pks))
+                author_rows = [(pk, r["authors"]) for pk, r in zip(new_pks, inserts, strict=True)]
+                author_rows += [(pk, r["authors"]) for pk, r in updates]
+                replace_authors(conn, author_rows, fresh=len(new_pks))
                 result.deleted = self._mark_deleted(conn, deleted_ids, seq)
                 replace_text_links(conn, list(zip(new_pks, inserted, strict=True)), fresh=True)
                 replace_text_links(conn, updated)

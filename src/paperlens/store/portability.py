@@ -32,6 +32,8 @@ from paperlens.store.community import dialect_insert
 from paperlens.store.db import chunked
 from paperlens.store.schema import (
     ApiTokenRow,
+    AuthorFollowRow,
+    AuthorshipClaimRow,
     CollectionItemRow,
     CollectionRow,
     CommentBanRow,
@@ -52,7 +54,7 @@ from paperlens.store.schema import (
     table,
     utcnow,
 )
-from paperlens.text import clean_user_text
+from paperlens.text import author_key, clean_user_text
 
 users_t = table(UserRow)
 papers_t = table(PaperRow)
@@ -64,6 +66,11 @@ dismissals_t = table(DismissalRow)
 subs_t = table(SubscriptionRow)
 submissions_t = table(SubmissionRow)
 comments_t = table(CommentRow)
+follows_t = table(AuthorFollowRow)
+#: As long as an author name on a paper (paperlens.paper.MAX_AUTHOR_CHARS allows more;
+#: the follows table keeps 300).
+MAX_AUTHOR_NAME = 300
+claims_t = table(AuthorshipClaimRow)
 reports_t = table(CommentReportRow)
 bans_t = table(CommentBanRow)
 notifications_t = table(NotificationRow)
@@ -506,6 +513,59 @@ def _delete_comments(conn: Connection, user_pk: int) -> None:
         conn.execute(delete(t).where(t.c.user_pk == user_pk))
 
 
+# -- followed authors and authorship claims (paperlens.authors) --------------------------------
+
+
+def _export_follows(conn: Connection, user_pk: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(follows_t.c.name, follows_t.c.created_at)
+        .where(follows_t.c.user_pk == user_pk)
+        .order_by(follows_t.c.name)
+    ).all()
+    return [{"name": name, "created_at": _iso(at)} for name, at in rows]
+
+
+def _load_follows(
+    conn: Connection, user_pk: int, data: Any, papers: PaperIds, counts: Counts
+) -> None:
+    for n, row in enumerate(_rows(data, "following")):
+        name = _text(row, "name", f"followed author #{n + 1}", MAX_AUTHOR_NAME)
+        key = author_key(name)
+        if not key:
+            raise Invalid(f"followed author #{n + 1} has no name")
+        values = {"name": name, "created_at": _when(row.get("created_at"), f"author #{n + 1}")}
+        stmt = dialect_insert(conn, follows_t).values(user_pk=user_pk, author_key=key, **values)
+        conn.execute(stmt.on_conflict_do_nothing(index_elements=["user_pk", "author_key"]))
+        counts.add("following")
+
+
+def _delete_follows(conn: Connection, user_pk: int) -> None:
+    conn.execute(delete(follows_t).where(follows_t.c.user_pk == user_pk))
+
+
+def _export_claims(conn: Connection, user_pk: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(
+            papers_t.c.id,
+            claims_t.c.author_name,
+            claims_t.c.status,
+            claims_t.c.reason,
+            claims_t.c.created_at,
+        )
+        .join(papers_t, papers_t.c.pk == claims_t.c.paper_pk)
+        .where(claims_t.c.user_pk == user_pk)
+        .order_by(claims_t.c.pk)
+    ).all()
+    return [
+        {"paper": pid, "as": name, "status": status, "reason": reason, "created_at": _iso(at)}
+        for pid, name, status, reason, at in rows
+    ]
+
+
+def _delete_claims(conn: Connection, user_pk: int) -> None:
+    conn.execute(delete(claims_t).where(claims_t.c.user_pk == user_pk))
+
+
 #: Every kind of reader data, in import order (collections before anything that could
 #: refer to them). Append a new kind here; nothing else needs to change.
 READER_SECTIONS: list[Section] = [
@@ -527,6 +587,14 @@ READER_SECTIONS: list[Section] = [
         None,
         _delete_submissions,
         "submission credit belongs to the server the paper was submitted to",
+    ),
+    Section("following", _export_follows, _load_follows, _delete_follows),
+    Section(
+        "claims",
+        _export_claims,
+        None,
+        _delete_claims,
+        "an authorship claim is reviewed by the admins of the server it was made on",
     ),
     Section(
         "comments",

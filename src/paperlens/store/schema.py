@@ -615,3 +615,99 @@ class NotificationPrefRow(Base):
     )
     mail_mentions: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# -- authors, follows, claims and citations (revision 0008) ------------------------------
+
+
+class PaperAuthorRow(Base):
+    """One row per (paper, author position): the name as printed and its folded keys
+    (:func:`paperlens.text.author_key`, :func:`~paperlens.text.author_variant`), written
+    with the paper in the same transaction, so an author page is one index seek on
+    ``key`` (and "possibly the same person" one on ``variant``) at any corpus size."""
+
+    __tablename__ = "paper_authors"
+
+    paper_pk: Mapped[int] = mapped_column(
+        ForeignKey("papers.pk", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    key: Mapped[str] = mapped_column(String(200))
+    variant: Mapped[str] = mapped_column(String(200))
+
+    __table_args__ = (
+        Index("ix_paper_authors_key_paper", "key", "paper_pk"),
+        Index("ix_paper_authors_variant", "variant"),
+    )
+
+
+class AuthorFollowRow(Base):
+    """A reader follows an author (by folded key; ``name`` as the reader chose it)."""
+
+    __tablename__ = "author_follows"
+
+    user_pk: Mapped[int] = mapped_column(
+        ForeignKey("users.pk", ondelete="CASCADE"), primary_key=True
+    )
+    author_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AuthorshipClaimRow(Base):
+    """A reader's claim to be an author of a paper: ``pending`` until an admin makes it
+    ``approved`` or ``rejected``. One per (reader, paper)."""
+
+    __tablename__ = "authorship_claims"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_pk: Mapped[int] = mapped_column(ForeignKey("users.pk", ondelete="CASCADE"))
+    paper_pk: Mapped[int] = mapped_column(ForeignKey("papers.pk", ondelete="CASCADE"), index=True)
+    #: The paper's author name claimed (as printed on the paper), or what the reader
+    #: typed when no name matched (then ``reason`` says why).
+    author_name: Mapped[str] = mapped_column(String(300))
+    matched: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reviewer_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("users.pk", ondelete="SET NULL"), nullable=True
+    )
+
+    __table_args__ = (Index("ux_authorship_claims_user_paper", "user_pk", "paper_pk", unique=True),)
+
+
+class CitationRow(Base):
+    """One citation: ``citing_id`` cites ``cited_id``. Ids are paper ids as this store
+    writes them (an arXiv id without version) when the source knows one, else the
+    source's own (``DOI:...``, ``S2:...``), so either side may lie outside the corpus;
+    a paper stored later links up by id. ``citing_title``/``cited_title`` name the
+    outside side for display."""
+
+    __tablename__ = "citations"
+
+    citing_id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    cited_id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    citing_title: Mapped[str | None] = mapped_column(Text, nullable=True)
+    cited_title: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (Index("ix_citations_cited_id", "cited_id"),)
+
+
+class CitationCountRow(Base):
+    """A paper's counts from a citation source and when they were fetched
+    (``found`` is false when the source did not know the paper)."""
+
+    __tablename__ = "citation_counts"
+
+    paper_pk: Mapped[int] = mapped_column(
+        ForeignKey("papers.pk", ondelete="CASCADE"), primary_key=True
+    )
+    citation_count: Mapped[int] = mapped_column(Integer, default=0, index=True)
+    influential_count: Mapped[int] = mapped_column(Integer, default=0)
+    reference_count: Mapped[int] = mapped_column(Integer, default=0)
+    found: Mapped[bool] = mapped_column(Boolean, default=True)
+    source: Mapped[str] = mapped_column(String(32))
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -25,6 +25,7 @@ from paperlens.config import Settings
 from paperlens.core import PaperLens
 from paperlens.portability.archive import MAX_ARCHIVE_BYTES
 from paperlens.web.api import accounts as api_accounts
+from paperlens.web.api import authors as api_authors
 from paperlens.web.api import community as api_community
 from paperlens.web.api import digests as api_digests
 from paperlens.web.api import discussions as api_discussions
@@ -37,6 +38,7 @@ from paperlens.web.csrf import CsrfCookie, csrf_protect
 from paperlens.web.deps import API_PREFIX
 from paperlens.web.errors import add_error_handlers
 from paperlens.web.pages import accounts as page_accounts
+from paperlens.web.pages import authors as page_authors
 from paperlens.web.pages import community as page_community
 from paperlens.web.pages import digests as page_digests
 from paperlens.web.pages import discussions as page_discussions
@@ -80,6 +82,8 @@ ROUTERS = (
     api_onboarding.router,
     page_onboarding.router,
     page_facets.router,
+    api_authors.router,
+    page_authors.router,
 )
 
 

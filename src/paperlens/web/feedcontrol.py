@@ -1,7 +1,7 @@
 """The daily feed's controls, read the same way by the home page, ``/api/v1/daily`` and
 the Atom/RSS feed: ``category`` (repeatable, or several in one value split by spaces or
-commas; ``all`` or an empty value: every category), ``sort`` (``newest``, ``votes`` or
-``stars``), ``hide`` (``1``: leave out what the reader marked read or "not
+commas; ``all`` or an empty value: every category), ``sort`` (``newest``, ``votes``,
+``stars`` or ``citations``), ``hide`` (``1``: leave out what the reader marked read or "not
 interested"; only for a signed-in reader) and ``code`` (``1``: only papers that link a
 code repository; the API calls it ``has_code``).
 
@@ -69,7 +69,7 @@ def parse_categories(raw: Sequence[str] | None, user: User | None) -> FeedContro
 def parse_sort(raw: str | None) -> str:
     value = (raw or "newest").strip().lower()
     if value not in FEED_SORTS:
-        raise ValueError(f"sort must be newest, votes or stars, not {(raw or '')[:40]!r}")
+        raise ValueError(f"sort must be one of {', '.join(FEED_SORTS)}, not {(raw or '')[:40]!r}")
     return value
 
 

@@ -67,6 +67,10 @@ class RateLimits:
     import_account: str = "10/hour"
     #: "Papers like my draft" (each embeds the draft's sentences; a PDF is parsed too).
     draft_ip: str = "20/minute"
+    #: Authorship claims one account makes (over it: 429).
+    claim_account: str = "10/hour"
+    #: Follow/unfollow clicks of one account (over it: 429).
+    follow_account: str = "300/hour"
 
 
 DEFAULT_LIMITS = RateLimits()
@@ -95,6 +99,8 @@ _ACTIONS = {
     "export": "export",
     "import": "import",
     "draft": "draft comparison",
+    "claim": "authorship claim",
+    "follow": "follow",
 }
 
 

@@ -9,7 +9,7 @@ reaches the core (query length, result depth, id length); what the core refuses
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
@@ -126,6 +126,10 @@ def search(
     has_code: Annotated[
         bool, Query(description="Only papers that link a code repository (GitHub, GitLab).")
     ] = False,
+    sort: Annotated[
+        Literal["relevance", "citations"],
+        Query(description="citations: the best 200 matches, most cited first."),
+    ] = "relevance",
 ) -> schemas.SearchOut:
     """Hybrid search fuses BM25 and dense rankings; results page to depth 1000."""
     if page * limit > MAX_DEPTH:
@@ -141,6 +145,8 @@ def search(
         has_code=has_code,
     )
     found = lens.search(clean_text(q, MAX_QUERY_CHARS), mode, filters, page, limit)
+    if sort == "citations":
+        found = lens.by_citations(found)
     out = schemas.SearchOut.of(found)
     views = lens.code.views({r.pk: r.paper for r in found.results})
     for item, r in zip(out.results, found.results, strict=True):
@@ -171,7 +177,10 @@ def daily(
         str,
         Query(
             max_length=20,
-            description="newest (default), votes, or stars (GitHub stars; votes until known).",
+            description=(
+                "newest (default), votes, stars (GitHub stars; votes until known) or "
+                "citations (stored citation counts; papers never fetched last)."
+            ),
         ),
     ] = "newest",
     hide: Annotated[

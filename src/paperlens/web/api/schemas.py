@@ -537,7 +537,7 @@ class SubscribeIn(BaseModel):
             Annotated[
                 str,
                 StringConstraints(
-                    pattern=r"^(trending|for_you|searches|updates|collection:[1-9][0-9]{0,11})$"
+                    pattern=r"^(trending|for_you|searches|updates|authors|collection:[1-9][0-9]{0,11})$"
                 ),
             ]
         ]
@@ -547,8 +547,9 @@ class SubscribeIn(BaseModel):
         max_length=20,
         description=(
             "What the digest holds (default trending + searches); updates: new versions "
-            "of older papers matching the saved searches; collection:<id>: recommendations "
-            "from one of your collections (one section each)."
+            "of older papers matching the saved searches; authors: new papers by the "
+            "authors you follow; collection:<id>: recommendations from one of your "
+            "collections (one section each)."
         ),
     )
     searches: list[SavedSearchIn] = Field(default_factory=list, max_length=MAX_SEARCHES)
@@ -873,3 +874,97 @@ class DraftOut(BaseModel):
             notes=list(d.notes),
             sentences=[SentenceRoleOut(sentence=s, role=r) for s, r in d.roles],
         )
+
+
+# -- authors, follows, claims, citations ------------------------------------------------------
+
+
+class AuthorNameOut(BaseModel):
+    name: str
+    papers: int = Field(description="Papers stored here under this name.")
+    url: str = Field(description="The author's API address.")
+
+
+class AuthorOut(BaseModel):
+    """An author's papers here, newest first. An unknown name answers 200 with
+    ``total`` 0 (author names come from free text)."""
+
+    name: str
+    key: str = Field(description="The folded name every spelling of it is looked up by.")
+    names: list[str] = Field(description="Spellings printed on their papers.")
+    total: int
+    page: int
+    pages: int
+    papers: list[PaperSummary]
+    coauthors: list[AuthorNameOut]
+    categories: dict[str, int]
+    possibly_same: list[AuthorNameOut] = Field(
+        description="Names with the same surname and first initial: maybe the same person, "
+        "never merged."
+    )
+
+
+class FollowIn(BaseModel):
+    name: str = Field(min_length=1, max_length=300, description="The author's name.")
+
+
+class FollowingOut(BaseModel):
+    authors: list[str]
+    feed_url: str = Field(description="Your private Atom feed of their new papers.")
+
+
+class FollowedPapersOut(BaseModel):
+    papers: list[PaperSummary]
+
+
+class ClaimIn(BaseModel):
+    paper: str = Field(max_length=200, description="The paper's id.")
+    author_name: str = Field(
+        max_length=300, description="Which of the paper's authors you are (as printed)."
+    )
+    reason: str = Field(
+        default="",
+        max_length=1000,
+        description="Needed when the name matches none of the paper's authors.",
+    )
+
+
+class ClaimOut(BaseModel):
+    id: int
+    paper: str
+    author_name: str
+    claimed_by: str = Field(description="The reader's public name.")
+    matched: bool = Field(description="The name folds to one of the paper's authors.")
+    status: Literal["pending", "approved", "rejected"]
+    created_at: datetime
+    reason: str | None = Field(default=None, description="Shown to the claimant and admins only.")
+
+
+class ClaimsOut(BaseModel):
+    claims: list[ClaimOut]
+
+
+class ReviewIn(BaseModel):
+    decision: Literal["approve", "reject"]
+
+
+class CitedPaperOut(BaseModel):
+    id: str = Field(description="A paper id here, or DOI:/S2:/title- for one outside.")
+    title: str | None
+    held: bool = Field(description="Whether this server holds the paper.")
+
+
+class CitationsOut(BaseModel):
+    """Stored citation data; refreshed in the background, never during a request."""
+
+    id: str
+    citation_count: int | None
+    influential_count: int | None
+    reference_count: int | None
+    known_to_source: bool | None
+    source: str | None
+    fetched_at: datetime | None = Field(description="How old the data is; null: never fetched.")
+    cited_by_total: int
+    cited_by: list[CitedPaperOut]
+    references_total: int
+    references: list[CitedPaperOut]

@@ -99,7 +99,12 @@ def daily(request: Request, lens: LensDep) -> Response:
     day = f" of {feed.day:%b} {feed.day.day}, {feed.day.year}" if feed else ""
     cats = f" in {', '.join(control.categories)}" if control.categories else ""
     cats += " with code" if control.has_code else ""
-    order = {"newest": "newest first", "votes": "most votes first", "stars": "most stars first"}
+    order = {
+        "newest": "newest first",
+        "votes": "most votes first",
+        "stars": "most stars first",
+        "citations": "most cited first",
+    }
     spec = FeedSpec(
         f"paperlens: papers{day}{cats}",
         f"The newest day of papers, {order[feed.sort if feed else control.sort]}.",

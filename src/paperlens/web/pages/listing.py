@@ -81,3 +81,27 @@ def paper_of_form(lens: PaperLens, values: dict[str, str]) -> tuple[int, str]:
 def back(values: dict[str, str], default: str = "/") -> RedirectResponse:
     """A redirect to the form's ``next`` page (on this site only), else ``default``."""
     return RedirectResponse(local_path(values.get("next") or default), status_code=303)
+
+
+def author_extras(request: Request, paper_pk: int, paper_id: str) -> dict[str, Any]:
+    """The paper page's author and citation parts: approved authorship claims, the
+    reader's own claim, and the stored citation data (never fetched here)."""
+    lens = lens_of(request)
+    user = current_user(request)
+    cites = lens.citations.view(paper_pk, paper_id)
+    return {
+        "claims": lens.authors.approved_claims(paper_pk),
+        "my_claim": lens.authors.my_claim(user.pk, paper_pk) if user else None,
+        "cites": cites,
+        "cites_age": age_text(cites.counts.fetched_at) if cites.counts else "",
+    }
+
+
+def age_text(when: datetime, now: datetime | None = None) -> str:
+    """How long ago ``when`` was, for people: "just now", "5 hours ago", "2 days ago"."""
+    seconds = ((now or datetime.now(UTC)) - when).total_seconds()
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = int(seconds // size)
+            return f"{n} {unit}{'' if n == 1 else 's'} ago"
+    return "just now"

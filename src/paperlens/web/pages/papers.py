@@ -34,6 +34,7 @@ from paperlens.web.highlight import query_terms
 from paperlens.web.pages.discussions import discussion_context, discussion_feed_links
 from paperlens.web.pages.facets import facet_context
 from paperlens.web.pages.listing import (
+    author_extras,
     cite_context,
     code_context,
     feed_links,
@@ -166,6 +167,8 @@ class SearchForm:
     author: str
     page: int
     code: str = ""
+    #: ``""`` (relevance) or ``citations``.
+    sort: str = ""
 
     def query_string(self, page: int) -> str:
         pairs = {
@@ -177,6 +180,7 @@ class SearchForm:
             "author": self.author,
             "code": self.code,
             "page": str(page) if page > 1 else "",
+            "sort": self.sort,
         }
         return urlencode({k: v for k, v in pairs.items() if v})
 
@@ -211,6 +215,7 @@ def _search_form(request: Request) -> tuple[SearchForm, list[str]]:
         author=clean_text(p.get("author", ""), MAX_AUTHOR_CHARS),
         page=page,
         code="1" if p.get("code") == "1" else "",
+        sort="citations" if p.get("sort") == "citations" else "",
     )
     return form, problems
 
@@ -244,6 +249,8 @@ def search_page(request: Request, lens: LensDep) -> HTMLResponse:
         else:
             try:
                 found = lens.search(form.q, form.mode, filters, form.page, PER_PAGE)
+                if form.sort == "citations":
+                    found = lens.by_citations(found)
             except ValueError as exc:
                 problems.append(str(exc))
     terms = query_terms(form.q)
@@ -260,6 +267,10 @@ def search_page(request: Request, lens: LensDep) -> HTMLResponse:
         "filters_open": filters.active or bool(form.since or form.until),
         "math": has_math(*texts),
         "page_url": lambda n: "/search?" + form.query_string(n),
+        "sort_urls": {
+            "": "/search?" + replace(form, sort="").query_string(1),
+            "citations": "/search?" + replace(form, sort="citations").query_string(1),
+        },
         "max_page": MAX_PAGE,
         "feed_links": (
             feed_links("/feeds/search.xml?" + form.query_string(1), "This search")
@@ -316,6 +327,7 @@ def paper_page(
         **code_context(request, {stored.pk: p, **{r.pk: r.paper for r in similar}}),
         **discussion_context(request, stored),
         "feed_links": discussion_feed_links(p.id),
+        **author_extras(request, stored.pk, p.id),
     }
     context["math"] = context["math"] or context.pop("comment_math")
     return render(request, "paper.html", context, status=by_facet["facet_status"])
