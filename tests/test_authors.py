@@ -183,6 +183,21 @@ def test_claims_match_by_folding_or_need_a_reason(lens: PaperLens) -> None:
     assert [c.display_name for c in lens.authors.approved_claims(paper.pk)] == ["Claimer"]
 
 
+def test_an_approved_claim_marks_the_author_in_the_discussion(lens: PaperLens) -> None:
+    author = lens.accounts.create_user("smith@example.org", PASSWORD, "Smith", verified=True)
+    reader = lens.accounts.create_user("reader@example.org", PASSWORD, "Reader", verified=True)
+    paper = lens.paper("2611.00003")
+    lens.discussions.post(author, paper.pk, "I wrote this.")
+    lens.discussions.post(reader, paper.pk, "Nice paper.")
+    assert [c.is_author for c in lens.discussions.thread(paper.pk)] == [False, False]
+    claim = lens.authors.claim(author.pk, paper, paper.paper.authors[0])
+    assert [c.is_author for c in lens.discussions.thread(paper.pk)] == [False, False]  # pending
+    lens.authors.review(claim.pk, True, reader.pk, True)
+    assert lens.authors.claimed_author_pks(paper.pk) == {author.pk}
+    marks = {c.author_name: c.is_author for c in lens.discussions.thread(paper.pk)}
+    assert marks == {"Smith": True, "Reader": False}
+
+
 # -- pages and API over the shared indexed app ---------------------------------------------------
 
 
