@@ -32,11 +32,12 @@ def main(base: str) -> int:
         page = browser.new_page(viewport={"width": 1280, "height": 900}, color_scheme="light")
         page.goto(f"{base}/")
         page.screenshot(path=str(DOCS / "home.png"))
-        # A paper page with math in its abstract and similar papers below.
-        page.goto(f"{base}/search?q=dark+matter+halo&mode=hybrid")
+        # A paper page with code, its summary, the Cite button and similar papers with
+        # their reasons (the bundled ML sample has papers linking their repositories).
+        page.goto(f"{base}/search?q=language+model&mode=hybrid&code=1")
         page.locator("main a[href^='/paper/']").first.click()
         page.wait_for_load_state("networkidle")
-        page.screenshot(path=str(DOCS / "paper.png"))
+        page.screenshot(path=str(DOCS / "paper.png"), full_page=True)
         page.goto(f"{base}/search?q=graph+neural+networks")
         page.screenshot(path=str(DOCS / "search.png"))
         browser.close()

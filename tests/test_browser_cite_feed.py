@@ -71,6 +71,7 @@ def test_feed_filter_form(browser: Browser, live_server: str) -> None:
     # A bad value comes back as a message over the feed.
     page.goto("/?sort=sideways")
     assert (
-        "sort must be newest, votes or stars" in page.locator("[role=alert]").inner_text().lower()
+        "sort must be one of newest, votes, stars, citations"
+        in page.locator("[role=alert]").inner_text().lower()
     )
     context.close()

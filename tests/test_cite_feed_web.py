@@ -269,7 +269,7 @@ def test_core_feed_filters_sorts_and_hides(feed_lens: PaperLens) -> None:
     assert hidden is not None and hidden.hidden and hidden.total == 2
     assert _ids(hidden) == ["2403.00003", "2403.00001"]
     assert len(_ids(lens.daily(hide_for=voters[1].pk))) == 4
-    with pytest.raises(ValueError, match="newest, votes or stars"):
+    with pytest.raises(ValueError, match="newest, votes, stars, citations"):
         lens.daily(sort="random")
     with pytest.raises(ValueError, match="not an arXiv category"):
         lens.daily(categories=["cs.LG; DROP TABLE"])
@@ -295,7 +295,7 @@ def test_home_page_feed_control(client: TestClient, indexed_lens: PaperLens) -> 
     # Stars not known yet: sorted by votes, and the page says so.
     assert 'id="sort-fallback"' in client.get("/?sort=stars").text
     for bad, message in (
-        ("sort=random", "sort must be newest, votes or stars"),
+        ("sort=random", "sort must be one of newest, votes, stars, citations"),
         ("category=%3Cscript%3E", "is not an arXiv category"),
         ("hide=1", "hide needs a signed-in reader"),
         ("hide=maybe", "hide must be 1 or 0"),
