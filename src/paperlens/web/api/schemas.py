@@ -243,7 +243,7 @@ class DailyOut(BaseModel):
     )
     sort: str = Field(
         default="newest",
-        description="The order used: newest, votes, stars or citations (votes when no stars are known).",
+        description="The order used: newest, votes, stars or citations (votes if no stars known).",
     )
     hidden: bool = Field(
         default=False, description="Papers you marked read or not interested are left out."
