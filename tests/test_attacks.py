@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from paperlens.accounts import User
 from paperlens.config import Settings
@@ -473,3 +474,38 @@ def test_edits_cannot_be_flooded_to_spread_mentions(lens: PaperLens) -> None:
     )
     assert r.status_code == 429 and "Retry-After" in r.headers and targets[4].display_name in r.text
     assert lens.discussions.unread_count(targets[4].pk) == 0
+
+
+def test_an_unverified_account_gets_no_subscription_of_its_address(
+    app: Any, lens: PaperLens
+) -> None:
+    """Anyone can sign up with someone else's address (unverified); the address is not
+    theirs, so its digest subscription (with its searches) is neither exported to them
+    nor deleted with their account."""
+    victim = f"v-{uuid.uuid4().hex[:8]}@example.org"
+    with lens.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO digest_subscriptions (email, frequency, tz, sections, searches,"
+                " created_at) VALUES (:e, 'daily', 'UTC', '[]', '[\"victims-secret-search\"]',"
+                " CURRENT_TIMESTAMP)"
+            ),
+            {"e": victim},
+        )
+    squatter = lens.accounts.create_user(victim, PASSWORD, "Squatter")  # not verified
+    c = signed_in(app, squatter)
+    r = c.get("/account/export")
+    assert r.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(r.content))
+    assert b"victims-secret-search" not in archive.read("paperlens-export.json")
+    r = c.post(
+        "/account/delete",
+        data={"password": PASSWORD, "csrf_token": csrf(c, "/account/data")},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and lens.accounts.get_user(squatter.pk) is None
+    with lens.engine.connect() as conn:
+        left = conn.execute(
+            text("SELECT count(*) FROM digest_subscriptions WHERE email = :e"), {"e": victim}
+        ).scalar_one()
+    assert left == 1
