@@ -19,6 +19,7 @@ import re
 import uuid
 import xml.etree.ElementTree as ET
 import zipfile
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -509,3 +510,44 @@ def test_an_unverified_account_gets_no_subscription_of_its_address(
             text("SELECT count(*) FROM digest_subscriptions WHERE email = :e"), {"e": victim}
         ).scalar_one()
     assert left == 1
+
+
+def _pdf_with_flate_stream(raw: bytes) -> bytes:
+    """A one-page PDF whose content stream is ``raw``, deflated (a few KB for a bomb)."""
+    packed = zlib.compress(raw, 9)
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(packed) + packed + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for n, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % n + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    out.writelines(b"%010d 00000 n \n" % o for o in offsets)
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(objects) + 1))
+    out.write(b"startxref\n%d\n%%%%EOF\n" % xref)
+    return out.getvalue()
+
+
+def test_a_pdf_decompression_bomb_is_a_400_not_a_server_error(app: Any) -> None:
+    """A 75 KB upload whose stream inflates past pypdf's 75 MB limit: pypdf raises
+    LimitReachedError (no PdfReadError); the reader gets the "damaged" message."""
+    bomb = _pdf_with_flate_stream(b" " * 75_000_010)
+    assert len(bomb) < 100_000
+    c = browser(app)
+    token = csrf(c, "/like-my-draft")
+    files = {"pdf": ("bomb.pdf", bomb, "application/pdf")}
+    r = c.post("/like-my-draft", data={"csrf_token": token}, files=files)
+    assert r.status_code == 400 and "could not be read" in r.text
+    r = c.post(
+        "/api/v1/drafts/similar/pdf", content=bomb, headers={"content-type": "application/pdf"}
+    )
+    assert r.status_code == 400 and "could not be read" in r.json()["detail"]

@@ -125,7 +125,7 @@ def from_pdf(data: bytes) -> Draft:
     if not data[:1024].lstrip().startswith(b"%PDF-"):
         raise Invalid("the uploaded file is not a PDF")
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import PyPdfError
 
     # pypdf logs every quirk of a damaged file as a warning; the reader gets one message.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -139,7 +139,9 @@ def from_pdf(data: bytes) -> Draft:
         pages = [page.extract_text() or "" for page in reader.pages[:PDF_PAGES]]
     except Invalid:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, IndexError, OSError) as exc:
+    # PyPdfError, not only PdfReadError: a stream that inflates past pypdf's limits (a
+    # decompression bomb) raises LimitReachedError, which is no PdfReadError.
+    except (PyPdfError, ValueError, KeyError, TypeError, IndexError, OSError) as exc:
         raise Invalid(
             "the PDF could not be read (it looks damaged): paste its abstract instead"
         ) from exc
