@@ -551,3 +551,22 @@ def test_a_pdf_decompression_bomb_is_a_400_not_a_server_error(app: Any) -> None:
         "/api/v1/drafts/similar/pdf", content=bomb, headers={"content-type": "application/pdf"}
     )
     assert r.status_code == 400 and "could not be read" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("odd_id", ["test:ü-1", "test:a b"])
+def test_a_comment_on_an_odd_paper_id_gets_a_valid_location(
+    app: Any, lens: PaperLens, odd_id: str
+) -> None:
+    """Ids come from sources and need not be ASCII: the new comment's ``Location`` is
+    percent-encoded (a raw non-Latin-1 id made the answer a 500)."""
+    if lens.papers.get(odd_id) is None:
+        lens.papers.write_batch(
+            [Parsed(make_paper(id=odd_id, title="T", abstract="A", source="t"), "t")]
+        )
+    api = browser(app)
+    api.headers.update(bearer(lens, new_user(lens, "Odd")))
+    r = api.post(f"/api/v1/papers/{odd_id}/comments", json={"body": "hello"})
+    assert r.status_code == 201, r.text[:200]
+    location = r.headers["location"]
+    assert location.isascii() and " " not in location
+    assert api.get(location).json()["body"] == "hello"

@@ -14,6 +14,7 @@ by ``web/errors.py``. Mention mails go out after the answer.
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, BackgroundTasks, Path, Response
 from fastapi.responses import JSONResponse
@@ -76,7 +77,8 @@ def post_comment(
     posted = lens.discussions.post(user, pk, body.body, body.parent)
     background.add_task(lens.discussions.send_mails, posted.mails)
     out = s.CommentOut.of(posted.comment, key)
-    url = f"/api/v1/papers/{key}/comments/{posted.comment.pk}"
+    # Percent-encoded: a header is Latin-1 with no spaces or controls; an id need not be.
+    url = f"/api/v1/papers/{quote(key, safe='/:')}/comments/{posted.comment.pk}"
     return JSONResponse(
         out.model_dump(mode="json"),
         status_code=201,
