@@ -570,3 +570,12 @@ def test_a_comment_on_an_odd_paper_id_gets_a_valid_location(
     location = r.headers["location"]
     assert location.isascii() and " " not in location
     assert api.get(location).json()["body"] == "hello"
+
+
+def test_banning_an_unknown_account_is_a_404(app: Any, lens: PaperLens) -> None:
+    admin = new_user(lens, "Mod", admin=True)
+    c = signed_in(app, admin)
+    token = csrf(c, "/admin/comments")
+    for pk in ("999999", "2147483647"):
+        r = c.post("/admin/bans", data={"user": pk, "csrf_token": token}, follow_redirects=False)
+        assert r.status_code == 404 and "no account" in r.text, r.text[:200]
