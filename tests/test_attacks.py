@@ -579,3 +579,36 @@ def test_banning_an_unknown_account_is_a_404(app: Any, lens: PaperLens) -> None:
     for pk in ("999999", "2147483647"):
         r = c.post("/admin/bans", data={"user": pk, "csrf_token": token}, follow_redirects=False)
         assert r.status_code == 404 and "no account" in r.text, r.text[:200]
+
+
+def test_marking_read_touches_only_ones_own_notifications(app: Any, lens: PaperLens) -> None:
+    ann, bob = (
+        new_user(lens, f"Ann{uuid.uuid4().hex[:6]}"),
+        new_user(lens, f"Bob{uuid.uuid4().hex[:6]}"),
+    )
+    writer = new_user(lens, "Writer")
+    a_comment(lens, writer, f"@{ann.display_name} and @{bob.display_name}, look")
+    assert lens.discussions.unread_count(ann.pk) == 1 == lens.discussions.unread_count(bob.pk)
+    c = signed_in(app, bob)
+    assert (
+        c.post("/notifications/read", data={"csrf_token": csrf(c), "user": str(ann.pk)}).status_code
+        == 200
+    )
+    api = browser(app)
+    api.headers.update(bearer(lens, bob))
+    r = api.post("/api/v1/notifications/read", json={"user": ann.pk})
+    assert r.status_code == 200 and r.json()["unread"] == 0
+    assert "private" in r.headers["cache-control"]
+    assert lens.discussions.unread_count(bob.pk) == 0
+    assert lens.discussions.unread_count(ann.pk) == 1  # Ann's are still unread
+
+
+def test_the_draft_page_is_rate_limited_too(lens: PaperLens) -> None:
+    app = create_app(lens, rate_limit=None, auth_limits=RateLimits(draft_ip="1/minute"))
+    c = browser(app)
+    token = csrf(c, "/like-my-draft")
+    codes = [
+        c.post("/like-my-draft", data={"text": "short <b>", "csrf_token": token}).status_code
+        for _ in range(2)
+    ]
+    assert codes == [400, 429]
