@@ -5,8 +5,9 @@ comment: get, edit, delete, report, and moderate for admins) and
 Reading a thread needs no account (a signed-in reader also gets ``mine`` and, for
 their own comments, the Markdown ``body``). Writing acts for the signed-in reader
 (session with a CSRF token, or an ``Authorization: Bearer`` API token with the write
-scope): post and report are rate-limited per account and per address; only the author
-edits, the author or an admin deletes. Refusals (empty, too long, binary, too deep,
+scope): posts are rate-limited per account and per address, edits and reports per
+account (an edit may mention new readers); only the author edits, the author or an
+admin deletes. Notifications are sent with ``Cache-Control: private, no-store``. Refusals (empty, too long, binary, too deep,
 not yours, banned, unverified) come from :mod:`paperlens.discussions` and are mapped
 by ``web/errors.py``. Mention mails go out after the answer.
 """
