@@ -7,9 +7,10 @@ their own comments, the Markdown ``body``). Writing acts for the signed-in reade
 (session with a CSRF token, or an ``Authorization: Bearer`` API token with the write
 scope): posts are rate-limited per account and per address, edits and reports per
 account (an edit may mention new readers); only the author edits, the author or an
-admin deletes. Notifications are sent with ``Cache-Control: private, no-store``. Refusals (empty, too long, binary, too deep,
-not yours, banned, unverified) come from :mod:`paperlens.discussions` and are mapped
-by ``web/errors.py``. Mention mails go out after the answer.
+admin deletes. Notifications are sent with ``Cache-Control: private, no-store``.
+Refusals (empty, too long, binary, too deep, not yours, banned, unverified) come from
+:mod:`paperlens.discussions` and are mapped by ``web/errors.py``. Mention mails go out
+after the answer.
 """
 
 from __future__ import annotations
