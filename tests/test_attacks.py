@@ -645,3 +645,59 @@ def test_cite_files_carry_no_file_or_shell_commands(title: str) -> None:
     assert "^^" not in text
     assert bibtexparser.parse_string(text).entries[0]["title"]
     assert pybtex.database.parse_string(text, "bibtex").entries
+
+
+def _pdf_drawing_a_form_many_times(uses: int) -> bytes:
+    """A ~10 KB PDF whose page draws one 200 KB text form ``uses`` times: pypdf
+    re-reads the form at each use (minutes of CPU for 2,000 uses)."""
+    unit = b"BT /F1 12 Tf (ab) Tj ET\n"
+    form = zlib.compress(unit * (200_000 // len(unit)), 9)
+    content = zlib.compress(b"/X1 Do\n" * uses, 9)
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [5 0 R] /Count 1 >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content)
+        + content
+        + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R"
+        b" /Resources << /Font << /F1 4 0 R >> /XObject << /X1 6 0 R >> >> >>",
+        b"<< /Length %d /Filter /FlateDecode /Type /XObject /Subtype /Form"
+        b" /BBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >> >>\nstream\n"
+        % len(form)
+        + form
+        + b"\nendstream",
+    ]
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for n, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % n + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    out.writelines(b"%010d 00000 n \n" % o for o in offsets)
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(objects) + 1))
+    out.write(b"startxref\n%d\n%%%%EOF\n" % xref)
+    return out.getvalue()
+
+
+def test_a_pdf_that_keeps_the_parser_busy_is_cut_off(
+    app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Text extraction runs in a child process killed after ``PDF_SECONDS`` (lowered
+    here): the request answers 400 quickly instead of holding a CPU for minutes."""
+    import time
+
+    from paperlens import drafts
+
+    monkeypatch.setattr(drafts, "PDF_SECONDS", 2.0)
+    busy = _pdf_drawing_a_form_many_times(2000)
+    assert len(busy) < 20_000
+    c = browser(app)
+    token = csrf(c, "/like-my-draft")
+    started = time.monotonic()
+    files = {"pdf": ("busy.pdf", busy, "application/pdf")}
+    r = c.post("/like-my-draft", data={"csrf_token": token}, files=files)
+    assert r.status_code == 400 and "too complex" in r.text
+    assert time.monotonic() - started < 15
