@@ -163,11 +163,25 @@ def keyed(papers: Sequence[Paper]) -> list[tuple[str, Paper]]:
 _MATH = re.compile(r"(\$\$.+?\$\$|\$[^$]+\$|\\\(.+?\\\)|\\\[.+?\\\])", re.S)
 _SPECIAL = re.compile(r"(?<!\\)([&%#_$])")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: TeX primitives and macros that read or write files, run code or redefine things: a
+#: hostile title holding one would act when the reader's LaTeX compiles the
+#: bibliography (``\input{/etc/passwd}`` prints a local file into their PDF). Their
+#: backslash is drawn instead; ``^^5c`` (TeX's spelling of a backslash) is broken too.
+_UNSAFE_COMMAND = re.compile(
+    r"\\(?=(?:input|include|includeonly|InputIfFileExists|IfFileExists|openin|openout|"
+    r"closein|closeout|read|readline|write|immediate|message|catcode|def|edef|gdef|xdef|"
+    r"let|futurelet|csname|expandafter|special|directlua|latelua|usepackage|"
+    r"RequirePackage|newcommand|renewcommand|providecommand|newenvironment|"
+    r"renewenvironment|makeatletter|lstinputlisting|verbatiminput|shipout|output|"
+    r"everypar|everymath|jobname|pdffilesize|pdffiledump|pdfshellescape)(?![A-Za-z]))"
+)
+_HATS = re.compile(r"\^(?=\^)")
 
 
 def bibtex_escape(text: str) -> str:
     """``text`` safe inside a braced BibTeX field: ``& % # _ $`` escaped outside math,
-    ``~ ^`` spelt out, math (``$...$``) and LaTeX commands kept, and every brace that
+    ``~ ^`` spelt out, math (``$...$``) and LaTeX commands kept (but those of
+    :data:`_UNSAFE_COMMAND`, which lose their backslash), and every brace that
     has no partner made a command (``\\textbraceleft{}`` in text, ``\\lbrace{}`` in
     math). BibTeX pairs braces whether or not a backslash precedes them, so ``\\{``
     does not hide one; an unpaired brace would end the field early or swallow the rest
@@ -175,8 +189,10 @@ def bibtex_escape(text: str) -> str:
     parts: list[tuple[str, bool]] = []  # (text, is math)
     for n, part in enumerate(_MATH.split(" ".join(_CONTROL.sub("", text).split()))):
         if n % 2:
+            part = _HATS.sub("^{}", _UNSAFE_COMMAND.sub(r"\\backslash{}", part))
             parts.append((part, True))
             continue
+        part = _UNSAFE_COMMAND.sub(r"\\textbackslash{}", part)
         part = _SPECIAL.sub(r"\\\1", part)
         part = part.replace("~", r"\textasciitilde{}").replace("^", r"\textasciicircum{}")
         parts.append((part, False))

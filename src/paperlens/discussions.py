@@ -409,9 +409,12 @@ class Discussions:
         self._admin(admin)
         if user_pk == admin.pk:
             raise Invalid("you cannot ban yourself")
-        return self.store.ban(
+        banned = self.store.ban(
             user_pk, admin.pk, clean_user_text(reason)[:MAX_REASON_CHARS], self.clock()
         )
+        if banned is None:  # (an unknown number used to fail the foreign key: a 500)
+            raise NotFound(f"no account {user_pk}")
+        return banned
 
     def unban(self, admin: User, user_pk: int) -> bool:
         self._admin(admin)

@@ -9,7 +9,8 @@ lens never writes it to the database, the indexes or a log). Bad input is refuse
   is cut to its abstract, or its first :data:`PDF_TEXT_CHARS` characters);
 - a PDF over :data:`MAX_PDF_BYTES` (front ends enforce this while reading the upload,
   before the whole body is in memory), not a PDF, broken, encrypted, or with no text
-  layer (a scan);
+  layer (a scan), or too complex to read within :data:`PDF_SECONDS` (pypdf runs in a
+  child Python that is killed then);
 - text that does not look like English is accepted with a warning: the model was
   trained on English, so results may be poor (:func:`english_warning`, a cheap
   stop-word count, no language model).
@@ -18,8 +19,12 @@ lens never writes it to the database, the indexes or a log). Bad input is refuse
 from __future__ import annotations
 
 import io
+import json
 import logging
+import os
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 
 from paperlens.errors import Invalid
@@ -34,6 +39,8 @@ MIN_DRAFT_CHARS = 40
 MAX_PDF_BYTES = 20 * 1024 * 1024
 #: Pages of a PDF read at most (the abstract is on the first ones).
 PDF_PAGES = 3
+#: Wall-clock seconds a PDF's text may take to read (in a child Python, then killed).
+PDF_SECONDS = 10.0
 #: A PDF's text is cut to this when no abstract is found in it.
 PDF_TEXT_CHARS = 4_000
 
@@ -116,16 +123,13 @@ def abstract_of(text: str) -> tuple[str, bool]:
     return text[:PDF_TEXT_CHARS], False
 
 
-def from_pdf(data: bytes) -> Draft:
-    """The abstract (or the beginning) of an uploaded PDF's text layer."""
-    if len(data) > MAX_PDF_BYTES:
-        raise Invalid(f"the PDF is too large: at most {MAX_PDF_BYTES // (1024 * 1024)} MB")
-    if not data:
-        raise Invalid("the uploaded file is empty")
-    if not data[:1024].lstrip().startswith(b"%PDF-"):
-        raise Invalid("the uploaded file is not a PDF")
+_DAMAGED = "the PDF could not be read (it looks damaged): paste its abstract instead"
+
+
+def _pdf_text(data: bytes) -> str:
+    """The text layer of the first :data:`PDF_PAGES` pages (pypdf; may take long)."""
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import PyPdfError
 
     # pypdf logs every quirk of a damaged file as a warning; the reader gets one message.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -136,14 +140,61 @@ def from_pdf(data: bytes) -> Draft:
                 "the PDF is encrypted (password-protected): upload an unprotected copy "
                 "or paste its abstract"
             )
-        pages = [page.extract_text() or "" for page in reader.pages[:PDF_PAGES]]
+        return " ".join(page.extract_text() or "" for page in reader.pages[:PDF_PAGES])
     except Invalid:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, IndexError, OSError) as exc:
+    # PyPdfError, not only PdfReadError: a stream that inflates past pypdf's limits (a
+    # decompression bomb) raises LimitReachedError, which is no PdfReadError.
+    except (PyPdfError, ValueError, KeyError, TypeError, IndexError, OSError) as exc:
+        raise Invalid(_DAMAGED) from exc
+
+
+def pdf_text_main() -> None:
+    """The child's side of :func:`_read_pdf_bounded`: a PDF on stdin, JSON on stdout."""
+    data = sys.stdin.buffer.read()
+    try:
+        answer = {"text": _pdf_text(data)}
+    except Invalid as exc:
+        answer = {"invalid": str(exc)}
+    except Exception:  # anything else pypdf trips on: a damaged file to the reader
+        answer = {"invalid": _DAMAGED}
+    sys.stdout.write(json.dumps(answer))
+
+
+def _read_pdf_bounded(data: bytes, seconds: float) -> str:
+    """:func:`_pdf_text` in a child Python killed after ``seconds``: a 15 KB PDF can
+    hold content that keeps pypdf busy for minutes (a form drawn thousands of times),
+    and a thread cannot be stopped. A fresh interpreter over this one's ``sys.path``
+    (no fork of a server with threads, no re-import of ``__main__``)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    command = [sys.executable, "-c", "from paperlens.drafts import pdf_text_main as m; m()"]
+    try:
+        done = subprocess.run(  # noqa: S603 (a fixed command; the PDF goes in on stdin)
+            command, input=data, capture_output=True, timeout=seconds, env=env, check=False
+        )
+    except subprocess.TimeoutExpired:
         raise Invalid(
-            "the PDF could not be read (it looks damaged): paste its abstract instead"
-        ) from exc
-    text = normalise_whitespace(clean_user_text(" ".join(pages), multiline=True))
+            "the PDF is too complex to read in time: paste its abstract instead"
+        ) from None
+    try:
+        answer = json.loads(done.stdout)
+    except ValueError:  # the child died (out of memory, killed)
+        raise Invalid(_DAMAGED) from None
+    if "text" not in answer:
+        raise Invalid(str(answer.get("invalid", _DAMAGED)))
+    return str(answer["text"])
+
+
+def from_pdf(data: bytes) -> Draft:
+    """The abstract (or the beginning) of an uploaded PDF's text layer."""
+    if len(data) > MAX_PDF_BYTES:
+        raise Invalid(f"the PDF is too large: at most {MAX_PDF_BYTES // (1024 * 1024)} MB")
+    if not data:
+        raise Invalid("the uploaded file is empty")
+    if not data[:1024].lstrip().startswith(b"%PDF-"):
+        raise Invalid("the uploaded file is not a PDF")
+    pages = _read_pdf_bounded(data, PDF_SECONDS)
+    text = normalise_whitespace(clean_user_text(pages, multiline=True))
     if len(text) < MIN_DRAFT_CHARS:
         raise Invalid(
             "the PDF has no text layer (a scan?): paste its abstract instead, or run it "

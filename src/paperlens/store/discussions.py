@@ -450,8 +450,11 @@ class DiscussionStore:
             for r in rows
         ]
 
-    def ban(self, user_pk: int, by: int | None, reason: str, now: datetime) -> bool:
+    def ban(self, user_pk: int, by: int | None, reason: str, now: datetime) -> bool | None:
+        """Whether the account was newly barred; ``None`` when there is no such account."""
         with self.engine.begin() as conn:
+            if conn.execute(select(users_t.c.pk).where(users_t.c.pk == user_pk)).first() is None:
+                return None
             stmt = dialect_insert(conn, bans_t).values(
                 user_pk=user_pk, banned_by=by, reason=reason, created_at=now
             )

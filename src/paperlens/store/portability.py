@@ -416,18 +416,21 @@ def _marks(t: Any, when_col: str, name: str) -> Section:
 # -- digest subscriptions and submissions (exported, not imported) --------------------------
 
 
-def _email_of(conn: Connection, user_pk: int) -> str:
-    return str(conn.execute(select(users_t.c.email).where(users_t.c.pk == user_pk)).scalar_one())
-
-
-def _subs_of(user_pk: int, email: str) -> Any:
-    return or_(subs_t.c.user_pk == user_pk, subs_t.c.email == email)
+def _subs_of(conn: Connection, user_pk: int) -> Any:
+    """The account's subscriptions: those linked to it, and those of its address once
+    the address is verified (anyone may sign up with someone else's address; until it
+    is verified, its subscriptions are not this account's to read or delete)."""
+    email = conn.execute(
+        select(users_t.c.email).where(
+            users_t.c.pk == user_pk, users_t.c.email_verified_at.is_not(None)
+        )
+    ).scalar()
+    mine = subs_t.c.user_pk == user_pk
+    return mine if email is None else or_(mine, subs_t.c.email == email)
 
 
 def _export_subscriptions(conn: Connection, user_pk: int) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        select(subs_t).where(_subs_of(user_pk, _email_of(conn, user_pk))).order_by(subs_t.c.pk)
-    ).all()
+    rows = conn.execute(select(subs_t).where(_subs_of(conn, user_pk)).order_by(subs_t.c.pk)).all()
     return [
         {
             "email": r.email,
@@ -444,8 +447,9 @@ def _export_subscriptions(conn: Connection, user_pk: int) -> list[dict[str, Any]
 
 
 def _delete_subscriptions(conn: Connection, user_pk: int) -> None:
-    # The address is personal data even where the row is not linked to the account.
-    conn.execute(delete(subs_t).where(_subs_of(user_pk, _email_of(conn, user_pk))))
+    # The (verified) address is personal data even where the row is not linked to the
+    # account.
+    conn.execute(delete(subs_t).where(_subs_of(conn, user_pk)))
 
 
 def _export_submissions(conn: Connection, user_pk: int) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Rate limits on the actions worth abusing: logging in, signing up, asking for reset
-or verification links, checking the current password, submitting papers, writing and
-reporting comments, each per client address and per account.
+or verification links, checking the current password, submitting papers, writing,
+editing and reporting comments, each per client address and per account.
 
 Failed passwords never lock an account as a whole (anyone could lock anyone out):
 wrong logins are counted per (account, client address), so only the address that
@@ -60,6 +60,9 @@ class RateLimits:
     #: New comments (pages and API), per account and per client address.
     comment_account: str = "5/minute"
     comment_ip: str = "20/minute"
+    #: Comment edits per account (an edit notifies readers mentioned anew: unlimited
+    #: edits would let one comment reach every reader, twenty handles at a time).
+    edit_account: str = "10/minute"
     #: Comment reports per account.
     report_account: str = "20/hour"
     #: Whole-account exports and imports per account (heavy requests).
@@ -95,6 +98,7 @@ _ACTIONS = {
     "submit": "submit",
     "subscribe": "subscribe",
     "comment": "comment",
+    "edit": "comment edit",
     "report": "report",
     "export": "export",
     "import": "import",

@@ -5,17 +5,20 @@ comment: get, edit, delete, report, and moderate for admins) and
 Reading a thread needs no account (a signed-in reader also gets ``mine`` and, for
 their own comments, the Markdown ``body``). Writing acts for the signed-in reader
 (session with a CSRF token, or an ``Authorization: Bearer`` API token with the write
-scope): post and report are rate-limited per account and per address; only the author
-edits, the author or an admin deletes. Refusals (empty, too long, binary, too deep,
-not yours, banned, unverified) come from :mod:`paperlens.discussions` and are mapped
-by ``web/errors.py``. Mention mails go out after the answer.
+scope): posts are rate-limited per account and per address, edits and reports per
+account (an edit may mention new readers); only the author edits, the author or an
+admin deletes. Notifications are sent with ``Cache-Control: private, no-store``.
+Refusals (empty, too long, binary, too deep, not yours, banned, unverified) come from
+:mod:`paperlens.discussions` and are mapped by ``web/errors.py``. Mention mails go out
+after the answer.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, BackgroundTasks, Path
+from fastapi import APIRouter, BackgroundTasks, Path, Response
 from fastapi.responses import JSONResponse
 
 from paperlens.web.api import paper_key
@@ -76,7 +79,8 @@ def post_comment(
     posted = lens.discussions.post(user, pk, body.body, body.parent)
     background.add_task(lens.discussions.send_mails, posted.mails)
     out = s.CommentOut.of(posted.comment, key)
-    url = f"/api/v1/papers/{key}/comments/{posted.comment.pk}"
+    # Percent-encoded: a header is Latin-1 with no spaces or controls; an id need not be.
+    url = f"/api/v1/papers/{quote(key, safe='/:')}/comments/{posted.comment.pk}"
     return JSONResponse(
         out.model_dump(mode="json"),
         status_code=201,
@@ -122,7 +126,13 @@ def get_comment(
 @router.patch(
     "/papers/{paper_id:path}/comments/{comment_id}",
     response_model=s.CommentOut,
-    responses={**AUTH, **FORBIDDEN, **NOT_FOUND, 409: error_doc("Deleted or hidden.")},
+    responses={
+        **AUTH,
+        **FORBIDDEN,
+        **NOT_FOUND,
+        409: error_doc("Deleted or hidden."),
+        429: error_doc("Too many edits; wait and try again."),
+    },
     summary="Edit your comment",
 )
 def edit_comment(
@@ -131,11 +141,13 @@ def edit_comment(
     comment_id: CommentId,
     body: s.CommentPatch,
     user: CurrentUser,
+    throttle: ThrottleDep,
     background: BackgroundTasks,
 ) -> JSONResponse:
     """Your own comments only; the comment gets ``edited_at``. Readers mentioned for
-    the first time are notified."""
+    the first time are notified. Rate-limited per account."""
     pk, key = paper_key(lens, paper_id)
+    throttle.hit("edit_account", str(user.pk))
     posted = lens.discussions.edit(user, comment_id, body.body, paper_pk=pk)
     background.add_task(lens.discussions.send_mails, posted.mails)
     out = s.CommentOut.of(posted.comment, key)
@@ -186,7 +198,9 @@ def moderate_comment(
     responses=AUTH,
     summary="Your notifications: mentions and replies",
 )
-def notifications(lens: LensDep, user: CurrentUser) -> s.NotificationsOut:
+def notifications(lens: LensDep, user: CurrentUser, response: Response) -> s.NotificationsOut:
+    # One reader's mentions: no shared cache may keep them (nor the browser's disk).
+    response.headers["Cache-Control"] = "private, no-store"
     items = lens.discussions.notifications(user.pk)
     return s.NotificationsOut(
         unread=lens.discussions.unread_count(user.pk),
@@ -200,6 +214,6 @@ def notifications(lens: LensDep, user: CurrentUser) -> s.NotificationsOut:
     responses=AUTH,
     summary="Mark all your notifications read",
 )
-def mark_read(lens: LensDep, user: CurrentUser) -> s.NotificationsOut:
+def mark_read(lens: LensDep, user: CurrentUser, response: Response) -> s.NotificationsOut:
     lens.discussions.mark_read(user.pk)
-    return notifications(lens, user)
+    return notifications(lens, user, response)

@@ -161,12 +161,14 @@ def edit_comment(
     user: CurrentUser,
     lens: LensDep,
     values: FormFields,
+    throttle: ThrottleDep,
     background: BackgroundTasks,
 ) -> Response:
     pk, key = paper_of_form(lens, values)
     try:
+        throttle.hit("edit_account", str(user.pk))
         posted = lens.discussions.edit(user, comment_id, values.get("body", ""), paper_pk=pk)
-    except PaperlensError as exc:
+    except (PaperlensError, RateLimited) as exc:
         return _refused(request, exc, {**values, "comment": str(comment_id)}, key)
     background.add_task(lens.discussions.send_mails, posted.mails)
     return RedirectResponse(discussion_url(key, comment_id), status_code=303, background=background)
@@ -237,7 +239,10 @@ def ban(admin: AdminUser, lens: LensDep, values: FormFields) -> Response:
 @router.get("/notifications", response_class=HTMLResponse)
 def notifications(request: Request, user: CurrentUser, lens: LensDep) -> HTMLResponse:
     items = lens.discussions.notifications(user.pk)
-    return render(request, "notifications.html", {"items": items})
+    response = render(request, "notifications.html", {"items": items})
+    # One reader's mentions: no shared cache may keep them (nor the browser's disk).
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @router.post("/notifications/read")
