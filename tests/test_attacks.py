@@ -365,11 +365,22 @@ def test_personal_answers_are_never_cached(app: Any, lens: PaperLens) -> None:
         (c, "/account/export"),
         (api, "/api/v1/notifications"),
         (api, "/api/v1/account/export"),
+        # Every other answer for a signed-in reader too (one rule in SecurityHeaders).
+        (c, "/welcome"),
+        (c, "/account/data"),
+        (c, f"/paper/{PAPER}"),
+        (c, "/for-you"),
+        (api, "/api/v1/onboarding"),
     ):
         r = client.get(path)
         assert r.status_code == 200, path
         cache = r.headers.get("cache-control", "")
         assert "no-store" in cache, (path, cache)
+    # An anonymous page may be cached; a static file keeps its long lifetime.
+    anonymous = browser(app)
+    assert "no-store" not in anonymous.get(f"/paper/{PAPER}").headers.get("cache-control", "")
+    static = c.get("/static/style.css")
+    assert "no-store" not in static.headers.get("cache-control", "")
 
 
 def test_an_export_never_holds_another_readers_data(app: Any, lens: PaperLens) -> None:

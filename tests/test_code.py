@@ -387,3 +387,24 @@ def test_cli_refresh_code_never_shows_the_token(tmp_path: Path) -> None:
         assert secret not in proc.stdout + proc.stderr
         sent = server.requests_to("/repos/openai/hallucination-evals")[0].headers
         assert sent["Authorization"] == f"Bearer {secret}"
+
+
+def test_a_card_leaves_out_an_extract_that_only_repeats_the_abstracts_opening() -> None:
+    from types import SimpleNamespace
+
+    from paperlens.web.rendering import env
+
+    macro = env.from_string(
+        '{% from "_macros.html" import code_line %}{{ code_line(view, p) }}'
+    ).render
+    p = SimpleNamespace(abstract="Graphs are everywhere. In this work we introduce a model.")
+
+    def view(summary: str, source: str) -> SimpleNamespace:
+        return SimpleNamespace(summary=summary, summary_source=source, keywords=["graphs"])
+
+    opening = macro(view=view("Graphs are everywhere.", "extract"), p=p)
+    assert "Extract" not in opening and "graphs" in opening  # key phrases stay
+    later = macro(view=view("In this work we introduce a model.", "extract"), p=p)
+    assert "Extract:" in later and "we introduce a model" in later
+    hf = macro(view=view("Graphs are everywhere.", "hf"), p=p)
+    assert "Summary from Hugging Face:" in hf

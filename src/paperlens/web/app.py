@@ -35,7 +35,7 @@ from paperlens.web.api import onboarding as api_onboarding
 from paperlens.web.api import papers as api_papers
 from paperlens.web.api import portability as api_portability
 from paperlens.web.csrf import CsrfCookie, csrf_protect
-from paperlens.web.deps import API_PREFIX
+from paperlens.web.deps import API_PREFIX, SESSION_COOKIE
 from paperlens.web.errors import add_error_handlers
 from paperlens.web.pages import accounts as page_accounts
 from paperlens.web.pages import authors as page_authors
@@ -158,5 +158,5 @@ def create_app(
         # A request for another host (Host: evil.example) is a 400 before anything else
         # runs; links are built on public_url either way (see config.Settings).
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts, www_redirect=False)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, session_cookie=SESSION_COOKIE)
     return app

@@ -70,18 +70,26 @@ async def send_json(
 
 
 class SecurityHeaders:
-    """Adds :data:`SECURITY_HEADERS` to every response, and a cache lifetime to static
-    files (their URLs carry the app version, so a new release is fetched anew)."""
+    """Adds :data:`SECURITY_HEADERS` to every response, a cache lifetime to static files
+    (their URLs carry the app version, so a new release is fetched anew), and
+    ``private, no-store`` to any other answer to a signed-in request that set no
+    Cache-Control itself (pages and API answers for one reader)."""
 
-    def __init__(self, app: ASGIApp, static_prefix: str = "/static/") -> None:
+    def __init__(
+        self, app: ASGIApp, static_prefix: str = "/static/", session_cookie: str = ""
+    ) -> None:
         self.app = app
         self.static_prefix = static_prefix
+        #: A request carrying this cookie (or an Authorization header) gets an answer
+        #: for one reader: unless a route chose otherwise, no cache may keep it.
+        self.session_marker = f"{session_cookie}=".encode() if session_cookie else b""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         is_static = str(scope.get("path", "")).startswith(self.static_prefix)
+        personal = not is_static and self._personal(scope)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -90,10 +98,20 @@ class SecurityHeaders:
                 headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
                 if is_static and b"cache-control" not in present:
                     headers.append((b"cache-control", STATIC_CACHE))
+                elif personal and b"cache-control" not in present:
+                    headers.append((b"cache-control", b"private, no-store"))
                 message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    def _personal(self, scope: Scope) -> bool:
+        for key, value in scope.get("headers", []):
+            if key == b"authorization":
+                return True
+            if key == b"cookie" and self.session_marker and self.session_marker in value:
+                return True
+        return False
 
 
 class BodySizeLimit:
