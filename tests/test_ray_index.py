@@ -56,7 +56,14 @@ def ray_head() -> Iterator[str]:
     temp_dir = Path(tempfile.mkdtemp(prefix="plray-", dir="/tmp"))  # short: socket paths
     log_path = temp_dir / "head.log"
     ray_bin = Path(sys.executable).with_name("ray")
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **RAY_AUTH}
+    env = {
+        **os.environ,
+        "RAY_USAGE_STATS_ENABLED": "0",
+        # The head's Ray Client proxy waits this long for the server process it starts
+        # for a client (30 s by default: too short on two busy cores and a fresh install).
+        "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S": "180",
+        **RAY_AUTH,
+    }
     with log_path.open("w") as log:
         head = subprocess.Popen(
             [
