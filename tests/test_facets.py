@@ -159,6 +159,30 @@ def test_similar_by_facet_gives_reasons_from_both_abstracts(facets_lens: Any) ->
     assert background and all(m.matched_sentence for m in background)
 
 
+def test_facet_lists_rank_like_similar_papers_with_facet_reasons(facets_lens: Any) -> None:
+    """The served default (bench/README.md, "facets.py"): each facet list ranks like the
+    page's similar papers (no facet-specific list beat that ranking on CSFCube dev) and
+    the facet shows in the reason: the best pair among the query's facet sentences."""
+    from paperlens.rhetoric import FACET_ROLES, label_sentences, split_sentences
+    from paperlens.search.facets import DEFAULT
+
+    assert DEFAULT.weights() == {
+        "dense": 1.0,
+        "lexical": 0.0,
+        "facet_lexical": 0.0,
+        "maxsim": 0.0,
+        "facet_dense": 0.0,
+    }
+    similar = [r.paper.id for r in facets_lens.similar("ml-0", k=6)]
+    own = split_sentences(facets_lens.paper("ml-0").paper.abstract)
+    roles = dict(zip(own, label_sentences(own), strict=True))
+    for facet in ("background", "method", "result"):
+        matches = facets_lens.similar_by_facet("ml-0", facet, 6)
+        assert [m.paper.id for m in matches] == similar
+        if any(r in FACET_ROLES[facet] for r in roles.values()):
+            assert all(roles[m.query_sentence] in FACET_ROLES[facet] for m in matches)
+
+
 def test_facet_bad_inputs(facets_lens: Any) -> None:
     from paperlens.errors import Invalid, PaperNotFound
     from paperlens.facets import parse_facet

@@ -1,12 +1,13 @@
 """Facet-aware similar papers ("similar by background / method / results") and "papers
 like my draft", each result with its reason: the best-matching sentence pair.
 
-The ranking itself is :func:`paperlens.search.facets.rank_by_facet` over the sentence
+The reasons come from :func:`paperlens.search.facets.rank_by_facet` over the sentence
 index (:mod:`paperlens.index.sentences`, built by the opt-in indexer step,
 ``Settings.sentence_index``). This service finds the query's sentences (from the index,
 or split and embedded on the spot for a paper the index has not reached yet, and always
-for a draft), draws the candidate pool from the whole-paper dense index and turns hits
-into :class:`FacetMatch` values with the sentence texts (split again from the stored
+for a draft), ranks with :func:`paperlens.search.facets.fuse` over the paper's
+similar-papers ranking (and, when weighed, facet-specific lists) and turns hits into
+:class:`FacetMatch` values with the sentence texts (split again from the stored
 abstracts; the index keeps only vectors).
 
 A draft is never stored (see :mod:`paperlens.drafts`): its text and vectors live only
@@ -140,10 +141,12 @@ class Facets:
         index = self._index()
         sentences, vectors, roles = self._own_sentences(stored, index)
         size = depth or self.params.pool
-        dense = [
-            (h.pk, h.score) for h in self._retriever().similar(stored.pk, size, SearchFilters())
-        ]
         whole = embedding_text(stored.paper.title, stored.paper.abstract)
+        # The "similar papers" ranking (same candidates and fused score as the page's).
+        dense = [
+            (h.pk, h.score)
+            for h in self._retriever().similar(stored.pk, size, SearchFilters(), text=whole)
+        ]
         title = strip_latex(stored.paper.title)
         lists = self._lists(dense, whole, title, sentences, vectors, roles, facet, size, stored.pk)
         return lists, sentences, vectors, roles
@@ -163,7 +166,9 @@ class Facets:
         lexical = self._lexical()
         facet_text = " ".join(sentences[i] for i in facet_rows(roles, facet))
 
-        def bm25(text: str) -> list[int]:
+        def bm25(text: str, weight: float) -> list[int]:
+            if weight <= 0 and not self.collect_all:
+                return []  # not fused: skip the search
             hits = lexical.search(lexical.terms_query(text), limit=size + 1).hits
             return [pk for pk, _ in hits if pk != skip][:size]
 
@@ -181,8 +186,8 @@ class Facets:
             )
         return {
             "dense": [pk for pk, _ in dense],
-            "lexical": bm25(whole_text),
-            "facet_lexical": bm25(facet_query),
+            "lexical": bm25(whole_text, self.params.lexical),
+            "facet_lexical": bm25(facet_query, self.params.facet_lexical),
             "maxsim": [h.pk for h in maxsim],
             "facet_dense": facet_dense,
         }
@@ -263,13 +268,15 @@ class Facets:
         dense = retriever.dense(whole, SearchFilters(), size)
         lexical = self._lexical()
         lexical_pks = [pk for pk, _ in lexical.search(lexical.terms_query(text), limit=size).hits]
-        fused = reciprocal_rank_fusion([lexical_pks, [pk for pk, _ in dense]])[:limit]
+        ranked = reciprocal_rank_fusion([lexical_pks, [pk for pk, _ in dense]])
+        fused = ranked[:limit]
         # The overall list's reason: its best pair over all the draft's sentences.
         overall = self._explain(vectors, roles, None, fused)
-        # Per facet: the same fusion as for a stored paper, with the draft as the query.
+        # Per facet: the same fusion as for a stored paper, with the draft as the query
+        # and the overall list in the place of the paper's similar-papers ranking.
         by_facet: dict[Facet, list[FacetMatch]] = {}
         for facet in FACETS:
-            lists = self._lists(dense, text, "", sentences, vectors, roles, facet, size, None)
+            lists = self._lists(ranked, text, "", sentences, vectors, roles, facet, size, None)
             fused_facet = fuse(lists, self.params)[:DRAFT_FACET_MATCHES]
             hits = self._explain(vectors, roles, facet, fused_facet)
             by_facet[facet] = self._matches(hits, sentences, DRAFT_FACET_MATCHES)

@@ -1,9 +1,10 @@
 """Facet-aware similarity: rank papers by how like a query paper they are in one facet
 (background, method or result).
 
-Five ranked lists are fused by weighted reciprocal-rank fusion (:func:`fuse`):
+Five ranked lists can be fused by weighted reciprocal-rank fusion (:func:`fuse`):
 
-- ``dense``: whole-paper embedding neighbours (the HNSW index);
+- ``dense``: the paper's "similar papers" ranking (``Retriever.similar``: dense and
+  tf-idf cosine fused, over dense neighbours and BM25 matches);
 - ``lexical``: BM25 with the whole paper (title + abstract) as the query;
 - ``facet_lexical``: BM25 with the title and the query's sentences of the facet;
 - ``facet_dense``: dense neighbours of the embedding of that same text (the title and
@@ -12,14 +13,19 @@ Five ranked lists are fused by weighted reciprocal-rank fusion (:func:`fuse`):
   ``weight=1``): for each of the query's facet sentences ``q`` the candidate's best
   sentence, ``mean_q max_c q · c``, over the dense list's top ``pool``.
 
-Each list is cut to ``pool`` papers, so a query costs one passage embedded, two HNSW
-searches, two BM25 searches and one small matrix product at any corpus size. The reason shown for a
-result is its sentence pair of highest cosine (:func:`rank_by_facet` over the
-results). On CSFCube dev the sentence max-sim alone ranks *below* the whole-paper
-dense list (MiniLM sentence vectors carry little of "same method, other task"); the
-facet's own text as one query, lexical and dense, helps most. :data:`DEFAULT` holds
-the weights chosen by cross-validation there (bench/facets.py; figures in
-bench/README.md, "facets.py").
+Each list is cut to ``pool`` papers. A list weighed 0 is not drawn at all.
+
+**What is served** (:data:`DEFAULT`): the ``dense`` list alone, i.e. each facet list
+ranks like "similar papers", and the facet shows in the *reason*: each result's
+sentence pair of highest cosine between the query's sentences of that facet and the
+candidate's (:func:`rank_by_facet` over the results). Why: on CSFCube dev, once the
+similar-papers ranking fuses dense with tf-idf cosine, every facet-specific list
+(facet BM25, facet passage dense, sentence max-sim, in any weighted mix chosen by
+cross-validation) ranks *below* it held out, on every facet, method included
+(bench/facets.py; figures in bench/README.md, "facets.py"). MiniLM sentence vectors
+and the facet's words say "same task / domain" more than "same method"; a model trained
+for facets is what would change this. The other lists stay here for the benchmark's
+grid and for a future model.
 """
 
 from __future__ import annotations
@@ -47,16 +53,15 @@ class FacetParams:
     #: Match the query's facet sentences against all the candidate's sentences
     #: (``all``) or only those of the same facet (``facet``, all when it has none).
     candidate_side: CandidateSide = "all"
-    #: Weights of the fused lists (see the module docstring) and the RRF constant: the
-    #: setting best on all 24 CSFCube dev queries (bench/facets.py; its held-out
-    #: estimate, from 4-fold cross-validation, is in bench/README.md).
+    #: Weights of the fused lists (see the module docstring) and the RRF constant.
+    #: Served: the similar-papers ranking alone (``dense``); cross-validation on CSFCube
+    #: dev found no weight of the facet-specific lists that beats it held out
+    #: (bench/README.md, "facets.py").
     dense: float = 1.0
-    lexical: float = 0.5
-    facet_lexical: float = 0.5
-    #: 0: cross-validation never found the max-sim list worth a weight with the facet's
-    #: dense list present (it still gives each result its reason).
+    lexical: float = 0.0
+    facet_lexical: float = 0.0
     maxsim: float = 0.0
-    facet_dense: float = 1.0
+    facet_dense: float = 0.0
     rrf_k: int = 20
 
     def weights(self) -> dict[str, float]:
