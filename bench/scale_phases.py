@@ -87,8 +87,14 @@ def peak_self_mb() -> float:
     return proc_status_mb("VmHWM")
 
 
+def encoder_setting(config: dict[str, Any]) -> dict[str, Any]:
+    """The run's encoder backend as a ``make_settings`` override: the product default
+    recorded when the run began, ``torch`` for runs from before it was recorded."""
+    return {"encoder_backend": config.get("encoder_backend", "torch")}
+
+
 def child_lens(config: dict[str, Any]) -> PaperLens:
-    return open_lens(Path(config["data_dir"]), config["seq_length"])
+    return open_lens(Path(config["data_dir"]), config["seq_length"], **encoder_setting(config))
 
 
 def phase_ingest(config: dict[str, Any]) -> dict[str, Any]:
@@ -315,7 +321,9 @@ def make_server(config: dict[str, Any], switch: QuerySwitch) -> PaperLens:
         def encoder(self) -> Encoder:
             return switch.lookup if switch.lookup is not None else super().encoder
 
-    return Server(make_settings(Path(config["data_dir"]), config["seq_length"]))
+    return Server(
+        make_settings(Path(config["data_dir"]), config["seq_length"], **encoder_setting(config))
+    )
 
 
 def pick_categories(pl: PaperLens, categories: list[str], size: int) -> dict[str, dict[str, Any]]:
