@@ -331,3 +331,36 @@ def test_query_vectors_are_cached_per_model_and_normalised_text(lens: PaperLens)
     for i, text in enumerate(["a", "b", "c"]):
         small.put(("m", text), np.full(3, i, dtype=np.float32))
     assert small.get(("m", "a")) is None and len(small) == 2
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "magnetic field of the stars",
+        "the structure of the structure",  # the parser counts a repeated word once
+        "self-supervised state-of-the-art x.y",  # split words are phrases, as parsed
+        "Balázs graph decompositions",
+    ],
+)
+def test_plain_queries_are_built_flat_and_score_as_parsed(lens: PaperLens, query: str) -> None:
+    from paperlens.index.lexical import DEFAULT_FIELDS, TITLE_BOOST
+
+    lexical = lens.lexical
+    flat = lexical._plain_query(query)
+    assert flat is not None
+    parsed, _ = lexical.index.parse_query_lenient(
+        query, default_field_names=list(DEFAULT_FIELDS), field_boosts={"title": TITLE_BOOST}
+    )
+    searcher = lexical.index.searcher()
+    want = searcher.search(parsed, 20, count=True)
+    got = searcher.search(flat, 20, count=True)
+    assert got.count == want.count  # type: ignore[attr-defined]
+    assert [round(s, 3) for s, _ in got.hits] == [round(s, 3) for s, _ in want.hits]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ['"a phrase"', "don't", "+must word", "-not this", "title:graph", "a AND b", "x^2", "(a)"],
+)
+def test_queries_with_syntax_go_to_the_parser(lens: PaperLens, query: str) -> None:
+    assert lens.lexical._plain_query(query) is None
