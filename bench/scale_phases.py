@@ -397,18 +397,6 @@ def phase_serve(config: dict[str, Any]) -> dict[str, Any]:
 
             return run
 
-        def sequential(call: Callable[[str], object]) -> Callable[[str], object]:
-            """Each call encoding the query before BM25 rather than beside it."""
-
-            def run(q: str) -> object:
-                pl.retriever.overlap_encoding = False
-                try:
-                    return call(q)
-                finally:
-                    pl.retriever.overlap_encoding = True
-
-            return run
-
         # In this order: "hybrid_cached" repeats the queries "hybrid" just cached.
         calls: dict[str, tuple[Callable[[str], object], list[str]]] = {
             "lexical": (lambda q: pl.search(q, "lexical"), phrases),
@@ -418,7 +406,6 @@ def phase_serve(config: dict[str, Any]) -> dict[str, Any]:
             "semantic": (cold(lambda q: pl.search(q, "semantic")), phrases),
             "semantic_no_encode": (with_lookup(lambda q: pl.search(q, "semantic")), phrases),
             "hybrid": (cold(lambda q: pl.search(q, "hybrid")), phrases),
-            "hybrid_sequential": (sequential(cold(lambda q: pl.search(q, "hybrid"))), phrases),
             "hybrid_cached": (lambda q: pl.search(q, "hybrid"), phrases),
             "hybrid_no_encode": (with_lookup(lambda q: pl.search(q, "hybrid")), phrases),
             "similar": (lambda pid: pl.similar(pid, k=10), paper_ids),

@@ -19,7 +19,6 @@ LATENCY_ROWS = (
     ("semantic", "semantic (encode + HNSW)"),
     ("semantic_no_encode", "semantic, query vector given"),
     ("hybrid", "hybrid (encode + BM25 + HNSW + RRF)"),
-    ("hybrid_sequential", "hybrid, encoding before BM25 (not beside it)"),
     ("hybrid_cached", "hybrid, query vector cached (a repeated query)"),
     ("hybrid_no_encode", "hybrid, query vector given"),
     ("similar", "similar papers"),

@@ -12,11 +12,11 @@ tantivy's pruning; :mod:`paperlens.index.lexical`): its total is an estimate unl
 page came back short, and ``Ranking.exact`` says so, for pages to print "about N". With
 a filter the count stays exact (a filtered list is one a reader pages to its end).
 
-Hybrid search encodes the query on :data:`_POOL`, one small executor shared by every
-request, while BM25 runs on the caller's thread: onnxruntime and tantivy both release
-the GIL, so the two overlap. Query vectors are kept in a small LRU
-(:class:`QueryVectors`): paging, "most cited" (which re-runs the query page by page)
-and repeated queries skip the model.
+Query vectors are kept in a small LRU (:class:`QueryVectors`): paging, "most cited"
+(which re-runs the query page by page) and repeated queries skip the model. Hybrid
+search encodes and then runs BM25 on the caller's thread: encoding on a shared executor
+beside BM25 was measured slower on 2 busy cores (p50 19-28 ms against 9-11 ms at
+200,000 papers: the hand-over waits for a core; the int8 encoding is ~2 ms).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -58,10 +57,6 @@ SIMILAR_CANDIDATES = 100
 SIMILAR_DENSE_WEIGHT = 0.2
 #: Query vectors kept by :class:`QueryVectors` (384 floats each: about 1.5 MB in all).
 QUERY_CACHE_SIZE = 1024
-
-#: Encodes hybrid queries beside BM25; shared by all requests (one thread per core is
-#: plenty: each encoding uses onnxruntime's own threads).
-_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="paperlens-encode")
 
 
 class Mode(StrEnum):
@@ -138,9 +133,6 @@ class Retriever:
         self._encoder = encoder
         self._terms = terms
         self.query_vectors = QueryVectors()
-        #: Encode a hybrid query on :data:`_POOL` beside BM25 (False: one after the
-        #: other, as bench/scale.py compares).
-        self.overlap_encoding = True
 
     @property
     def vectors(self) -> DenseIndex:
@@ -200,16 +192,9 @@ class Retriever:
         self, query: str, filters: SearchFilters, limit: int, offset: int
     ) -> tuple[list[Hit], int]:
         depth = max(FUSION_DEPTH, offset + limit)
-        vector = self._cached_vector(query)
-        pending: Future[Vector] | None = None
-        if vector is None and self.overlap_encoding:
-            pending = _POOL.submit(self.embed_query, query)
-        try:
-            lexical = self.lexical.search(query, filters, limit=depth, total="none")
-        finally:
-            if pending is not None:
-                vector = pending.result()
-        dense = self.dense(self.embed_query(query) if vector is None else vector, filters, depth)
+        vector = self.embed_query(query)
+        lexical = self.lexical.search(query, filters, limit=depth, total="none")
+        dense = self.dense(vector, filters, depth)
         lex_rank = {pk: i + 1 for i, (pk, _s) in enumerate(lexical.hits)}
         sem_rank = {pk: i + 1 for i, (pk, _s) in enumerate(dense)}
         fused = reciprocal_rank_fusion(
@@ -278,9 +263,6 @@ class Retriever:
         vector: Vector = encoder.encode([query])[0]
         self.query_vectors.put(key, vector)
         return vector
-
-    def _cached_vector(self, query: str) -> Vector | None:
-        return self.query_vectors.get(QueryVectors.key(self._encoder().key, query))
 
     def dense(self, vector: Vector, filters: SearchFilters, k: int) -> list[tuple[int, float]]:
         """The ``k`` nearest papers passing ``filters``, as ``(pk, cosine)``."""
