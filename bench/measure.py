@@ -33,10 +33,10 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def open_lens(data_dir: Path, seq_length: int) -> PaperLens:
+def open_lens(data_dir: Path, seq_length: int, **overrides: Any) -> PaperLens:
     from paperlens.core import PaperLens
 
-    return PaperLens(make_settings(data_dir, seq_length))
+    return PaperLens(make_settings(data_dir, seq_length, **overrides))
 
 
 def rate(count: int, seconds: float) -> dict[str, float]:
@@ -95,12 +95,12 @@ def timed_embed(pl: PaperLens) -> dict[str, float]:
 
 
 def embed_pool(
-    work: Path, pool: list[RealPaper], seq_length: int
+    work: Path, pool: list[RealPaper], seq_length: int, **overrides: Any
 ) -> tuple[Vectors, dict[str, Any]]:
     """Every real paper embedded once (the proxies' sources), as a matrix in pool order."""
     path = work / "pool.jsonl"
     write_jsonl(path, (pool_record(p) for p in pool))
-    pl = open_lens(work / "pool", seq_length)
+    pl = open_lens(work / "pool", seq_length, **overrides)
     try:
         ingested = ingest_file(pl, path)
         embedded = timed_embed(pl)
@@ -121,20 +121,20 @@ def pool_cache_path(pool: list[RealPaper], model_key: str) -> Path:
 
 
 def cached_pool_vectors(
-    work: Path, pool: list[RealPaper], seq_length: int
+    work: Path, pool: list[RealPaper], seq_length: int, **overrides: Any
 ) -> tuple[Vectors, dict[str, Any]]:
     """The real pool's embeddings (as stored by ``embed_pending``, float16 values), from
     ``bench/.cache`` when an earlier run computed them for the same pool and model key,
     else embedded now and cached."""
     from paperlens.embedding import encoder_key
 
-    key = encoder_key(make_settings(work, seq_length))
+    key = encoder_key(make_settings(work, seq_length, **overrides))
     path = pool_cache_path(pool, key)
     if path.exists():
         matrix = np.load(path)
         if matrix.shape[0] == len(pool):
             return matrix.astype(np.float32), {"cache": str(path.relative_to(REPO_ROOT))}
-    matrix, report = embed_pool(work, pool, seq_length)
+    matrix, report = embed_pool(work, pool, seq_length, **overrides)
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     (CACHE_DIR / ".gitignore").write_text("*\n")
     tmp = path.with_name(path.name + ".tmp.npy")

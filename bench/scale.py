@@ -66,7 +66,7 @@ from common import (
 )
 from measure import cached_pool_vectors, log
 from scale_corpus import write_snapshot
-from scale_phases import PHASES, run_child
+from scale_phases import PHASES, encoder_setting, run_child
 from scale_report import notes, tables
 from synth import RealPaper, Synthesiser, Vectors, load_pool
 
@@ -211,6 +211,9 @@ def prepare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "size": args.size,
         "seed": args.seed,
         "seq_length": seq_length,
+        # What the product serves with (its default); runs made before this key existed
+        # used torch (see encoder_setting).
+        "encoder_backend": Settings().encoder_backend,
         "pool_papers": len(pool),
         "recall_queries": min(args.recall_queries, len(phrases)),
         "queries": len(phrases),
@@ -230,7 +233,9 @@ def prepare_vectors(args: argparse.Namespace, work: Path, config: dict[str, Any]
     if "noise" in config:
         return
     pool = load_pool(args.data, args.csfcube)
-    pool_vectors, pool_report = cached_pool_vectors(work, pool, config["seq_length"])
+    pool_vectors, pool_report = cached_pool_vectors(
+        work, pool, config["seq_length"], **encoder_setting(config)
+    )
     log(f"real pool: {len(pool):,} papers, embeddings {pool_report}")
     np.save(work / "pool-vectors.npy", pool_vectors)
     noise, calibration = choose_noise(args, pool, pool_vectors)

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from paperlens.index.vector import VectorIndex
 
 #: The phases, in the order the parent runs them.
-PHASES = ("ingest", "proxies", "lexical", "vectors", "serve", "load")
+PHASES = ("ingest", "proxies", "lexical", "vectors", "terms", "serve", "load")
 #: Papers per ``EmbeddingStore.put`` transaction.
 PUT_CHUNK = 5000
 #: HNSW search breadths (``expansion_search``) at which recall@10 is measured.
@@ -87,8 +87,14 @@ def peak_self_mb() -> float:
     return proc_status_mb("VmHWM")
 
 
+def encoder_setting(config: dict[str, Any]) -> dict[str, Any]:
+    """The run's encoder backend as a ``make_settings`` override: the product default
+    recorded when the run began, ``torch`` for runs from before it was recorded."""
+    return {"encoder_backend": config.get("encoder_backend", "torch")}
+
+
 def child_lens(config: dict[str, Any]) -> PaperLens:
-    return open_lens(Path(config["data_dir"]), config["seq_length"])
+    return open_lens(Path(config["data_dir"]), config["seq_length"], **encoder_setting(config))
 
 
 def phase_ingest(config: dict[str, Any]) -> dict[str, Any]:
@@ -218,6 +224,51 @@ def phase_vectors(config: dict[str, Any]) -> dict[str, Any]:
     } | rate(added, seconds)
 
 
+def phase_terms(config: dict[str, Any]) -> dict[str, Any]:
+    """The tf-idf term vectors the served "similar" list fuses with the dense cosine
+    (``indexer.sync_terms``): without them ``PaperLens.similar`` is dense order alone."""
+    from paperlens.indexer import sync_terms
+
+    pl = child_lens(config)
+    progress = Progress("terms", config["size"], max(10_000, config["size"] // 10))
+    try:
+        started = time.perf_counter()
+        docs = sync_terms(pl.papers, pl.terms, lambda _s, done, _t: progress(done))
+        seconds = time.perf_counter() - started
+    finally:
+        pl.close()
+    return {"docs": docs, "rss_samples": progress.samples} | rate(docs, seconds)
+
+
+def estimate_quality(pl: PaperLens, phrases: list[str]) -> dict[str, Any]:
+    """How good "about N" is: for each query, the unfiltered lexical search's total as
+    served (estimated unless the page came back short) against the counted total."""
+    ratios, exact = [], 0
+    for q in phrases:
+        served = pl.lexical.search(q, limit=10)
+        counted = pl.lexical.search(q, limit=10, total="exact").total
+        if served.exact:
+            exact += 1
+            if served.total != counted:
+                raise SystemExit(f"an 'exact' total was wrong for {q!r}")
+        elif counted:
+            ratios.append(served.total / counted)
+    r = np.array(ratios) if ratios else np.ones(1)
+    worst = float(r[np.argmax(np.abs(np.log(r)))])
+    return {
+        "queries": len(phrases),
+        "exact": exact,
+        "estimated": len(ratios),
+        "ratio_median": rounded(float(np.median(r)), 3),
+        "ratio_p10": rounded(float(np.percentile(r, 10)), 3),
+        "ratio_p90": rounded(float(np.percentile(r, 90)), 3),
+        "ratio_worst": rounded(worst, 3),
+        "served_total_exact_share": rounded(
+            sum(pl.search(q, "lexical").total_is_exact for q in phrases) / len(phrases), 3
+        ),
+    }
+
+
 def server_vectors(pl: PaperLens, view: bool) -> VectorIndex:
     """The saved HNSW index of ``pl`` opened memory-mapped (``view``) or loaded, and used
     by ``pl`` from now on."""
@@ -270,7 +321,9 @@ def make_server(config: dict[str, Any], switch: QuerySwitch) -> PaperLens:
         def encoder(self) -> Encoder:
             return switch.lookup if switch.lookup is not None else super().encoder
 
-    return Server(make_settings(Path(config["data_dir"]), config["seq_length"]))
+    return Server(
+        make_settings(Path(config["data_dir"]), config["seq_length"], **encoder_setting(config))
+    )
 
 
 def pick_categories(pl: PaperLens, categories: list[str], size: int) -> dict[str, dict[str, Any]]:
@@ -335,12 +388,25 @@ def phase_serve(config: dict[str, Any]) -> dict[str, Any]:
 
             return run
 
+        def cold(call: Callable[[str], object]) -> Callable[[str], object]:
+            """Each call with the query-vector cache emptied: the model runs."""
+
+            def run(q: str) -> object:
+                pl.retriever.query_vectors.clear()
+                return call(q)
+
+            return run
+
+        # In this order: "hybrid_cached" repeats the queries "hybrid" just cached.
         calls: dict[str, tuple[Callable[[str], object], list[str]]] = {
             "lexical": (lambda q: pl.search(q, "lexical"), phrases),
+            "bm25_counted": (lambda q: pl.lexical.search(q, limit=10, total="exact"), phrases),
+            "bm25_estimated": (lambda q: pl.lexical.search(q, limit=10), phrases),
             "encode_only": (lambda q: encoder.encode([q]), phrases),
-            "semantic": (lambda q: pl.search(q, "semantic"), phrases),
+            "semantic": (cold(lambda q: pl.search(q, "semantic")), phrases),
             "semantic_no_encode": (with_lookup(lambda q: pl.search(q, "semantic")), phrases),
-            "hybrid": (lambda q: pl.search(q, "hybrid"), phrases),
+            "hybrid": (cold(lambda q: pl.search(q, "hybrid")), phrases),
+            "hybrid_cached": (lambda q: pl.search(q, "hybrid"), phrases),
             "hybrid_no_encode": (with_lookup(lambda q: pl.search(q, "hybrid")), phrases),
             "similar": (lambda pid: pl.similar(pid, k=10), paper_ids),
         }
@@ -354,6 +420,8 @@ def phase_serve(config: dict[str, Any]) -> dict[str, Any]:
             latency[mode] = time_calls(call, inputs)
             log(f"serve: {mode} p50 {latency[mode]['p50_ms']} ms, p95 {latency[mode]['p95_ms']}")
         out["latency"] = latency
+        out["lexical_total_estimate"] = estimate_quality(pl, phrases)
+        out["terms_built"] = pl.terms.seq > 0
         memory["after_queries"] = rss_mb()
         memory["peak_during_queries"] = proc_status_mb("VmHWM")
         out["memory_mb"] = memory
@@ -412,6 +480,7 @@ PHASE_FUNCTIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "proxies": phase_proxies,
     "lexical": phase_lexical,
     "vectors": phase_vectors,
+    "terms": phase_terms,
     "serve": phase_serve,
     "load": phase_load,
 }

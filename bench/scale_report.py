@@ -12,11 +12,14 @@ from rich.table import Table
 from scale_phases import PHASES
 
 LATENCY_ROWS = (
-    ("lexical", "lexical (BM25)"),
+    ("lexical", "lexical (BM25; total estimated unless filtered)"),
+    ("bm25_counted", "BM25 alone, every match counted (before 2026-12-01)"),
+    ("bm25_estimated", "BM25 alone, total estimated"),
     ("encode_only", "query encoding alone"),
     ("semantic", "semantic (encode + HNSW)"),
     ("semantic_no_encode", "semantic, query vector given"),
     ("hybrid", "hybrid (encode + BM25 + HNSW + RRF)"),
+    ("hybrid_cached", "hybrid, query vector cached (a repeated query)"),
     ("hybrid_no_encode", "hybrid, query vector given"),
     ("similar", "similar papers"),
     ("semantic_filtered_large_no_encode", "semantic + large category filter, vector given"),
@@ -38,6 +41,7 @@ def phase_table(results: dict[str, Any]) -> Table:
         "proxies": "proxy embeddings (EmbeddingStore.put)",
         "lexical": "sync_lexical (tantivy)",
         "vectors": "sync_vectors (usearch HNSW)",
+        "terms": "sync_terms (tf-idf term vectors)",
     }
     for phase, label in labels.items():
         r = results.get("phases", {}).get(phase)
@@ -152,7 +156,7 @@ def notes(results: dict[str, Any]) -> str:
         f"ones, written as an arXiv snapshot file ({c['snapshot']['file_mb']:,.0f} MB in "
         f"{c['snapshot']['seconds']:,.0f} s); proxy noise norm {c.get('proxy_noise_norm')}",
     ]
-    for phase in ("ingest", "proxies", "lexical", "vectors"):
+    for phase in ("ingest", "proxies", "lexical", "vectors", "terms"):
         samples = phases.get(phase, {}).get("rss_samples") or []
         if samples:
             trail = ", ".join(f"{s['done'] / 1e3:,.0f}k: {s['rss_mb']:,.0f}" for s in samples)
@@ -191,6 +195,15 @@ def notes(results: dict[str, Any]) -> str:
             )
             + f"; exact recall over all vectors took {serve['recall']['exact_seconds']:,.0f} s"
         )
+        e = serve.get("lexical_total_estimate")
+        if e:
+            lines.append(
+                f"lexical totals: {e['exact']} of {e['queries']} queries exact (short page); "
+                f"the other {e['estimated']} estimated at {e['ratio_median']:.2f}× the counted "
+                f"total (median; p10 {e['ratio_p10']:.2f}, p90 {e['ratio_p90']:.2f}, worst "
+                f"{e['ratio_worst']:.2f}); served totals (capped at 1,000) exact for "
+                f"{e['served_total_exact_share']:.0%}"
+            )
     missing = [p for p in PHASES if p not in phases]
     if missing:
         lines.append(f"NOT FINISHED: {', '.join(missing)}")

@@ -383,3 +383,16 @@ def test_each_kind_of_failure_has_one_status(
     assert r.json() == {"detail": str(raised[error])}
     for key, value in headers.items():
         assert r.headers[key] == value
+
+
+def test_search_says_whether_its_total_is_exact(client: TestClient) -> None:
+    broad = get_json(client, f"{API}/search", q="the", mode="lexical", limit=5)
+    assert len(broad["results"]) == 5 and broad["total_is_exact"] is False
+    assert broad["total"] >= 5
+    filtered = get_json(client, f"{API}/search", q="the", mode="lexical", category="hep-ph")
+    assert filtered["total_is_exact"] is True
+    narrow = get_json(client, f"{API}/search", q="Tom Jerry", mode="lexical")
+    assert narrow["total_is_exact"] is True and narrow["total"] == len(narrow["results"])
+    past = get_json(client, f"{API}/search", q="Tom Jerry", mode="lexical", page=5)
+    assert past["results"] == [] and past["total_is_exact"] is True
+    assert past["total"] == narrow["total"]

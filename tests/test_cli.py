@@ -183,6 +183,10 @@ def test_search_json_output(tmp_path: Path) -> None:
     assert out["results"][0]["id"] == "0704.0002"
     assert out["results"][0]["title"].startswith("Sparsity-certifying Graph Decompositions")
     assert len(out["results"]) == 3
+    assert out["total_is_exact"] is False  # unfiltered, a full page: estimated
+    text = paperlens(data, "search", "graphs", "--mode", "lexical", "-n", "3")
+    assert text.returncode == 0, text.stderr
+    assert re.search(r"about \d+ results, page 1 of", text.stdout)
 
 
 def test_index_while_another_updater_runs_says_so(tmp_path: Path) -> None:

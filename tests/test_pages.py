@@ -104,6 +104,24 @@ def test_search_results_highlight_terms(client: TestClient) -> None:
     assert 'rel="next"' in body
 
 
+def test_search_says_about_when_the_total_is_estimated(client: TestClient) -> None:
+    def summary(url: str) -> str:
+        found = re.search(r'<p class="summary">(.*?)</p>', html(client, url), re.S)
+        assert found is not None
+        return found.group(1).strip()
+
+    assert re.fullmatch(
+        r"about [\d,]+ results · lexical · \d+ ms", summary("/search?q=the&mode=lexical")
+    )
+    filtered = summary("/search?q=the&mode=lexical&category=hep-ph")
+    assert re.fullmatch(r"[\d,]+ results? · lexical · \d+ ms", filtered)
+    past = html(client, "/search?q=Jerry&mode=lexical&page=9")
+    assert "This page is past the last result." in past
+    assert re.fullmatch(
+        r"1 result · lexical · \d+ ms", summary("/search?q=Jerry&mode=lexical&page=9")
+    )
+
+
 def test_search_mode_and_filters(client: TestClient) -> None:
     body = main_of(html(client, "/search?q=Jerry&mode=lexical&category=cs.CR"))
     assert 'name="mode" value="lexical" checked' in body

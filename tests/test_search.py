@@ -256,3 +256,106 @@ def test_open_vectors_maps_or_loads_the_saved_index(lens: PaperLens) -> None:
             other.open_vectors()
     finally:
         other.close()
+
+
+# -- totals: estimated ("about N") unless counting is needed ----------------------------
+
+
+def test_unfiltered_lexical_total_is_an_estimate_near_the_count(lens: PaperLens) -> None:
+    found = lens.search("magnetic field of the stars", mode="lexical")
+    counted = lens.lexical.search("magnetic field of the stars", total="exact")
+    assert counted.exact and counted.total > len(found.results) == 10
+    assert not found.total_is_exact
+    served = lens.lexical.search("magnetic field of the stars")
+    assert not served.exact
+    # At least the commonest word's documents (any word matches), within 2x of the count.
+    searcher = lens.lexical.index.searcher()
+    assert served.total >= searcher.doc_freq("abstract", "the")
+    assert counted.total / 2 <= served.total <= counted.total * 2
+    assert found.total == min(served.total, engine_module.MAX_DEPTH)
+
+
+def test_a_short_page_gives_an_exact_total_for_free(lens: PaperLens) -> None:
+    found = lens.search("Sparsity-certifying pebble", mode="lexical")
+    assert found.total_is_exact
+    assert (
+        found.total
+        == len(found.results)
+        == lens.lexical.search("Sparsity-certifying pebble", total="exact").total
+    )
+
+
+def test_a_page_past_the_end_is_counted(lens: PaperLens) -> None:
+    counted = lens.lexical.search("magnetic", total="exact").total
+    assert 10 < counted < 500
+    past = lens.search("magnetic", mode="lexical", page=counted // 10 + 3, per_page=10)
+    assert past.results == []
+    assert past.total_is_exact and past.total == counted
+    last = lens.search("magnetic", mode="lexical", page=-(-counted // 10), per_page=10)
+    assert last.total_is_exact and last.total == counted  # the last page is short (or full)
+
+
+def test_filtered_lexical_totals_stay_exact(lens: PaperLens) -> None:
+    filters = SearchFilters(categories=("hep-ph",))
+    found = lens.search("the", mode="lexical", filters=filters)
+    assert len(found.results) == 10
+    assert found.total_is_exact
+    assert found.total == lens.lexical.search("the", filters, total="exact").total
+    assert lens.search("", filters=filters).total_is_exact  # browsing counts too
+
+
+def test_hybrid_totals_are_exact_and_a_cached_vector_changes_nothing(lens: PaperLens) -> None:
+    lens.retriever.query_vectors.clear()
+    cold = lens.search("magnetic field", mode="hybrid")
+    warm = lens.search("magnetic field", mode="hybrid")
+    assert cold.total_is_exact and warm.total_is_exact
+    assert ids(cold.results) == ids(warm.results)
+    assert [r.score for r in cold.results] == [r.score for r in warm.results]
+
+
+def test_query_vectors_are_cached_per_model_and_normalised_text(lens: PaperLens) -> None:
+    retriever = lens.retriever
+    retriever.query_vectors.clear()
+    first = retriever.embed_query("dark  matter\tgalaxy ")
+    again = retriever.embed_query("dark matter galaxy")
+    assert again is first and len(retriever.query_vectors) == 1
+    assert np.allclose(first, lens.encoder.encode(["dark matter galaxy"])[0], atol=1e-6)
+    other = engine_module.QueryVectors.key("another-model", "dark matter galaxy")
+    assert retriever.query_vectors.get(other) is None
+    small = engine_module.QueryVectors(size=2)
+    for i, text in enumerate(["a", "b", "c"]):
+        small.put(("m", text), np.full(3, i, dtype=np.float32))
+    assert small.get(("m", "a")) is None and len(small) == 2
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "magnetic field of the stars",
+        "the structure of the structure",  # the parser counts a repeated word once
+        "self-supervised state-of-the-art x.y",  # split words are phrases, as parsed
+        "Balázs graph decompositions",
+    ],
+)
+def test_plain_queries_are_built_flat_and_score_as_parsed(lens: PaperLens, query: str) -> None:
+    from paperlens.index.lexical import DEFAULT_FIELDS, TITLE_BOOST
+
+    lexical = lens.lexical
+    flat = lexical._plain_query(query)
+    assert flat is not None
+    parsed, _ = lexical.index.parse_query_lenient(
+        query, default_field_names=list(DEFAULT_FIELDS), field_boosts={"title": TITLE_BOOST}
+    )
+    searcher = lexical.index.searcher()
+    want = searcher.search(parsed, 20, count=True)
+    got = searcher.search(flat, 20, count=True)
+    assert got.count == want.count  # type: ignore[attr-defined]
+    assert [round(s, 3) for s, _ in got.hits] == [round(s, 3) for s, _ in want.hits]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ['"a phrase"', "don't", "+must word", "-not this", "title:graph", "a AND b", "x^2", "(a)"],
+)
+def test_queries_with_syntax_go_to_the_parser(lens: PaperLens, query: str) -> None:
+    assert lens.lexical._plain_query(query) is None

@@ -118,6 +118,9 @@ class SearchResults:
     total: int
     seconds: float
     results: list[Result]
+    #: False when ``total`` is an estimate (an unfiltered lexical search does not count
+    #: every match): pages print "about N".
+    total_is_exact: bool = True
 
     @property
     def pages(self) -> int:
@@ -404,6 +407,7 @@ class PaperLens:
             ranking.total,
             ranking.seconds,
             self._results(ranking),
+            ranking.exact,
         )
 
     def similar(
@@ -557,7 +561,8 @@ class PaperLens:
             chunk = self.search(found.query, found.mode, found.filters, number, MAX_PER_PAGE)
             results.extend(chunk.results)
             total = chunk.total
-            if number * MAX_PER_PAGE >= chunk.total:
+            # An estimated total may be short of the matches: go on until a page is.
+            if not chunk.results or (chunk.total_is_exact and number * MAX_PER_PAGE >= total):
                 break
         by_pk = {r.pk: r for r in results}
         order = self.citations.ranked([r.pk for r in results])
@@ -573,6 +578,9 @@ class PaperLens:
             total,
             found.seconds,
             chosen,
+            # The last page's estimate is at least what was fetched: so total is the
+            # count of papers ranked, unless that page estimated fewer.
+            total_is_exact=chunk.total_is_exact or total == len(results),
         )
 
     def stats(self) -> dict[str, Any]:

@@ -212,6 +212,7 @@ def search(
                     "query": found.query,
                     "mode": found.mode.value,
                     "total": found.total,
+                    "total_is_exact": found.total_is_exact,
                     "page": found.page,
                     "seconds": round(found.seconds, 6),
                     "results": [result_dict(r) for r in found.results],
@@ -226,7 +227,8 @@ def search(
         return
     print_results(found.results, first_rank=(page - 1) * limit + 1)
     console.print(
-        f"[dim]{found.total} results, page {found.page} of {found.pages}, "
+        f"[dim]{'' if found.total_is_exact else 'about '}{found.total} results, "
+        f"page {found.page} of {found.pages}, "
         f"{found.mode.value}, {found.seconds * 1000:.1f} ms[/]"
     )
 

@@ -10,17 +10,27 @@ colon), so "has code" is one term filter like a category. The state file records
 document :data:`FORMAT`; an index written in an older format reports ``seq`` 0, so the
 next ``paperlens index`` rewrites every document once (adding the term) instead of
 filtering on a term old documents lack.
+
+Counting. Counting every match makes tantivy visit every posting of every query term
+(it turns off block-max WAND, which skips blocks that cannot reach the top ``limit``):
+at a million papers that was most of a BM25 query's time. :meth:`LexicalIndex.search`
+therefore takes ``total``: ``"exact"`` counts, ``"estimate"`` (the default) does not
+and gives :meth:`LexicalIndex.estimate` instead, ``"none"`` gives only a lower bound
+(callers that use the hits alone). A total is still exact, at no cost, when the page
+comes back short (fewer hits than asked: the matches end on it); a page past the end
+is counted exactly, so it can say how many there were. ``LexicalHits.exact`` says which.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import tantivy
 
@@ -39,6 +49,13 @@ _EPOCH = date(1970, 1, 1)
 HAS_CODE_TERM = "paperlens:has-code"
 #: What documents hold; bumped when a field or term is added (2: HAS_CODE_TERM).
 FORMAT = 2
+#: The fields a query's bare words are looked up in.
+DEFAULT_FIELDS = ("title", "abstract", "authors")
+#: How a search's total is found (see the module docstring).
+TotalMode = Literal["exact", "estimate", "none"]
+#: Characters and words that make a query use tantivy's syntax (phrases, fields, boosts,
+#: ranges, ``+must``/``-not``, operators); a query without any is "plain".
+_SYNTAX = re.compile(r"""["'():^*~\[\]{}\\!<>=]|(?:^|\s)[+-]|\b(?:AND|OR|NOT|IN)\b""")
 
 
 def day_number(d: date) -> int:
@@ -81,7 +98,8 @@ def category_terms(categories: Iterable[str]) -> list[str]:
 @dataclass(frozen=True, slots=True)
 class LexicalHits:
     hits: list[tuple[int, float]]  # (pk, BM25 score), best first
-    total: int  # all documents matching the query and filters
+    total: int  # documents matching the query and filters: counted, or estimated
+    exact: bool = True  # whether ``total`` was counted (else an estimate or lower bound)
 
 
 class LexicalIndex:
@@ -217,12 +235,49 @@ class LexicalIndex:
                 )
         return must
 
+    def _plain_query(self, text: str) -> tantivy.Query | None:
+        """A query without syntax as one flat OR of term queries: what tantivy's parser
+        makes of it, scored the same (a sum either way), minus the nesting. The parser
+        nests each word's fields in a boolean query of their own, and tantivy's
+        block-max WAND (skipping documents that cannot reach the top hits) runs only
+        over a flat union of terms: flat, a BM25 page at 200,000 papers took 2.4 ms
+        instead of 16 ms (bench/README.md, "scale.py"). A word the analysers split
+        (``self-supervised``) is a phrase, as the parser makes it (such a query is not
+        pruned). ``None`` when ``text`` uses syntax, or has no words."""
+        if _SYNTAX.search(text):
+            return None
+        clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
+        seen: set[tuple[str, ...]] = set()  # the parser counts a repeated word once
+        for word in text.split():
+            stems, folded = self._stem.analyze(word), self._fold.analyze(word)
+            for field, tokens, boost in (
+                ("title", stems, TITLE_BOOST),
+                ("abstract", stems, 1.0),
+                ("authors", folded, 1.0),
+            ):
+                if not tokens or (field, *tokens) in seen:
+                    continue
+                seen.add((field, *tokens))
+                if len(tokens) == 1:
+                    q = tantivy.Query.term_query(self.schema, field, tokens[0])
+                else:
+                    words: list[str | tuple[int, str]] = list(tokens)
+                    q = tantivy.Query.phrase_query(self.schema, field, words)
+                if boost != 1.0:
+                    q = tantivy.Query.boost_query(q, boost)
+                clauses.append((tantivy.Occur.Should, q))
+        return tantivy.Query.boolean_query(clauses) if clauses else None
+
     def _text_query(self, text: str) -> tantivy.Query | None:
         """The reader's query in tantivy's syntax (``"a phrase"``, ``+must``, ``-not``,
-        ``title:word``), parsed leniently: syntax errors never fail a search."""
+        ``title:word``), parsed leniently: syntax errors never fail a search. Plain
+        queries are built flat (:meth:`_plain_query`)."""
+        plain = self._plain_query(text)
+        if plain is not None:
+            return plain
         query, _errors = self.index.parse_query_lenient(
             text,
-            default_field_names=["title", "abstract", "authors"],
+            default_field_names=list(DEFAULT_FIELDS),
             field_boosts={"title": TITLE_BOOST},
         )
         return query
@@ -244,20 +299,56 @@ class LexicalIndex:
         limit: int,
         offset: int = 0,
         order_by_field: str | None = None,
+        *,
+        count: bool = True,
     ) -> LexicalHits:
-        """Run ``query``; hits carry the BM25 score (0.0 when ordered by a field)."""
+        """Run ``query``; hits carry the BM25 score (0.0 when ordered by a field). With
+        ``count`` false the total is exact only when the page came back short, else it
+        is the lower bound ``offset + len(hits)`` (``exact`` false)."""
         searcher = self.index.searcher()
         result = searcher.search(
-            query, limit=max(1, limit), count=True, offset=offset, order_by_field=order_by_field
+            query, limit=max(1, limit), count=count, offset=offset, order_by_field=order_by_field
         )
         hits = result.hits[:limit]
         pks = searcher.fast_field_values("pk", [addr for _k, addr in hits]) if hits else []
         scores = [0.0 if order_by_field else float(k) for k, _addr in hits]
-        total = cast(Any, result).count  # present at runtime, missing from the type stub
-        return LexicalHits(
-            [(int(cast(int, pk)), score) for pk, score in zip(pks, scores, strict=True)],
-            int(total or 0),
-        )
+        found = [(int(cast(int, pk)), score) for pk, score in zip(pks, scores, strict=True)]
+        if count:
+            total = cast(Any, result).count  # present at runtime, missing from the type stub
+            return LexicalHits(found, int(total or 0))
+        # A short page (and not an empty one past the end) ends the matches.
+        short = len(result.hits) < max(1, limit) and (bool(found) or offset == 0)
+        return LexicalHits(found, offset + len(found), exact=short)
+
+    def estimate(self, text: str) -> int:
+        """About how many documents the bare words of ``text`` match, from document
+        frequencies alone (no postings are read): each word's frequency is the largest
+        over the fields it is looked up in (a title's words are mostly in its abstract
+        too), and the words are taken as independent, so the union is
+        ``N * (1 - prod(1 - df/N))``. It is at least the largest frequency, which is a
+        lower bound for a plain query (any one word matches). It ignores query syntax
+        (phrases, ``+must``, ``-not`` narrow the matches) and counts deleted documents
+        not yet merged away. bench/scale.py reports its ratio to the true count."""
+        searcher = self.index.searcher()
+        n = int(searcher.num_docs)
+        if n == 0:
+            return 0
+        # As the query parser sees the words: each field's own analyser, on raw text.
+        stems = self._stem.analyze(text)
+        folded = self._fold.analyze(text)
+        missing = 1.0
+        seen: set[tuple[str, str]] = set()
+        for stem, plain in zip(stems, folded, strict=False):
+            if (stem, plain) in seen:
+                continue
+            seen.add((stem, plain))
+            df = max(
+                searcher.doc_freq("title", stem),
+                searcher.doc_freq("abstract", stem),
+                searcher.doc_freq("authors", plain),
+            )
+            missing *= 1.0 - min(df, n) / n
+        return round(n * (1.0 - missing))
 
     def _all_of(self, clauses: list[tuple[tantivy.Occur, tantivy.Query]]) -> tantivy.Query:
         return tantivy.Query.boolean_query(clauses) if clauses else tantivy.Query.all_query()
@@ -268,13 +359,29 @@ class LexicalIndex:
         filters: SearchFilters | None = None,
         limit: int = 10,
         offset: int = 0,
+        total: TotalMode = "estimate",
     ) -> LexicalHits:
+        """The best ``limit`` matches after ``offset``, and their total: counted
+        (``"exact"``), estimated (``"estimate"``: :meth:`estimate` of the words, for a
+        ``Query`` the lower bound) or a lower bound (``"none"``). Short pages and pages
+        past the end are always exact."""
         query = self._text_query(text) if isinstance(text, str) else text
         clauses = [(tantivy.Occur.Must, query)] if query is not None else []
         clauses += self._filter_query(filters or SearchFilters())
         if not clauses:
             return LexicalHits([], 0)
-        return self._run(tantivy.Query.boolean_query(clauses), limit, offset)
+        combined = tantivy.Query.boolean_query(clauses)
+        if total == "exact":
+            return self._run(combined, limit, offset)
+        found = self._run(combined, limit, offset, count=False)
+        if found.exact:
+            return found
+        if not found.hits and offset > 0:  # past the end: say how many there were
+            return self._run(combined, 0)
+        if total == "estimate" and isinstance(text, str):
+            guess = max(self.estimate(text), found.total)
+            return LexicalHits(found.hits, guess, exact=False)
+        return found
 
     def browse(self, filters: SearchFilters, limit: int, offset: int = 0) -> LexicalHits:
         """Papers passing ``filters``, newest first (no query text)."""
@@ -298,5 +405,5 @@ class LexicalIndex:
             (tantivy.Occur.Must, tantivy.Query.term_set_query(self.schema, "pk", list(pks))),
             *self._filter_query(filters),
         ]
-        found = self._run(tantivy.Query.boolean_query(clauses), len(pks))
+        found = self._run(tantivy.Query.boolean_query(clauses), len(pks), count=False)
         return {pk for pk, _ in found.hits}

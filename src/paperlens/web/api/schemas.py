@@ -177,6 +177,11 @@ class SearchOut(BaseModel):
     pages: int
     seconds: float
     results: list[ResultOut]
+    total_is_exact: bool = Field(
+        default=True,
+        description='False when `total` is an estimate ("about"): an unfiltered lexical '
+        "search does not count every match. Filtered searches and short pages are exact.",
+    )
 
     @classmethod
     def of(cls, found: SearchResults) -> SearchOut:
@@ -197,6 +202,7 @@ class SearchOut(BaseModel):
             pages=found.pages,
             seconds=round(found.seconds, 6),
             results=[ResultOut.of(r) for r in found.results],
+            total_is_exact=found.total_is_exact,
         )
 
 
