@@ -591,4 +591,4 @@ def test_a_failing_call_fails_the_encode_and_stops_the_rest() -> None:
         encoder.encode([*MANY[:40], TEXTS[2], *(["x"] * 2000)])
     # Calls queued behind the failure were dropped, not run to the end.
     assert FailsOnPoetry.calls < 1000
-    assert encoder.encode(TEXTS).shape == (len(TEXTS), 384)  # the encoder still works
+    assert encoder.encode(MANY[:5]).shape == (5, 384)  # the encoder still works
