@@ -13,8 +13,9 @@ Fidelity and speed: bench/README.md (section "embedders.py").
 
 Many texts are embedded by ``workers`` model calls at once (one session, shared: its
 ``run`` is thread-safe and releases the GIL), each call on one intra-op thread: for one
-text at a time on a small model, two calls side by side keep two cores busy where one call
-split over two threads left them mostly waiting on each other. Which call a text is in
+text at a time on a small model, one call split over two sleeping threads kept about one
+of two idle cores busy; two calls side by side can keep both (bench/README.md, "Both
+cores", with what a heavily shared box does instead). Which call a text is in
 and which thread runs it never change its vector (the calls are the same as with one
 worker; tests/test_encoders.py checks vectors are bit-identical).
 """
