@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     #: Texts per model call; unset, each backend's measured best (torch 32; int8 ONNX 1,
     #: which also keeps a text's vector independent of the texts embedded with it).
     embed_batch_size: int | None = Field(default=None, ge=1)
+    #: Model calls the ONNX backends run at once when embedding many texts, each on one
+    #: thread; unset, the CPUs this process may use (its affinity mask). A text's vector
+    #: does not depend on it; 1 runs one call at a time on every CPU (the behaviour
+    #: before: one text per call kept about one of two idle cores busy, but on a heavily
+    #: shared box it was given more CPU time). Ray workers use the CPUs Ray reserved for
+    #: them instead. See bench/README.md ("embed_rate.py").
+    embed_workers: int | None = Field(default=None, ge=1)
     #: How the model runs: ``onnx-int8`` (onnxruntime, int8 weights; for the bundled model
     #: the copy shipped inside paperlens, otherwise derived once into ``data_dir/models``),
     #: ``onnx`` (fp32, derived), ``torch`` (sentence-transformers; the ``torch`` extra) or

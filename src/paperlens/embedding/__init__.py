@@ -133,7 +133,8 @@ def build_encoder(
     """The encoder ``settings`` ask for; a derived model (ONNX, model2vec) is made on
     first use if ``paperlens models prepare`` has not made it yet (``notify(message)``
     hears about that; by default it is logged). ``threads``: the intra-op threads of
-    torch or onnxruntime (default: torch's own choice; every usable CPU for onnxruntime)."""
+    torch, or the CPUs onnxruntime may use (default: torch's own choice; every usable CPU
+    for onnxruntime, split over ``embed_workers`` concurrent calls)."""
     s = settings
     backend = s.encoder_backend
     # Unset, each backend batches as measured best for it.
@@ -154,6 +155,7 @@ def build_encoder(
             quantized=backend == "onnx-int8",
             max_seq_length=s.max_seq_length,
             threads=threads,
+            workers=s.embed_workers,
             **batch,
             **extra,
         )

@@ -10,6 +10,14 @@ mask and L2 normalisation — what sentence-transformers does for a (Transformer
 Pooling, Normalize) model, so fp32 vectors match torch's. Running a shipped or prepared
 model needs neither torch nor the source model; exporting does (the ``torch`` extra).
 Fidelity and speed: bench/README.md (section "embedders.py").
+
+Many texts are embedded by ``workers`` model calls at once (one session, shared: its
+``run`` is thread-safe and releases the GIL), each call on one intra-op thread: for one
+text at a time on a small model, one call split over two sleeping threads kept about one
+of two idle cores busy; two calls side by side can keep both (bench/README.md, "Both
+cores", with what a heavily shared box does instead). Which call a text is in
+and which thread runs it never change its vector (the calls are the same as with one
+worker; tests/test_encoders.py checks vectors are bit-identical).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import os
 import shutil
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -246,7 +255,8 @@ def mean_pool_normalise(hidden: NDArray[Any], mask: NDArray[Any]) -> NDArray[np.
 class OnnxEncoder:
     """The exported transformer on onnxruntime; same vectors as torch (fp32) or close
     (int8). Texts are sorted by length and padded per batch, as sentence-transformers does
-    (int8 runs one text per call by default: :data:`DEFAULT_BATCH_SIZE`)."""
+    (int8 runs one text per call by default: :data:`DEFAULT_BATCH_SIZE`); the calls run
+    ``workers`` at a time."""
 
     def __init__(
         self,
@@ -257,13 +267,17 @@ class OnnxEncoder:
         max_seq_length: int = 256,
         batch_size: int | None = None,
         threads: int | None = None,
+        workers: int | None = None,
         notify: Notify = log_progress,
         shipped_dir: Path | None = None,
     ) -> None:
         """``batch_size``: texts per onnxruntime call (default: :data:`DEFAULT_BATCH_SIZE`).
-        ``threads``: intra-op threads (default: every usable CPU). ``shipped_dir``: load
-        this directory, in the shipped model's format and checked the same way, instead
-        of the model ``model`` resolves to (a copy under test, or a fresh derivation)."""
+        ``threads``: the CPUs to use (default: every usable CPU). ``workers``: calls run
+        at once (default: ``threads``); each call gets ``threads // workers`` intra-op
+        threads (at least one), so ``workers=1`` is one call at a time on every thread.
+        ``shipped_dir``: load this directory, in the shipped model's format and checked
+        the same way, instead of the model ``model`` resolves to (a copy under test, or a
+        fresh derivation)."""
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         if shipped_dir is not None:
             require("onnxruntime", "onnx-int8")
@@ -277,6 +291,9 @@ class OnnxEncoder:
         self.backend = "onnx-int8" if quantized else "onnx"
         self.max_seq_length = max_seq_length
         self.batch_size = batch_size or DEFAULT_BATCH_SIZE[self.backend]
+        cpus = threads or usable_cpus()
+        self.workers = workers or cpus
+        self.threads = max(1, cpus // self.workers)
         self.path = path
         self._inputs: list[str] = list(manifest["inputs"])
         self._pad_id = int(manifest["pad_id"])
@@ -284,8 +301,9 @@ class OnnxEncoder:
         self._tokenizer.no_padding()  # padded per batch below
         self._tokenizer.enable_truncation(max_length=max_seq_length)
         options = ort.SessionOptions()
-        # One process, all the CPUs it may use; no second pool fighting the first.
-        options.intra_op_num_threads = threads or usable_cpus()
+        # Parallelism comes from the workers' concurrent calls; within a call, only the
+        # CPUs left over per worker (one by default), and no second pool of its own.
+        options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -311,28 +329,43 @@ class OnnxEncoder:
     def dim(self) -> int:
         return self._dim
 
+    def _call(self, ids: list[list[int]]) -> NDArray[np.float32]:
+        """One onnxruntime call: the token ids of a batch, padded to its longest, in;
+        their unit vectors out."""
+        width = max(len(row) for row in ids)
+        tokens = np.full((len(ids), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(ids), width), dtype=np.int64)
+        for r, row in enumerate(ids):
+            tokens[r, : len(row)] = row
+            mask[r, : len(row)] = 1
+        types = np.zeros_like(tokens)
+        feeds = {"input_ids": tokens, "attention_mask": mask, "token_type_ids": types}
+        hidden = self._session.run(["last_hidden_state"], {n: feeds[n] for n in self._inputs})[0]
+        return mean_pool_normalise(np.asarray(hidden), mask)
+
     def encode(self, texts: Sequence[str]) -> NDArray[np.float32]:
         if not texts:
             return np.zeros((0, self._dim), dtype=np.float32)
         encodings = self._tokenizer.encode_batch(list(texts))
         lengths = np.array([len(e.ids) for e in encodings])
+        # Longest first: batches of similar length pad little, and with several workers
+        # the short calls at the end even out their finishing times.
         order = np.argsort(-lengths, kind="stable")
-        out: NDArray[np.float32] | None = None
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            width = int(lengths[rows].max())
-            ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
-            mask = np.zeros((len(rows), width), dtype=np.int64)
-            for r, i in enumerate(rows):
-                ids[r, : lengths[i]] = encodings[i].ids
-                mask[r, : lengths[i]] = 1
-            feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            hidden = self._session.run(["last_hidden_state"], {n: feeds[n] for n in self._inputs})[
-                0
-            ]
-            vectors = mean_pool_normalise(np.asarray(hidden), mask)
-            if out is None:
-                out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        calls = [[encodings[i].ids for i in rows] for rows in batches]
+        if self.workers == 1 or len(calls) == 1:
+            results = [self._call(ids) for ids in calls]
+        else:
+            pool = ThreadPoolExecutor(
+                min(self.workers, len(calls)), thread_name_prefix="paperlens-encode"
+            )
+            try:
+                results = list(pool.map(self._call, calls))
+            finally:
+                # A failed call fails the whole encode at once: the calls not started
+                # yet are dropped, the running ones finish.
+                pool.shutdown(wait=True, cancel_futures=True)
+        out = np.empty((len(texts), results[0].shape[1]), dtype=np.float32)
+        for rows, vectors in zip(batches, results, strict=True):
             out[rows] = vectors
-        assert out is not None
         return out

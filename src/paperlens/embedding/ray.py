@@ -204,7 +204,8 @@ class RayEmbedder:
     """An :data:`paperlens.indexer.EmbedStep` running on the connected Ray cluster.
 
     ``workers`` actors (default: one per CPU of the cluster), each reserving
-    ``cpus // workers`` CPUs and using that many torch or onnxruntime threads. They start
+    ``cpus // workers`` CPUs and using that many torch threads or concurrent onnxruntime
+    calls (``Settings.embed_workers`` does not travel: a worker's CPUs are Ray's). They start
     on the first call that finds papers to embed (nothing pending: nothing started) and
     must report the driver's model ``key``."""
 
