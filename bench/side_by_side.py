@@ -95,7 +95,16 @@ ROWS = ("keyword", "keyword_or", "semantic", "hybrid", "similar")
 BASE_OF = {op: op for op in OPERATIONS} | {"keyword_or": "keyword"}
 LABELS = {op: op for op in OPERATIONS} | {"keyword_or": "keyword, any word (PostgreSQL)"}
 #: Build steps, in the order they run.
-STEPS = ("corpus", "paperlens_build", "paperlens_serve", "asl_build", "asl_serve", "pg")
+STEPS = (
+    "papers",
+    "asl_build",
+    "asl_serve",
+    "vectors",
+    "paperlens_build",
+    "pg_build",
+    "paperlens_serve",
+    "pg_serve",
+)
 #: Exact top-10 is computed over this many stored vectors at a time.
 EXACT_CHUNK = 50_000
 #: Reciprocal rank fusion constant, and each list's depth, of the PostgreSQL hybrid.
@@ -154,6 +163,9 @@ def parse_args() -> argparse.Namespace:
         type=Path,
         default=RESULTS_DIR / "side_by_side.json",
         help="JSON results (default: bench/results/side_by_side.json)",
+    )
+    parser.add_argument(
+        "--until", choices=STEPS, help="stop after this step (resume later with --work)"
     )
     parser.add_argument("--step", help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -216,34 +228,17 @@ def papers_of(work: Path) -> Iterator[dict[str, Any]]:
 # -- the corpus ---------------------------------------------------------------------------
 
 
-def step_corpus(work: Path, config: dict[str, Any]) -> dict[str, Any]:
-    """Papers (JSONL), their float16 proxy vectors (row n = paper n), query phrases with
-    their real embeddings, and the papers asked for "similar"."""
-    from measure import cached_pool_vectors
-
+def step_papers(work: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """The papers (JSONL) with their source rows, the query phrases and the papers asked
+    for "similar". Needs no embeddings, so arxiv-sanity can run before they exist."""
     size, seed = config["size"], config["seed"]
     pool = load_pool(Path(config["data"]), Path(config["csfcube"]))
-    (work / "pool").mkdir(exist_ok=True)
-    pool_vectors, _ = cached_pool_vectors(work / "pool", pool, SEQ_LENGTH)
     synthesiser = Synthesiser(pool, seed)
     started = time.perf_counter()
     rows = synthesiser.write(work / "papers.jsonl", size)
     written = time.perf_counter() - started
-    out = np.lib.format.open_memmap(
-        vectors_path(work), mode="w+", dtype=np.float16, shape=(size, pool_vectors.shape[1])
-    )
-    for block in range(0, (size + NOISE_BLOCK - 1) // NOISE_BLOCK):
-        part = proxy_block(pool_vectors, rows, config["noise"], seed, block)
-        out[block * NOISE_BLOCK : block * NOISE_BLOCK + len(part)] = part.astype(np.float16)
-    out.flush()
-    del out
+    np.save(work / "rows.npy", rows)
     phrases = synthesiser.phrases(config["queries"])
-    lens = open_lens(work / "encoder", SEQ_LENGTH)
-    try:
-        query_vectors = np.asarray(lens.encoder.encode(phrases), dtype=np.float32)
-    finally:
-        lens.close()
-    np.save(work / "query-vectors.npy", query_vectors.astype(np.float16).astype(np.float32))
     rng = np.random.default_rng(seed + 1)
     similar = [int(n) for n in rng.choice(size, config["queries"], replace=False)]
     (work / "queries.json").write_text(json.dumps({"phrases": phrases, "similar": similar}))
@@ -252,6 +247,36 @@ def step_corpus(work: Path, config: dict[str, Any]) -> dict[str, Any]:
         "write_seconds": rounded(written, 1),
         "pool_papers": len(pool),
     }
+
+
+def step_vectors(work: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """The papers' float16 proxy vectors (row n = paper n) and the query phrases' real
+    embeddings (bundled model, 256 tokens), rounded to float16 as well."""
+    from measure import cached_pool_vectors
+
+    size, seed = config["size"], config["seed"]
+    pool = load_pool(Path(config["data"]), Path(config["csfcube"]))
+    (work / "pool").mkdir(exist_ok=True)
+    started = time.perf_counter()
+    pool_vectors, pool_report = cached_pool_vectors(work / "pool", pool, SEQ_LENGTH)
+    pool_seconds = time.perf_counter() - started
+    rows = np.load(work / "rows.npy")
+    out = np.lib.format.open_memmap(
+        vectors_path(work), mode="w+", dtype=np.float16, shape=(size, pool_vectors.shape[1])
+    )
+    for block in range(0, (size + NOISE_BLOCK - 1) // NOISE_BLOCK):
+        part = proxy_block(pool_vectors, rows, config["noise"], seed, block)
+        out[block * NOISE_BLOCK : block * NOISE_BLOCK + len(part)] = part.astype(np.float16)
+    out.flush()
+    del out
+    phrases = load_json(work / "queries.json")["phrases"]
+    lens = open_lens(work / "encoder", SEQ_LENGTH)
+    try:
+        query_vectors = np.asarray(lens.encoder.encode(phrases), dtype=np.float32)
+    finally:
+        lens.close()
+    np.save(work / "query-vectors.npy", query_vectors.astype(np.float16).astype(np.float32))
+    return {"pool_embeddings": pool_report, "pool_seconds": rounded(pool_seconds, 1)}
 
 
 def queries_of(work: Path) -> tuple[list[str], np.ndarray, list[int]]:
@@ -469,7 +494,8 @@ def step_asl_serve(work: Path, config: dict[str, Any]) -> dict[str, Any]:
 
     from arxiv_sanity import SETTINGS, svm_rank
 
-    phrases, _, similar = queries_of(work)
+    asked_for = load_json(work / "queries.json")
+    phrases, similar = asked_for["phrases"], asked_for["similar"]
     memory: dict[str, float] = {"start": rss_mb()}
     started = time.perf_counter()
     with (work / "features.p").open("rb") as fh:
@@ -541,12 +567,24 @@ def vector_text(v: np.ndarray) -> str:
     return "[" + ",".join(f"{x:.5g}" for x in np.asarray(v, dtype=np.float32).tolist()) + "]"
 
 
-def step_pg(work: Path, config: dict[str, Any]) -> dict[str, Any]:
-    """Load, index and query PostgreSQL on the server the parent started."""
+def paperlens_hnsw() -> dict[str, Any]:
+    """paperlens's HNSW settings, which pgvector's index is given too."""
+    from paperlens.index.vector import HnswParams
+
+    p = HnswParams()
+    return {
+        "connectivity": p.connectivity,
+        "expansion_add": p.expansion_add,
+        "expansion_search": p.expansion_search,
+    }
+
+
+def step_pg_build(work: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """Load and index PostgreSQL on the server the parent started."""
     import psycopg
 
     url, pgdata = config["pg_url"], Path(config["pgdata"])
-    hnsw = load_json(work / "step-paperlens_build.json")["hnsw"]
+    hnsw = paperlens_hnsw()
     vectors = np.load(vectors_path(work), mmap_mode="r")
     ndim = vectors.shape[1]
     seconds: dict[str, float] = {}
@@ -596,7 +634,6 @@ def step_pg(work: Path, config: dict[str, Any]) -> dict[str, Any]:
         )
         seconds["hnsw"] = time.perf_counter() - started
         conn.execute("VACUUM ANALYZE papers")
-        conn.execute(f"SET hnsw.ef_search = {int(hnsw['expansion_search'])}")
         disk = {
             name: rounded(
                 conn.execute(f"SELECT {fn}('{rel}')").fetchone()[0] / 1e6,  # type: ignore[index]
@@ -611,9 +648,6 @@ def step_pg(work: Path, config: dict[str, Any]) -> dict[str, Any]:
         }
         memory: dict[str, Any] = {"after_build": server_memory_mb(pgdata)}
         log(f"pg built: {seconds}")
-        out |= pg_queries(conn, work)
-        memory["after_queries"] = server_memory_mb(pgdata)
-        memory["client_peak"] = proc_status_mb("VmHWM")
     disk["data_directory"] = rounded(dir_size_mb(pgdata), 1)
     return out | {
         "seconds": {k: rounded(v, 1) for k, v in seconds.items()},
@@ -626,6 +660,21 @@ def step_pg(work: Path, config: dict[str, Any]) -> dict[str, Any]:
         "disk_mb": disk,
         "memory_mb": memory,
     }
+
+
+def step_pg_serve(work: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """Query PostgreSQL (one connection, ``hnsw.ef_search`` as usearch's)."""
+    import psycopg
+
+    pgdata = Path(config["pgdata"])
+    with psycopg.connect(config["pg_url"], autocommit=True) as conn:
+        conn.execute(f"SET hnsw.ef_search = {int(paperlens_hnsw()['expansion_search'])}")
+        out = pg_queries(conn, work)
+        out["memory_mb"] = {
+            "after_queries": server_memory_mb(pgdata),
+            "client_peak": proc_status_mb("VmHWM"),
+        }
+    return out
 
 
 KEYWORD_SQL = """
@@ -693,12 +742,14 @@ def pg_queries(conn: Any, work: Path) -> dict[str, Any]:
 # -- the run ------------------------------------------------------------------------------
 
 STEP_FUNCTIONS: dict[str, Callable[[Path, dict[str, Any]], dict[str, Any]]] = {
-    "corpus": step_corpus,
+    "papers": step_papers,
+    "vectors": step_vectors,
     "paperlens_build": step_paperlens_build,
     "paperlens_serve": step_paperlens_serve,
     "asl_build": step_asl_build,
     "asl_serve": step_asl_serve,
-    "pg": step_pg,
+    "pg_build": step_pg_build,
+    "pg_serve": step_pg_serve,
 }
 
 
@@ -723,6 +774,20 @@ def spawn(work: Path, step: str) -> dict[str, Any]:
     command = [sys.executable, str(Path(__file__).resolve()), "--work", str(work), "--step", step]
     subprocess.run(command, check=True)
     return load_json(path)
+
+
+def spawn_together(work: Path, names: Sequence[str]) -> dict[str, Any]:
+    """Run steps as concurrent children; their results once all have finished."""
+    todo = [n for n in names if not (work / f"step-{n}.json").exists()]
+    log(f"{', '.join(todo) or 'nothing'}: started together (load {os.getloadavg()[0]:.2f})")
+    script = str(Path(__file__).resolve())
+    children = [
+        subprocess.Popen([sys.executable, script, "--work", str(work), "--step", n]) for n in todo
+    ]
+    failed = [n for n, c in zip(todo, children, strict=True) if c.wait() != 0]
+    if failed:
+        raise SystemExit(f"step(s) failed: {', '.join(failed)}")
+    return {n: load_json(work / f"step-{n}.json") for n in names}
 
 
 def start_postgres(pgdata: Path) -> str:
@@ -770,15 +835,25 @@ def run_size(args: argparse.Namespace, root: Path, size: int) -> dict[str, Any]:
     }
     write_json(config_path, config)
     steps: dict[str, Any] = {}
-    for step in STEPS[:-1]:
+    for step in STEPS[: STEPS.index("vectors") + 1]:
         steps[step] = spawn(work, step)
+        if step == args.until:
+            raise SystemExit(f"stopped after {step}, as asked")
     pgdata = work / "pgdata"
     config["pg_url"] = start_postgres(pgdata)
     write_json(config_path, config)
     try:
-        steps["pg"] = spawn(work, "pg")
+        # The two builds run at the same time (each one's build time is inflated by the
+        # other); the serving steps run one at a time.
+        steps |= spawn_together(work, ("paperlens_build", "pg_build"))
+        for step in ("paperlens_serve", "pg_serve"):
+            steps[step] = spawn(work, step)
     finally:
         stop_postgres(pgdata)
+    if steps["paperlens_build"]["hnsw"]["connectivity"] != paperlens_hnsw()["connectivity"]:
+        raise SystemExit("paperlens built its HNSW with other settings than pgvector's")
+    built, served = steps.pop("pg_build"), steps.pop("pg_serve")
+    steps["pg"] = built | served | {"memory_mb": built["memory_mb"] | served["memory_mb"]}
     return summarise(work, steps, size)
 
 
