@@ -272,7 +272,22 @@ def test_unfiltered_lexical_total_is_an_estimate_near_the_count(lens: PaperLens)
     searcher = lens.lexical.index.searcher()
     assert served.total >= searcher.doc_freq("abstract", "the")
     assert counted.total / 2 <= served.total <= counted.total * 2
-    assert found.total == min(served.total, engine_module.MAX_DEPTH)
+    assert found.total == served.total  # not cut at the paging depth
+
+
+def test_a_total_beyond_the_paging_depth_is_shown_whole_and_pages_stop_at_the_depth(
+    lens: PaperLens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import paperlens.core as core_module
+
+    monkeypatch.setattr(engine_module, "MAX_DEPTH", 20)
+    monkeypatch.setattr(core_module, "MAX_DEPTH", 20)
+    found = lens.search("magnetic field of the stars", mode="lexical", per_page=10)
+    assert found.total > 20  # "about N" says how many match, not how deep paging goes
+    assert found.pages == 2
+    assert len(lens.search("magnetic field of the stars", mode="lexical", page=2).results) == 10
+    with pytest.raises(ValueError, match="depth"):
+        lens.search("magnetic field of the stars", mode="lexical", page=3)
 
 
 def test_a_short_page_gives_an_exact_total_for_free(lens: PaperLens) -> None:

@@ -124,7 +124,9 @@ class SearchResults:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+        """Pages a reader can reach: results are ranked to :data:`MAX_DEPTH`, whatever
+        the total says."""
+        return max(1, -(-min(self.total, MAX_DEPTH) // self.per_page))
 
 
 def _slug(text: str) -> str:

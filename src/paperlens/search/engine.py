@@ -76,7 +76,7 @@ class Hit:
 @dataclass(frozen=True, slots=True)
 class Ranking:
     hits: list[Hit]  # the requested page
-    total: int  # results available (lexical: all matching; dense: ranked, up to MAX_DEPTH)
+    total: int  # results (lexical: all matching, maybe estimated; dense: ranked, up to MAX_DEPTH)
     seconds: float = 0.0
     exact: bool = True  # whether ``total`` was counted (False: an estimate, "about")
 
@@ -160,7 +160,8 @@ class Retriever:
                 Hit(pk, score, lexical_rank=offset + i + 1)
                 for i, (pk, score) in enumerate(found.hits)
             ]
-            total, exact = min(found.total, MAX_DEPTH), found.exact
+            # Every match, counted or estimated ("about N"); paging stops at MAX_DEPTH.
+            total, exact = found.total, found.exact
         elif mode is Mode.SEMANTIC:
             ranked = self.dense(self.embed_query(query), filters, offset + limit)
             hits = [Hit(pk, score, semantic_rank=i + 1) for i, (pk, score) in enumerate(ranked)][

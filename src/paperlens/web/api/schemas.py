@@ -173,7 +173,9 @@ class SearchOut(BaseModel):
     filters: FiltersOut
     page: int
     limit: int
-    total: int = Field(description="Results that can be paged through (at most 1000).")
+    total: int = Field(
+        description="Matching results (a keyword search counts or estimates every match; semantic and hybrid rank up to 1000). Pages reach depth 1000 whatever the total."
+    )
     pages: int
     seconds: float
     results: list[ResultOut]
