@@ -174,7 +174,8 @@ class SearchOut(BaseModel):
     page: int
     limit: int
     total: int = Field(
-        description="Matching results (a keyword search counts or estimates every match; semantic and hybrid rank up to 1000). Pages reach depth 1000 whatever the total."
+        description="Matching results (a keyword search counts or estimates every match; "
+        "semantic and hybrid rank up to 1000). Pages reach depth 1000 whatever the total."
     )
     pages: int
     seconds: float
