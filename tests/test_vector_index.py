@@ -8,6 +8,7 @@ brute force over the vectors that should be there.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -437,3 +438,22 @@ def test_the_repair_leaves_no_paper_unreachable(tmp_path: Path) -> None:
         if int(pk) not in {p for p, _ in reader.search(v, 4)}
     ]
     assert missed == []
+
+
+def test_a_dead_writers_journal_is_removed(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    path = tmp_path / "v.usearch"
+    orphan = tmp_path / f"v.usearch.journal-{int(dead.stdout)}-abc"
+    live = tmp_path / f"v.usearch.journal-{os.getpid()}-def"
+    orphan.write_bytes(b"\0" * 64)
+    live.write_bytes(b"\0" * 64)
+    built(path)
+    assert not orphan.exists() and live.exists()

@@ -5,9 +5,9 @@ cosine similarity. The index lives in these files (``NAME`` is the index path):
 
 * ``NAME``, the **main** graph, memory-mapped by default (shared between processes).
   It holds **compressed** codes of the vectors (``HnswParams.main_dtype``, 8-bit by
-  default: 384 bytes a paper at 384 dimensions) and sparser links than an exact graph
-  (``main_connectivity``), so it is small enough to stay resident (bench/README.md,
-  section "ann.py"). Its ``rerank`` best candidates for a query are re-scored exactly.
+  default: 384 bytes a paper at 384 dimensions, half of float16), so less of it has to
+  be resident and it builds faster (bench/README.md, section "ann.py"). Its ``rerank``
+  best candidates for a query are re-scored exactly.
 * ``NAME.rows-ID`` and ``NAME.keys-ID.npy``, its **rows file**: the full vectors
   (``HnswParams.dtype``, float16) of exactly the keys the main graph holds, one row
   each, in ascending key order, and those keys (sorted, so row = searchsorted(keys,
@@ -71,9 +71,10 @@ class HnswParams:
     file. The main graph holds ``main_dtype`` codes with ``main_connectivity`` links,
     searched with ``expansion_search``; its best ``rerank`` candidates are re-scored with
     the full vectors (``rerank=0``: a plain ``dtype`` graph with the exact settings, no
-    rows file). Compressed codes and fewer links make the main graph about half the size
-    of a float16 one (resident memory at millions of papers) and several times faster
-    to build; the re-scoring gives back the recall the codes lose.
+    rows file). 8-bit codes make the main graph ~660 bytes a paper instead of ~1,045
+    (what a server maps) and cheaper to build; re-scoring 200 candidates gives recall
+    above the float16 graph's top 10. Fewer links (16, 24) were smaller and faster to
+    build but lost recall on dense corpora: bench/README.md, section "ann.py".
     """
 
     connectivity: int = 32
@@ -81,8 +82,8 @@ class HnswParams:
     expansion_search: int = 256
     dtype: str = "f16"
     main_dtype: str = "i8"
-    main_connectivity: int = 16
-    main_expansion_add: int = 128
+    main_connectivity: int = 32
+    main_expansion_add: int = 256
     rerank: int = 200
 
 
@@ -283,6 +284,16 @@ def unreachable_keys(index: Index, threads: int = 0) -> NDArray[np.uint64]:
     if len(suspects) == 0:
         return suspects
     return suspects[_unreached(index, suspects, _stored(index, suspects), threads)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -609,7 +620,7 @@ class VectorIndex:
         """Add to the writable main graph, and the full vectors to the journal."""
         if self.reranks:
             if self.journal is None:
-                name = f"{self.path.name}.journal-{secrets.token_hex(6)}"
+                name = f"{self.path.name}.journal-{os.getpid()}-{secrets.token_hex(6)}"
                 self.journal = _Journal(self.path.with_name(name), self.ndim, self._row_dtype)
             self.journal.append(keys, vectors)
         self.main.add(keys, vectors, threads=threads)
@@ -781,7 +792,8 @@ class VectorIndex:
 
     def _remove_stale_files(self) -> None:
         """Deltas and rows files of earlier versions (a reader that still has one open
-        keeps reading it: unlinking leaves its open file alone)."""
+        keeps reading it: unlinking leaves its open file alone), and journals of dead
+        writers."""
         keep = {self.delta_file}
         if self.main_id is not None:
             keep |= {p.name for p in self._side_paths(self.main_id)}
@@ -789,6 +801,11 @@ class VectorIndex:
             for stale in self.path.parent.glob(f"{self.path.name}.{pattern}"):
                 if stale.name not in keep and not stale.name.endswith(".tmp"):
                     stale.unlink(missing_ok=True)
+        # A journal outlives its writer only if that process died mid-build (2+ GB at 3M).
+        for journal in self.path.parent.glob(f"{self.path.name}.journal-*"):
+            pid = journal.name.removeprefix(f"{self.path.name}.journal-").split("-")[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                journal.unlink(missing_ok=True)
 
     # -- searching --------------------------------------------------------------------
 
