@@ -281,6 +281,10 @@ def disk(config: dict[str, Any]) -> dict[str, float]:
         "database_mb": rounded(dir_size_mb(*data.glob("paperlens.db*")), 1),
         "lexical_index_mb": rounded(dir_size_mb(data / "index" / "lexical"), 1),
         "hnsw_index_mb": rounded(dir_size_mb(data / "index" / "vectors"), 1),
+        # The compressed main graph's full vectors (read with pread, never mapped).
+        "hnsw_rows_file_mb": rounded(
+            dir_size_mb(*(data / "index" / "vectors").glob("*.rows-*")), 1
+        ),
     }
 
 

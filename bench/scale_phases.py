@@ -13,6 +13,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -208,12 +209,7 @@ def phase_vectors(config: dict[str, Any]) -> dict[str, Any]:
         added = sync_vectors(pl.papers, pl.embeddings, index, lambda _s, d, _t: progress(d))
         seconds = time.perf_counter() - started
         count = len(index)
-        params = {
-            "connectivity": index.params.connectivity,
-            "expansion_add": index.params.expansion_add,
-            "expansion_search": index.params.expansion_search,
-            "dtype": index.params.dtype,
-        }
+        params = asdict(index.params)  # main graph: main_*; the rerank; the delta's
     finally:
         pl.close()
     return {
@@ -423,6 +419,10 @@ def phase_serve(config: dict[str, Any]) -> dict[str, Any]:
         out["lexical_total_estimate"] = estimate_quality(pl, phrases)
         out["terms_built"] = pl.terms.seq > 0
         memory["after_queries"] = rss_mb()
+        # Mapped file pages (the main graph) against private memory (model, heaps);
+        # the rows file is read with pread and shows in neither.
+        memory["after_queries_file_backed"] = proc_status_mb("RssFile")
+        memory["after_queries_anonymous"] = proc_status_mb("RssAnon")
         memory["peak_during_queries"] = proc_status_mb("VmHWM")
         out["memory_mb"] = memory
         out["recall"] = measure_recall(pl, index, vectors[: config["recall_queries"]], config, rng)

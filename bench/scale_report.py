@@ -99,7 +99,8 @@ def resource_table(results: dict[str, Any]) -> Table:
         ("snapshot_file_mb", "snapshot JSONL file (MB)"),
         ("database_mb", "SQLite database with WAL (MB)"),
         ("lexical_index_mb", "lexical index (MB)"),
-        ("hnsw_index_mb", "HNSW index file (MB)"),
+        ("hnsw_index_mb", "HNSW index files (MB)"),
+        ("hnsw_rows_file_mb", "  of which the rows file, read with pread (MB)"),
     ):
         if key in d:
             table.add_row(label, f"{d[key]:,.0f}")
@@ -111,6 +112,11 @@ def resource_table(results: dict[str, Any]) -> Table:
         table.add_row("  + HNSW memory-mapped (MB)", _mb(m["after_opening_hnsw_view"]))
         table.add_row("  + model loaded (MB)", _mb(m["after_loading_model"]))
         table.add_row("  after all timed queries (MB)", _mb(m["after_queries"]))
+        if "after_queries_file_backed" in m:
+            table.add_row(
+                "    of which mapped files / private (MB)",
+                f"{_mb(m['after_queries_file_backed'])} / {_mb(m['after_queries_anonymous'])}",
+            )
         for ef, r in serve["recall"].items():
             if not ef.isdigit():
                 continue

@@ -8,6 +8,7 @@ brute force over the vectors that should be there.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from corpus import sample_records, write_jsonl
 from paperlens import core
 from paperlens.config import Settings
 from paperlens.core import PaperLens
-from paperlens.index.vector import VectorIndex
+from paperlens.index.vector import HnswParams, VectorIndex
 from paperlens.indexer import sync_vectors
 from paperlens.sources.snapshot import SnapshotSource
 
@@ -199,17 +200,22 @@ def test_every_added_paper_can_be_found(tmp_path: Path, n: int) -> None:
 
 def test_an_index_saved_before_the_delta_still_loads(tmp_path: Path) -> None:
     path = tmp_path / "v.usearch"
-    _index, expected = built(path)
+    plain = HnswParams(rerank=0)  # the layout of that time: one exact graph, no rows file
+    _index, expected = built(path, params=plain)
     state_path = tmp_path / "v.usearch.json"
     state = json.loads(state_path.read_text())
     legacy = {k: state[k] for k in ("seq", "model", "ndim", "count", "hnsw")}
+    legacy["hnsw"] = {k: v for k, v in legacy["hnsw"].items() if not k.startswith("main_")}
+    del legacy["hnsw"]["rerank"]
     state_path.write_text(json.dumps(legacy))
-    index = VectorIndex(path, NDIM, MODEL)
+    index = VectorIndex(path, NDIM, MODEL, plain)
     assert (len(index), index.seq) == (300, 10)
     assert_top(expected, [p for p, _ in index.search(expected[9], 3)], expected[9], 3)
     index.upsert(keys(9), unit(np.random.default_rng(1), 1))
     index.save(seq=11)  # now saved in the new form, with a delta
-    assert len(deltas(path)) == 1 and len(VectorIndex(path, NDIM, MODEL)) == 300
+    assert len(deltas(path)) == 1 and len(VectorIndex(path, NDIM, MODEL, plain)) == 300
+    # The default layout (compressed graph + rows file) does not use it: it is rebuilt.
+    assert (len(VectorIndex(path, NDIM, MODEL)), VectorIndex(path, NDIM, MODEL).seq) == (0, 0)
 
 
 def test_an_index_for_another_model_is_ignored(tmp_path: Path) -> None:
@@ -309,3 +315,145 @@ def test_a_long_build_resumes_from_its_last_checkpoint(settings: Settings, tmp_p
             assert_top(expected, [p for p, _ in final.search(vectors[i], 5)], vectors[i], 5)
     finally:
         lens.close()
+
+
+# -- the compressed main graph and its rows file --------------------------------------------
+
+
+def clustered(rng: np.random.Generator, n: int, ndim: int) -> NDArray[np.float32]:
+    """Unit vectors as dense as real embeddings: means of 2 of 200 random directions
+    plus a little noise, so many papers have close neighbours (i8 codes alone would
+    confuse them)."""
+    base = rng.standard_normal((200, ndim)).astype(np.float32)
+    pairs = rng.integers(0, 200, size=(n, 2))
+    m = base[pairs].sum(axis=1) + 0.3 * rng.standard_normal((n, ndim)).astype(np.float32)
+    return m / np.linalg.norm(m, axis=1, keepdims=True)
+
+
+def rows_files(path: Path) -> list[str]:
+    return sorted(p.name for p in path.parent.glob(f"{path.name}.rows-*"))
+
+
+def test_the_compressed_graph_is_reranked_with_the_full_vectors(tmp_path: Path) -> None:
+    ndim, n = 64, 4000
+    rng = np.random.default_rng(21)
+    vectors = clustered(rng, n, ndim)
+    path = tmp_path / "v.usearch"
+    index = VectorIndex(path, ndim, MODEL)
+    pks = np.arange(1, n + 1, dtype=np.uint64)
+    for chunk in np.array_split(np.arange(n), 4):
+        index.upsert(pks[chunk], vectors[chunk])
+    index.save(seq=1)
+    state = json.loads((tmp_path / "v.usearch.json").read_text())
+    assert state["layout"] == {"graph": "i8", "rows": "f16"}
+    (rows_name,) = rows_files(path)
+    assert rows_name == f"v.usearch.rows-{state['main_id']}"
+    assert (tmp_path / rows_name).stat().st_size == n * ndim * 2  # one float16 row each
+
+    reader = VectorIndex(path, ndim, MODEL)
+    queries = np.vstack([vectors[rng.choice(n, 40, replace=False)], clustered(rng, 40, ndim)])
+    exact = queries @ vectors.T
+    recalls = []
+    for q, scores in zip(queries, exact, strict=True):
+        hits = reader.search(q, 10)
+        truth = set((np.argsort(-scores)[:10] + 1).tolist())
+        recalls.append(len(truth & {p for p, _ in hits}) / 10)
+        # The similarities are the full vectors' (float16), not the 8-bit codes' estimate.
+        for pk, s in hits:
+            assert s == pytest.approx(float(scores[pk - 1]), abs=2e-3)
+    assert np.mean(recalls) >= 0.98
+    found, matrix = reader.get_many([5, 17, n + 5, 4000])
+    assert found == [5, 17, 4000]
+    assert np.allclose(matrix, vectors[[4, 16, 3999]], atol=1e-3)
+
+
+def test_the_rows_file_follows_upserts_removals_and_folds(tmp_path: Path) -> None:
+    path = tmp_path / "v.usearch"
+    index, expected = built(path, compact_min=5, compact_share=0.01)
+    reader = VectorIndex(path, NDIM, MODEL)
+    (first_rows,) = rows_files(path)
+    rng = np.random.default_rng(8)
+
+    # A small change: delta only, the rows file stays.
+    new = unit(rng, 2)
+    index.upsert(keys(5, 1001), new)
+    index.save(seq=11)
+    assert rows_files(path) == [first_rows]
+    expected |= {5: new[0], 1001: new[1]}
+
+    # A large one: folded; bulk mode meanwhile serves from the journal.
+    more = unit(rng, 20)
+    index.upsert(np.arange(2001, 2021, dtype=np.uint64), more)
+    index.upsert(keys(6), more[:1])  # re-embedded after the fold began
+    index.remove(keys(7, 2003))
+    expected |= {2001 + i: more[i] for i in range(20)} | {6: more[0]}
+    del expected[7], expected[2003]
+    assert index._bulk and index.journal is not None
+    assert np.allclose(index.get(2005), more[4], atol=1e-3)  # type: ignore[arg-type]
+    assert_top(expected, [p for p, _ in index.search(more[9], 10)], more[9], 10)
+
+    # The reader still has the old graph and rows open; both keep working.
+    index.save(seq=12)
+    assert rows_files(path) != [first_rows] and len(rows_files(path)) == 1
+    assert not list(tmp_path.glob("v.usearch.journal-*"))
+    assert len(reader.search(more[0], 5)) == 5  # old, unlinked files still readable
+    assert reader.reload()
+    for probe in (reader, VectorIndex(path, NDIM, MODEL)):
+        assert len(probe) == len(expected) and probe.seq == 12
+        found, matrix = probe.get_many([5, 6, 7, 2003, 2005, 1001])
+        assert found == [5, 6, 2005, 1001]
+        assert np.allclose(matrix, [expected[pk] for pk in found], atol=1e-3)
+        for query in (more[9], new[0], expected[100], unit(rng, 1)[0]):
+            assert_top(expected, [p for p, _ in probe.search(query, 10)], query, 10)
+
+
+def test_the_repair_leaves_no_paper_unreachable(tmp_path: Path) -> None:
+    """A graph with very few links (main_connectivity 4) strands many papers; the
+    repair re-inserts most, the last whole-graph pass lists the rest exactly, and the
+    index serves those from the delta: every paper is returned for its own vector."""
+    from paperlens.index.vector import repair_reachability, unreachable_keys, usearch_index_class
+
+    rng = np.random.default_rng(4)
+    n, ndim = 6000, 32
+    vectors = clustered(rng, n, ndim)
+    graph = usearch_index_class()(ndim=ndim, metric="ip", dtype="i8", connectivity=4)
+    graph.add(np.arange(n, dtype=np.uint64), vectors, threads=4)
+    before = len(unreachable_keys(graph))
+    repair = repair_reachability(graph)
+    assert repair.reinserted >= before > 0 and len(graph) == n
+    assert sorted(unreachable_keys(graph).tolist()) == sorted(repair.stranded)
+
+    path = tmp_path / "v.usearch"
+    sparse = HnswParams(main_connectivity=4, main_expansion_add=16, rerank=20)
+    index = VectorIndex(path, ndim, MODEL, sparse)
+    pks = np.arange(1, n + 1, dtype=np.uint64)
+    for chunk in np.array_split(np.arange(n), 3):
+        index.upsert(pks[chunk], vectors[chunk], threads=4)
+    index.save(seq=1)
+    reader = VectorIndex(path, ndim, MODEL, sparse)
+    assert len(reader) == n and set(reader.masked) == {int(k) for k in reader.delta.keys}
+    missed = [
+        int(pk)
+        for pk, v in zip(pks, vectors, strict=True)
+        if int(pk) not in {p for p, _ in reader.search(v, 4)}
+    ]
+    assert missed == []
+
+
+def test_a_dead_writers_journal_is_removed(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    path = tmp_path / "v.usearch"
+    orphan = tmp_path / f"v.usearch.journal-{int(dead.stdout)}-abc"
+    live = tmp_path / f"v.usearch.journal-{os.getpid()}-def"
+    orphan.write_bytes(b"\0" * 64)
+    live.write_bytes(b"\0" * 64)
+    built(path)
+    assert not orphan.exists() and live.exists()
