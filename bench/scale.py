@@ -22,7 +22,8 @@ a child process of its own, so its peak resident memory (``VmHWM``) is its own:
    memory-mapped (``VectorIndex(view=True)``): RSS after opening each part, latency
    p50/p95 over ``--queries`` queries per mode through the facade (papers loaded from
    the store): lexical, query encoding alone, semantic with and without encoding,
-   hybrid with and without encoding, similar, and semantic with a category filter (a
+   hybrid with and without encoding, similar (computed afresh, then the same papers
+   again from the per-process cache), and semantic with a category filter (a
    large category: HNSW over-fetch; a small one: exact scoring of the passing papers).
    Then HNSW recall@10 against exact search over all stored vectors (numpy, in chunks)
    for ``--recall-queries`` text and "similar" queries.

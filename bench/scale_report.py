@@ -21,7 +21,8 @@ LATENCY_ROWS = (
     ("hybrid", "hybrid (encode + BM25 + HNSW + RRF)"),
     ("hybrid_cached", "hybrid, query vector cached (a repeated query)"),
     ("hybrid_no_encode", "hybrid, query vector given"),
-    ("similar", "similar papers"),
+    ("similar", "similar papers (list computed afresh)"),
+    ("similar_cached", "similar papers, the same papers again (list cached)"),
     ("semantic_filtered_large_no_encode", "semantic + large category filter, vector given"),
     ("semantic_filtered_small_no_encode", "semantic + small category filter, vector given"),
 )

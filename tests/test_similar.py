@@ -184,3 +184,58 @@ def test_term_index_merges_segments(tmp_path: Path) -> None:
     assert len(segments) <= MAX_SEGMENTS
     assert index.docs == MAX_SEGMENTS + 2
     assert all(index.vector(pk) is not None for pk in range(1, MAX_SEGMENTS + 3))
+
+
+# -- candidates and the per-process cache (these add a paper: keep them last) ------------
+
+
+def test_the_bm25_candidate_query_holds_only_the_first_terms(lens: PaperLens) -> None:
+    from paperlens.search import engine
+
+    # "robot" is the tenth distinct analysed term: past the served query's first 8.
+    text = "Contrastive loss, protein folding, amino acid sequences, embedding space, robot"
+    assert engine.SIMILAR_LEXICAL_TERMS < 10
+
+    def found(max_terms: int) -> set[str]:
+        query = lens.lexical.terms_query(text, max_terms)
+        hits = lens.lexical.search(query, None, limit=20, total="none").hits
+        return {sp.paper.id for sp in lens.papers.get_by_pks(pk for pk, _ in hits).values()}
+
+    assert "other-2" in found(64)  # "Reinforcement learning for robot grasping"
+    served = found(engine.SIMILAR_LEXICAL_TERMS)
+    assert "other-2" not in served and {"twin-a", "twin-b"} <= served
+
+
+def test_similar_lists_are_cached_and_dropped_when_the_indexes_change(
+    lens: PaperLens, tmp_path: Path
+) -> None:
+    from datetime import date
+
+    from paperlens.filters import SearchFilters
+    from paperlens.sources.jsonl import JsonlSource
+
+    retriever = lens.retriever
+    assert lens.retriever is retriever  # one per PaperLens: its caches outlive a request
+    retriever.similar_cache.clear()
+    first = [(r.paper.id, r.score) for r in lens.similar("twin-a", k=5)]
+    assert len(retriever.similar_cache) == 1
+    assert [(r.paper.id, r.score) for r in lens.similar("twin-a", k=5)] == first
+    assert len(retriever.similar_cache) == 1  # served from the cache
+    lens.similar("twin-a", k=6)
+    lens.similar("twin-a", k=5, filters=SearchFilters(since=date(2024, 1, 1)))
+    assert len(retriever.similar_cache) == 3  # k and filters are part of the key
+    before = retriever.index_seqs()
+
+    twin_c = {
+        "id": "twin-c",
+        "title": "Amino acid sequences under a contrastive loss for protein folding",
+        "abstract": "We train protein folding models with a contrastive loss over amino acid "
+        "sequences, so that sequences of one fold lie close together.",
+        "published": "2024-01-03",
+    }
+    lens.ingest(JsonlSource(write_jsonl(tmp_path / "more.jsonl", [twin_c])))
+    lens.index()
+    assert retriever.index_seqs() != before
+    after = [r.paper.id for r in lens.similar("twin-a", k=5)]
+    assert "twin-c" in after[:2]  # a list cached before the change is not served
+    assert len(retriever.similar_cache) == 4

@@ -260,8 +260,9 @@ class PaperLens:
             return int(matrix.shape[1])
         return None
 
-    @property
+    @cached_property
     def retriever(self) -> Retriever:
+        """One per instance: its query-vector and "similar" caches live as long."""
         return Retriever(
             self.lexical, lambda: self.vectors, lambda: self.encoder, lambda: self.terms
         )

@@ -17,6 +17,11 @@ Query vectors are kept in a small LRU (:class:`QueryVectors`): paging, "most cit
 search encodes and then runs BM25 on the caller's thread: encoding on a shared executor
 beside BM25 was measured slower on 2 busy cores (p50 19-28 ms against 9-11 ms at
 200,000 papers: the hand-over waits for a core; the int8 encoding is ~2 ms).
+
+Served "similar" lists are kept in a per-process LRU (:class:`SimilarLists`) keyed by
+everything they depend on, the indexes' seqs included, so a paper page viewed again
+skips the retrieval and a re-index retires the old lists. Both caches live on the one
+``Retriever`` a ``PaperLens`` holds.
 """
 
 from __future__ import annotations
@@ -55,8 +60,18 @@ SIMILAR_CANDIDATES = 100
 #: Weight of the dense cosine in the fused "similar" score; the tf-idf cosine has the
 #: rest (chosen by cross-validation on CSFCube dev: bench/README.md, "Similar papers").
 SIMILAR_DENSE_WEIGHT = 0.2
+#: The BM25 query that proposes more "similar" candidates holds the paper's first this
+#: many distinct analysed terms (title first); 0 asks BM25 nothing. 8 ranks as well as
+#: 64 on CSFCube dev and costs a quarter as much at 200,000 papers (bench/README.md,
+#: "similar_candidates.py").
+SIMILAR_LEXICAL_TERMS = 8
+#: How many BM25 matches of that query join the candidates (at least ``k``).
+SIMILAR_LEXICAL_CANDIDATES = 100
 #: Query vectors kept by :class:`QueryVectors` (384 floats each: about 1.5 MB in all).
 QUERY_CACHE_SIZE = 1024
+#: Served "similar" lists kept by :class:`SimilarLists` (a list of ~15 hits plus the
+#: paper's text in the key: a few KB each, so a few MB in all).
+SIMILAR_CACHE_SIZE = 2048
 
 
 class Mode(StrEnum):
@@ -116,6 +131,44 @@ class QueryVectors:
         return len(self._items)
 
 
+#: What a served "similar" list depends on: the paper, k, filters, exclusions, the
+#: paper's text, the candidate settings and the seq of every index it read.
+SimilarKey = tuple[object, ...]
+
+
+class SimilarLists:
+    """A thread-safe LRU of served "similar" lists (a paper page viewed twice, "for you"
+    and digests asking for the same paper). The key holds each index's seq
+    (:meth:`Retriever.index_seqs`), so once ``paperlens index`` publishes a change and
+    the process picks it up, old lists are never served again (they age out)."""
+
+    def __init__(self, size: int = SIMILAR_CACHE_SIZE) -> None:
+        self.size = size
+        self._items: OrderedDict[SimilarKey, tuple[Hit, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: SimilarKey) -> tuple[Hit, ...] | None:
+        with self._lock:
+            hits = self._items.get(key)
+            if hits is not None:
+                self._items.move_to_end(key)
+            return hits
+
+    def put(self, key: SimilarKey, hits: tuple[Hit, ...]) -> None:
+        with self._lock:
+            self._items[key] = hits
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 class IndexNotBuilt(Unavailable):
     pass
 
@@ -133,6 +186,7 @@ class Retriever:
         self._encoder = encoder
         self._terms = terms
         self.query_vectors = QueryVectors()
+        self.similar_cache = SimilarLists()
 
     @property
     def vectors(self) -> DenseIndex:
@@ -218,27 +272,69 @@ class Retriever:
         """The papers most like paper ``pk``, excluding itself and ``exclude``.
 
         Candidates: its :data:`SIMILAR_CANDIDATES` (or ``k``) nearest dense neighbours
-        plus, given the paper's ``text``, as many BM25 matches of it; they are ranked by
+        plus, given the paper's ``text``, the :data:`SIMILAR_LEXICAL_CANDIDATES` (or
+        ``k``) BM25 matches of its first :data:`SIMILAR_LEXICAL_TERMS` terms (the BM25
+        query is the costly part; more terms ranked no better on CSFCube dev, bench/
+        README.md "similar_candidates.py"); they are ranked by
         ``SIMILAR_DENSE_WEIGHT * dense cosine + (1 - SIMILAR_DENSE_WEIGHT) * tf-idf
         cosine`` (:mod:`paperlens.index.terms`). Dense order alone while the paper has no
         term vector yet. ``Hit.score`` is the fused score; the ranks are each side's
-        rank among the candidates."""
+        rank among the candidates.
+
+        Lists are kept in :attr:`similar_cache`, keyed by everything they depend on
+        (including :meth:`index_seqs`); a hit returns a copy."""
+        filters = filters or SearchFilters()
+        key: SimilarKey = (
+            pk,
+            k,
+            filters,
+            frozenset(exclude or ()),
+            text or "",
+            SIMILAR_CANDIDATES,
+            SIMILAR_LEXICAL_TERMS,
+            SIMILAR_LEXICAL_CANDIDATES,
+            self.index_seqs(),
+        )
+        cached = self.similar_cache.get(key)
+        if cached is not None:
+            return list(cached)
+        hits = self._similar(pk, k, filters, exclude or set(), text)
+        self.similar_cache.put(key, tuple(hits))
+        return hits
+
+    def index_seqs(self) -> tuple[object, ...]:
+        """The model and the store seq each index is current to: any index change
+        (``paperlens index``, picked up by this process) changes it."""
+        vectors, terms = self.vectors, self._terms()
+        return (
+            vectors.model,
+            vectors.seq,
+            self.lexical.seq,
+            terms.seq if terms is not None else -1,
+        )
+
+    def _similar(
+        self, pk: int, k: int, filters: SearchFilters, exclude: set[int], text: str | None
+    ) -> list[Hit]:
         vector = self.vectors.get(pk)
         if vector is None:
             raise IndexNotBuilt("this paper has no embedding yet: run `paperlens index`")
-        skip = {pk} | (exclude or set())
+        skip = {pk} | exclude
         depth = max(SIMILAR_CANDIDATES, k)
-        ranked = self.dense(vector, filters or SearchFilters(), depth + len(skip))
+        ranked = self.dense(vector, filters, depth + len(skip))
         kept = [(p, s) for p, s in ranked if p not in skip][:depth]
         terms = self._terms()
         query = terms.vector(pk) if terms is not None else None
         if terms is None or query is None or not kept:
             return [Hit(p, s, semantic_rank=i + 1) for i, (p, s) in enumerate(kept[:k])]
-        if text:
+        if text and SIMILAR_LEXICAL_TERMS > 0:
             # Papers worded alike that the dense model placed further away.
             near = {p for p, _ in kept}
             found = self.lexical.search(
-                self.lexical.terms_query(text), filters, limit=depth, total="none"
+                self.lexical.terms_query(text, SIMILAR_LEXICAL_TERMS),
+                filters,
+                limit=max(SIMILAR_LEXICAL_CANDIDATES, k),
+                total="none",
             )
             extra = [p for p, _ in found.hits if p not in near and p not in skip]
             if extra:
