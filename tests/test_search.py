@@ -333,6 +333,7 @@ def test_query_vectors_are_cached_per_model_and_normalised_text(lens: PaperLens)
     [
         "magnetic field of the stars",
         "the structure of the structure",  # the parser counts a repeated word once
+        "self-supervised state-of-the-art x.y",  # split words are phrases, as parsed
         "Balázs graph decompositions",
     ],
 )
@@ -358,84 +359,3 @@ def test_plain_queries_are_built_flat_and_score_as_parsed(lens: PaperLens, query
 )
 def test_queries_with_syntax_go_to_the_parser(lens: PaperLens, query: str) -> None:
     assert lens.lexical._plain_query(query) is None
-
-
-def test_split_words_are_indexed_and_looked_up_joined(lens: PaperLens) -> None:
-    from paperlens.index.lexical import compounds, joined
-
-    assert joined("self-supervised,") == "selfsupervised" and joined("model") is None
-    assert joined("x.y") is None and joined("3.5") is None  # only hyphens join
-    assert joined("a-b-c-d-e-f-g") is None  # more than MAX_PARTS parts: a phrase
-    assert compounds("a self-supervised, end-to-end UV-X-ray (BERT-based) model, 3.5") == (
-        "selfsupervised endto endtoend toend UVX UVXray Xray BERTbased"
-    )
-    query = lens.lexical._plain_query("self-supervised state-of-the-art graph")
-    assert query is not None and "Phrase" not in repr(query)  # a flat OR: tantivy prunes it
-    assert "selfsupervis" in repr(query) and "stateoftheart" in repr(query)
-
-
-@pytest.mark.parametrize(
-    "word", ["x-ray", "gamma-ray", "one-dimensional", "electron-phonon", "Bose-Einstein"]
-)
-def test_a_split_word_finds_the_papers_of_its_phrase(lens: PaperLens, word: str) -> None:
-    """The phrase (what tantivy's parser makes of the word, and what was looked up
-    before) and the joined term + parts find the same papers first: those with the
-    compound, then those writing it with a space; the joined term also finds it
-    closed up (``xray``)."""
-    from paperlens.index.lexical import DEFAULT_FIELDS, TITLE_BOOST
-
-    lexical = lens.lexical
-    phrase, _ = lexical.index.parse_query_lenient(
-        word, default_field_names=list(DEFAULT_FIELDS), field_boosts={"title": TITLE_BOOST}
-    )
-    before = {pk for pk, _ in lexical.search(phrase, limit=50, total="exact").hits}
-    assert 3 <= len(before) < 50  # every match of the phrase is in hand
-    closed_up = word.replace("-", "").lower()
-    also = {  # papers writing the word closed up, which the phrase misses
-        pk
-        for pk, sp in lens.papers.get_by_pks(range(1, 1000)).items()
-        if closed_up in f"{sp.paper.title} {sp.paper.abstract}".lower()
-    }
-    papers = lens.papers.get_by_pks(before | also)
-    spaced = {  # written with a space only: the parts find these, ranked lower
-        pk
-        for pk in before
-        if word.lower() not in f"{papers[pk].paper.title} {papers[pk].paper.abstract}".lower()
-    }
-    first = (before | also) - spaced
-    hits = [pk for pk, _ in lexical.search(word, limit=200).hits]
-    assert set(hits[: len(first)]) == first
-    assert spaced <= set(hits)
-
-
-def test_a_hyphenated_query_ranks_the_paper_with_the_compound_first(lens: PaperLens) -> None:
-    found = lens.search("sparsity-certifying graph", mode="lexical")
-    assert ids(found.results)[0] == "0704.0002"  # "Sparsity-certifying Graph Decompositions"
-    assert lens.lexical.estimate("sparsity-certifying") >= 1
-
-
-def test_quoted_phrases_still_go_to_the_parser(lens: PaperLens) -> None:
-    found = lens.search('"sparsity certifying"', mode="lexical")
-    assert ids(found.results) == ["0704.0002"]
-
-
-def test_an_index_of_an_older_format_keeps_phrases_until_rewritten(
-    lens: PaperLens, tmp_path: Path
-) -> None:
-    import json
-    import shutil
-
-    from paperlens.index.lexical import LexicalIndex
-
-    old = tmp_path / "lexical"
-    shutil.copytree(lens.lexical.path, old)
-    state = json.loads((old / "paperlens-state.json").read_text())
-    (old / "paperlens-state.json").write_text(json.dumps({**state, "format": 2}))
-    index = LexicalIndex(old)
-    assert index.seq == 0  # the next `paperlens index` rewrites every document
-    query = index._plain_query("sparsity-certifying graph")
-    assert query is not None and "Phrase" in repr(query)
-    assert (
-        index.search("sparsity-certifying graph").hits[0][0]
-        == (lens.lexical.search("sparsity-certifying graph").hits[0][0])
-    )

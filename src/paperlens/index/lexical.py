@@ -11,18 +11,6 @@ document :data:`FORMAT`; an index written in an older format reports ``seq`` 0, 
 next ``paperlens index`` rewrites every document once (adding the term) instead of
 filtering on a term old documents lack.
 
-Compounds. A hyphenated word (``self-supervised``, ``state-of-the-art``, ``BERT-based``,
-``x-ray``), which the analysers split into several tokens, is also indexed joined
-(``selfsupervised``; every span of 2 to :data:`MAX_PARTS` of its parts, so ``UV-X-ray``
-holds ``xray``) in the same field, by :func:`compounds`. A plain query looks such a word
-up as that one term instead of the phrase tantivy's parser makes of it: a phrase anywhere
-in a boolean query turns off block-max WAND, and those queries took 30-40 ms at 200,000
-papers against 2-8 ms for the rest (bench/README.md, "scale.py"). Its parts are looked up
-too, lightly weighted (:data:`PART_WEIGHT`), so papers that write it with a space, which
-the phrase found, are still found, below those with the compound; the joined token also
-finds it written closed up (``xray``). Indexes written before FORMAT 3 lack the joined
-tokens, so they keep the phrase until ``paperlens index`` rewrites them.
-
 Counting. Counting every match makes tantivy visit every posting of every query term
 (it turns off block-max WAND, which skips blocks that cannot reach the top ``limit``):
 at a million papers that was most of a BM25 query's time. :meth:`LexicalIndex.search`
@@ -59,12 +47,8 @@ MAX_TOKEN = 40
 _EPOCH = date(1970, 1, 1)
 #: The ``categories`` term of papers with a code link (see paperlens.links).
 HAS_CODE_TERM = "paperlens:has-code"
-#: What documents hold; bumped when a field or term is added (2: HAS_CODE_TERM,
-#: 3: joined compounds, see :func:`compounds`).
-FORMAT = 3
-#: The weight of a hyphenated query word's parts beside its joined token (see
-#: ``LexicalIndex._plain_query``).
-PART_WEIGHT = 0.2
+#: What documents hold; bumped when a field or term is added (2: HAS_CODE_TERM).
+FORMAT = 2
 #: The fields a query's bare words are looked up in.
 DEFAULT_FIELDS = ("title", "abstract", "authors")
 #: How a search's total is found (see the module docstring).
@@ -72,41 +56,6 @@ TotalMode = Literal["exact", "estimate", "none"]
 #: Characters and words that make a query use tantivy's syntax (phrases, fields, boosts,
 #: ranges, ``+must``/``-not``, operators); a query without any is "plain".
 _SYNTAX = re.compile(r"""["'():^*~\[\]{}\\!<>=]|(?:^|\s)[+-]|\b(?:AND|OR|NOT|IN)\b""")
-
-
-#: A run of letters and digits (what the simple tokenizer keeps; ``_`` splits too).
-_ALNUM = re.compile(r"[^\W_]+")
-#: Runs joined by hyphens: ``self-supervised``, ``state-of-the-art``, ``UV-X-ray``.
-_HYPHENATED = re.compile(r"[^\W_]+(?:[-\u2010\u2011][^\W_]+)+")
-_HYPHEN = re.compile(r"[-\u2010\u2011]")
-#: The most runs a joined token spans (longer compounds stay phrases).
-MAX_PARTS = 6
-
-
-def joined(word: str) -> str | None:
-    """A query word as one joined token if it is a hyphenated compound of at most
-    :data:`MAX_PARTS` runs (``"self-supervised"`` -> ``"selfsupervised"``), else
-    ``None`` (a single run, or other punctuation: ``x.y``, ``3.5`` stay as analysed)."""
-    runs = _ALNUM.findall(word)
-    found = _HYPHENATED.findall(word)
-    if len(found) != 1 or not 2 <= len(runs) <= MAX_PARTS:
-        return None
-    return "".join(runs) if _ALNUM.findall(found[0]) == runs else None
-
-
-def compounds(text: str) -> str:
-    """The joined forms of the hyphenated compounds in ``text``, space-separated: every
-    span of 2 to :data:`MAX_PARTS` consecutive runs, so ``x-ray`` is found in
-    ``UV-X-ray`` too: ``"a state-of-the-art X-ray model"`` -> ``"stateof stateofthe
-    stateoftheart ofthe oftheart theart Xray"``. Indexed beside the text so a plain
-    query can look such a word up as one term (see the module docstring)."""
-    out: list[str] = []
-    for compound in _HYPHENATED.findall(text):
-        runs = _ALNUM.findall(compound)
-        for i in range(len(runs) - 1):
-            for j in range(i + 2, min(len(runs), i + MAX_PARTS) + 1):
-                out.append("".join(runs[i:j]))
-    return " ".join(out)
 
 
 def day_number(d: date) -> int:
@@ -167,28 +116,15 @@ class LexicalIndex:
         self._fold = _analyzer(stem=False)
         self.index.register_tokenizer(STEMMED, self._stem)
         self.index.register_tokenizer(FOLDED, self._fold)
-        # Whether documents carry joined compounds (FORMAT 3); an older index keeps
-        # phrases for split words until it is rewritten.
-        self._joined = self._format() >= 3
 
     # -- writing ----------------------------------------------------------------------
-
-    def _state(self) -> dict[str, Any]:
-        try:
-            return cast(dict[str, Any], json.loads(self.state_path.read_text(encoding="utf-8")))
-        except FileNotFoundError:
-            return {}
-
-    def _format(self) -> int:
-        """The document format of what is indexed (an empty index: the current one)."""
-        state = self._state()
-        return int(state.get("format", 1)) if state else FORMAT
 
     @property
     def seq(self) -> int:
         """The store change counter this index is current to (0: empty)."""
-        state = self._state()
-        if not state:
+        try:
+            state = json.loads(self.state_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
             return 0
         return int(state["seq"]) if state.get("format", 1) >= FORMAT else 0
 
@@ -234,7 +170,6 @@ class LexicalIndex:
             writer.rollback()
             raise
         self._save_seq(upto_seq)
-        self._joined = True  # every document is now written in this FORMAT
         self.index.reload()
         return written
 
@@ -242,14 +177,10 @@ class LexicalIndex:
         p = sp.paper
         doc = tantivy.Document()
         doc.add_integer("pk", sp.pk)
-        for field, text in (("title", strip_latex(p.title)), ("abstract", strip_latex(p.abstract))):
-            doc.add_text(field, text)
-            if joined_words := compounds(text):
-                doc.add_text(field, joined_words)
+        doc.add_text("title", strip_latex(p.title))
+        doc.add_text("abstract", strip_latex(p.abstract))
         for a in p.authors:
             doc.add_text("authors", a)
-            if joined_words := compounds(a):
-                doc.add_text("authors", joined_words)
         for c in category_terms(p.categories):
             doc.add_text("categories", c)
         if has_code(paper_links(p.abstract, p.comments, p.links)):
@@ -310,51 +241,32 @@ class LexicalIndex:
         nests each word's fields in a boolean query of their own, and tantivy's
         block-max WAND (skipping documents that cannot reach the top hits) runs only
         over a flat union of terms: flat, a BM25 page at 200,000 papers took 2.4 ms
-        instead of 16 ms (bench/README.md, "scale.py"). A hyphenated word
-        (``gamma-ray``) is its joined token (``gammaray``, indexed by :func:`compounds`)
-        and its parts as separate terms (``gamma``, ``ray``: papers that write it with
-        a space, as the phrase found them, rank below those with the compound), so the
-        query stays a flat union of terms. Other words the analysers split (``x.y``),
-        and every split word on an index written before FORMAT 3, are phrases, as the
-        parser makes them (such a query is not pruned). ``None`` when ``text`` uses
-        syntax, or has no words."""
+        instead of 16 ms (bench/README.md, "scale.py"). A word the analysers split
+        (``self-supervised``) is a phrase, as the parser makes it (such a query is not
+        pruned). ``None`` when ``text`` uses syntax, or has no words."""
         if _SYNTAX.search(text):
             return None
         clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
         seen: set[tuple[str, ...]] = set()  # the parser counts a repeated word once
         for word in text.split():
-            pieces = self._pieces(word)
-            for i, piece in enumerate(pieces):
-                # A compound's parts weigh little: they find it written with a space, and
-                # rank those papers below the ones holding the compound (its first piece).
-                weight = PART_WEIGHT if i > 0 else 1.0
-                stems, folded = self._stem.analyze(piece), self._fold.analyze(piece)
-                for field, tokens, boost in (
-                    ("title", stems, TITLE_BOOST),
-                    ("abstract", stems, 1.0),
-                    ("authors", folded, 1.0),
-                ):
-                    if not tokens or (field, *tokens) in seen:
-                        continue
-                    seen.add((field, *tokens))
-                    if len(tokens) == 1:
-                        q = tantivy.Query.term_query(self.schema, field, tokens[0])
-                    else:
-                        words: list[str | tuple[int, str]] = list(tokens)
-                        q = tantivy.Query.phrase_query(self.schema, field, words)
-                    if boost * weight != 1.0:
-                        q = tantivy.Query.boost_query(q, boost * weight)
-                    clauses.append((tantivy.Occur.Should, q))
+            stems, folded = self._stem.analyze(word), self._fold.analyze(word)
+            for field, tokens, boost in (
+                ("title", stems, TITLE_BOOST),
+                ("abstract", stems, 1.0),
+                ("authors", folded, 1.0),
+            ):
+                if not tokens or (field, *tokens) in seen:
+                    continue
+                seen.add((field, *tokens))
+                if len(tokens) == 1:
+                    q = tantivy.Query.term_query(self.schema, field, tokens[0])
+                else:
+                    words: list[str | tuple[int, str]] = list(tokens)
+                    q = tantivy.Query.phrase_query(self.schema, field, words)
+                if boost != 1.0:
+                    q = tantivy.Query.boost_query(q, boost)
+                clauses.append((tantivy.Occur.Should, q))
         return tantivy.Query.boolean_query(clauses) if clauses else None
-
-    def _pieces(self, word: str) -> list[str]:
-        """A query word as a plain query looks it up: a hyphenated compound as its
-        joined token then each part (FORMAT 3, and the joined token short enough to be
-        indexed), any other word as typed."""
-        whole = joined(word) if self._joined else None
-        if whole is None or not self._fold.analyze(whole):
-            return [word]
-        return [whole, *_HYPHEN.split(word)]
 
     def _text_query(self, text: str) -> tantivy.Query | None:
         """The reader's query in tantivy's syntax (``"a phrase"``, ``+must``, ``-not``,
@@ -421,10 +333,9 @@ class LexicalIndex:
         n = int(searcher.num_docs)
         if n == 0:
             return 0
-        # As a plain query sees the words: each field's own analyser, split words joined.
-        words = " ".join(piece for w in text.split() for piece in self._pieces(w))
-        stems = self._stem.analyze(words)
-        folded = self._fold.analyze(words)
+        # As the query parser sees the words: each field's own analyser, on raw text.
+        stems = self._stem.analyze(text)
+        folded = self._fold.analyze(text)
         missing = 1.0
         seen: set[tuple[str, str]] = set()
         for stem, plain in zip(stems, folded, strict=False):
