@@ -319,7 +319,7 @@ COMPACT_MIN = 20_000
 #: Rows of the rows file at most this many apart are read with one ``pread`` (the gap
 #: is read too: at 768 bytes a row, 16 rows cost less than a system call; bench/README.md,
 #: section "ann.py"), within spans of at most ``READ_SPAN`` rows.
-READ_GAP = 16
+READ_GAP = 4
 READ_SPAN = 8192
 #: A long build saves the main graph every this many vectors, so a crash loses at most
 #: that much work (``paperlens index`` resumes from the last checkpoint).
