@@ -100,6 +100,25 @@ def _pks(lens: PaperLens) -> list[int]:
 
 
 @on_postgres
+def test_a_filtered_search_on_pgvector_keeps_the_nearest_passing(indexed_lens: Any) -> None:
+    """``fetch`` / ``keep`` (the over-fetch path of a filtered search): the nearest
+    passing keys among the ``fetch`` nearest, exact like the unfiltered search."""
+    index = indexed_lens.vectors
+    vector = indexed_lens.retriever.embed_query("neural networks")
+    every = [pk for pk, _ in index.search(vector, 501)]
+    asked: list[int] = []
+
+    def keep(pks: list[int]) -> set[int]:
+        asked.extend(pks)
+        return {pk for pk in pks if pk % 3 == 0}
+
+    hits = index.search(vector, 10, fetch=200, keep=keep)
+    assert len(asked) == 200
+    assert [pk for pk, _ in hits] == [pk for pk in every[:200] if pk % 3 == 0][:10]
+    assert index.search(vector, 10, fetch=200, keep=lambda pks: set()) == []
+
+
+@on_postgres
 def test_upsert_remove_deletions_and_watermark_resume(small_lens: Any) -> None:
     lens = small_lens
     rng = np.random.default_rng(7)

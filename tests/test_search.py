@@ -197,6 +197,22 @@ def test_filtered_dense_search_overfetches_when_many_pass(
     assert len({pk for pk, _ in exact} & {pk for pk, _ in approx}) >= 9
 
 
+@pytest.mark.parametrize("category", ["cs", "gr-qc"])  # a large and a small category
+@pytest.mark.parametrize("query", ["image segmentation", "black hole horizon"])
+def test_the_overfetch_path_equals_the_exact_path(
+    lens: PaperLens, monkeypatch: pytest.MonkeyPatch, category: str, query: str
+) -> None:
+    """Candidates filtered before they are re-scored exactly: the HNSW path's top 10 is
+    the exact path's (scores of every passing paper)."""
+    filters = SearchFilters(categories=(category,))
+    vector = lens.retriever.embed_query(query)
+    exact = lens.retriever.dense(vector, filters, 10)
+    monkeypatch.setattr(engine_module, "EXACT_LIMIT", 5)  # force the HNSW path
+    approx = lens.retriever.dense(vector, filters, 10)
+    assert [pk for pk, _ in approx] == [pk for pk, _ in exact]
+    assert [s for _, s in approx] == pytest.approx([s for _, s in exact], abs=1e-5)
+
+
 def test_index_is_incremental_for_new_changed_and_deleted_papers(
     lens: PaperLens, tmp_path: Path
 ) -> None:

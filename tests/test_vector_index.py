@@ -19,6 +19,7 @@ from corpus import sample_records, write_jsonl
 from paperlens import core
 from paperlens.config import Settings
 from paperlens.core import PaperLens
+from paperlens.index import vector as vector_module
 from paperlens.index.vector import HnswParams, VectorIndex
 from paperlens.indexer import sync_vectors
 from paperlens.sources.snapshot import SnapshotSource
@@ -457,3 +458,98 @@ def test_a_dead_writers_journal_is_removed(tmp_path: Path) -> None:
     live.write_bytes(b"\0" * 64)
     built(path)
     assert not orphan.exists() and live.exists()
+
+
+def filtered_build(tmp_path: Path) -> tuple[VectorIndex, NDArray[np.float32], np.random.Generator]:
+    """4,000 clustered papers in the main graph (i8 codes + rows file) and 60 more in
+    the delta, read back by a second instance as a server would."""
+    ndim, n = 64, 4000
+    rng = np.random.default_rng(33)
+    vectors = clustered(rng, n + 60, ndim)
+    path = tmp_path / "v.usearch"
+    writer = VectorIndex(path, ndim, MODEL)
+    writer.upsert(np.arange(1, n + 1, dtype=np.uint64), vectors[:n])
+    writer.save(seq=1)
+    writer.upsert(np.arange(n + 1, n + 61, dtype=np.uint64), vectors[n:])
+    writer.save(seq=2)
+    reader = VectorIndex(path, ndim, MODEL)
+    assert len(reader.delta) == 60 and len(reader.main) == n
+    return reader, vectors, rng
+
+
+@pytest.mark.parametrize(("every", "fetch"), [(5, 100), (97, 4060)])
+def test_a_filtered_search_equals_the_exact_filtered_top_10(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every: int, fetch: int
+) -> None:
+    """A large category (one paper in 5, fetched 2x its share) and a small one (one in
+    97, the whole index fetched): the passing candidates re-scored give the exact
+    filtered top 10, and only the best ``rerank`` passing ones are read from the rows
+    file, not every candidate."""
+    reader, vectors, rng = filtered_build(tmp_path)
+    assert reader.rows is not None
+    read_counts: list[int] = []
+    read = reader.rows.read
+
+    def counted(rows: NDArray[np.int64]) -> NDArray[np.float16]:
+        read_counts.append(len(rows))
+        return read(rows)
+
+    monkeypatch.setattr(reader.rows, "read", counted)
+    passing = np.arange(1, len(vectors) + 1)
+    passing = passing[passing % every == 0]
+    asked: list[int] = []
+
+    def keep(pks: list[int]) -> set[int]:
+        asked.extend(pks)
+        return {pk for pk in pks if pk % every == 0}
+
+    queries = np.vstack(
+        [vectors[rng.choice(len(vectors), 15, replace=False)], clustered(rng, 15, 64)]
+    )
+    for q in queries:
+        asked.clear()
+        read_counts.clear()
+        hits = reader.search(q, 10, fetch=fetch, keep=keep)
+        scores = vectors[passing - 1] @ q
+        truth = passing[np.argsort(-scores, kind="stable")[:10]]
+        got = [pk for pk, _ in hits]
+        assert all(pk % every == 0 for pk in got)
+        # Same papers as exact search (ties within float16 precision in either order).
+        true = np.array([vectors[pk - 1] @ q for pk in got])
+        assert np.allclose(true, vectors[truth - 1] @ q, atol=2e-3)
+        assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+        assert len(asked) >= fetch  # the filter saw every candidate...
+        assert sum(read_counts) <= reader.params.rerank  # ...only the best were read
+
+
+def test_an_unfiltered_search_is_unchanged_by_fetch(tmp_path: Path) -> None:
+    reader, vectors, rng = filtered_build(tmp_path)
+    q = vectors[int(rng.integers(len(vectors)))]
+    plain = reader.search(q, 10)
+    assert reader.search(q, 10, fetch=500) == plain
+    assert reader.search(q, 10, fetch=500, keep=lambda pks: set(pks)) == plain
+    assert reader.search(q, 10, fetch=500, keep=lambda pks: set()) == []
+
+
+@pytest.mark.parametrize("span", [8192, 7])  # the default, and spans cut every 7 rows
+def test_get_many_equals_one_by_one_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, span: int
+) -> None:
+    """Thousands of keys (runs of neighbouring rows read together), in any order, with
+    duplicates, keys of the delta, a removed (masked) key and unknown keys: the same
+    rows in the same order as reading each alone."""
+    monkeypatch.setattr(vector_module, "READ_SPAN", span)
+    reader, vectors, rng = filtered_build(tmp_path)
+    reader.remove(keys(11))
+    wanted = rng.choice(np.arange(1, len(vectors) + 1), 1500, replace=False).tolist()
+    wanted += [11, 4003, 99_999, wanted[0], 4000, 1, 12]
+    rng.shuffle(wanted)
+    found, matrix = reader.get_many(wanted)
+    one_by_one = [(pk, reader.get(pk)) for pk in wanted]
+    expected = [(pk, v) for pk, v in one_by_one if v is not None]
+    assert found == [pk for pk, _ in expected]
+    assert 11 not in found and 99_999 not in found and 4003 in found
+    assert matrix.dtype == np.float32 and matrix.shape == (len(found), 64)
+    assert np.array_equal(matrix, np.vstack([v for _, v in expected]))
+    assert np.allclose(matrix, vectors[np.array(found) - 1], atol=2e-3)
+    assert reader.get_many([99_999]) == ([], pytest.approx(np.zeros((0, 64))))

@@ -35,7 +35,7 @@ from numpy.typing import NDArray
 from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import ProgrammingError
 
-from paperlens.index.vector import HnswParams, Vector
+from paperlens.index.vector import HnswParams, Keep, Vector
 from paperlens.store.migrate import RUNTIME_TABLE_PREFIX
 from paperlens.store.schema import VectorIndexRow, table
 
@@ -269,10 +269,22 @@ class PgVectorIndex:
         found = conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": f'"{self.table}"'})
         return bool(found.scalar())
 
-    def search(self, vector: Vector, k: int) -> list[tuple[int, float]]:
-        """The ``k`` nearest keys with their cosine similarity, best first."""
+    def search(
+        self, vector: Vector, k: int, *, fetch: int = 0, keep: Keep | None = None
+    ) -> list[tuple[int, float]]:
+        """The ``k`` nearest keys with their cosine similarity, best first; with
+        ``keep`` (a filter), the nearest it passes among the ``fetch`` nearest
+        (:meth:`paperlens.index.vector.DenseIndex.search`). pgvector's distances are
+        exact already, so filtering is all there is to do."""
         if k <= 0:
             return []
+        if keep is None:
+            return self._nearest(vector, k)
+        found = self._nearest(vector, max(k, fetch))
+        passing = keep([pk for pk, _ in found])
+        return [hit for hit in found if hit[0] in passing][:k]
+
+    def _nearest(self, vector: Vector, k: int) -> list[tuple[int, float]]:
         ef = min(MAX_EF_SEARCH, max(self.params.expansion_search, k))
         deep = k > ef
         query = f"CAST(:q AS {self.type})"

@@ -47,7 +47,7 @@ import math
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -59,6 +59,8 @@ if TYPE_CHECKING:
     from usearch.index import Index
 
 Vector = NDArray[np.float32]
+#: A filter of a dense search: which of these keys pass (see :meth:`DenseIndex.search`).
+Keep = Callable[[list[int]], Container[int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +128,13 @@ class DenseIndex(Protocol):
     def save(self, seq: int) -> None: ...
     def checkpoint(self, seq: int) -> bool: ...
     def reload(self) -> bool: ...
-    def search(self, vector: Vector, k: int) -> list[tuple[int, float]]: ...
+    def search(
+        self, vector: Vector, k: int, *, fetch: int = 0, keep: Keep | None = None
+    ) -> list[tuple[int, float]]:
+        """The ``k`` nearest keys, best first; with ``keep``, the nearest of those it
+        passes among the ``fetch`` (at least ``k``) nearest candidates."""
+        ...
+
     def get(self, pk: int) -> Vector | None: ...
     def get_many(self, pks: list[int]) -> tuple[list[int], Vector]: ...
 
@@ -308,6 +316,11 @@ def _atomic_write_text(path: Path, text: str) -> None:
 #: harvest) inserts straight into a writable main graph (each vector is inserted once).
 COMPACT_SHARE = 0.05
 COMPACT_MIN = 20_000
+#: Rows of the rows file at most this many apart are read with one ``preadv`` (the gap
+#: is read too; gaps of 0 to 32 rows measured alike at 20,000 of 100k rows, 4 a little
+#: best: bench/README.md, section "ann.py"), within spans of at most ``READ_SPAN`` rows.
+READ_GAP = 4
+READ_SPAN = 8192
 #: A long build saves the main graph every this many vectors, so a crash loses at most
 #: that much work (``paperlens index`` resumes from the last checkpoint).
 CHECKPOINT_EVERY = 500_000
@@ -339,12 +352,37 @@ class _Rows:
         at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
         return np.where(self.keys[at] == keys, at, -1).astype(np.int64)
 
-    def read(self, rows: NDArray[np.int64]) -> Vector:
-        """Rows ``rows`` (all present) as float32, in the given order."""
+    def read(self, rows: NDArray[np.int64]) -> NDArray[Any]:
+        """Rows ``rows`` (all present, ascending) in the file's ``dtype``, in that order.
+
+        Rows at most :data:`READ_GAP` rows apart are read together, one ``pread`` of the
+        span between them (the rows in the gap are read and dropped: cheaper than a
+        system call each), and a span never crosses a :data:`READ_SPAN`-row boundary,
+        so one read stays a few MB however dense the request. The exact path of a
+        filtered search asks for up to 20,000 rows: a few hundred reads instead of one
+        per row (bench/README.md, section "ann.py")."""
+        count = len(rows)
+        if count == 0:
+            return np.empty((0, self.ndim), dtype=self.dtype)
+        rows = np.asarray(rows, dtype=np.int64)
+        apart = (np.diff(rows) > READ_GAP) | (rows[1:] // READ_SPAN != rows[:-1] // READ_SPAN)
+        group = np.concatenate(([0], np.cumsum(apart)))
+        starts = np.flatnonzero(np.concatenate(([True], apart)))
+        firsts = rows[starts]
+        spans = rows[np.concatenate((starts[1:], [count])) - 1] - firsts + 1
+        offsets = np.cumsum(spans) - spans
+        # The spans, back to back, read straight into one buffer (no joining copy).
+        block = np.empty((int(spans.sum()), self.ndim), dtype=self.dtype)
+        view = block.data.cast("B")
         size = self.row_bytes
-        data = b"".join(os.pread(self.fd, size, int(r) * size) for r in rows)
-        matrix = np.frombuffer(data, dtype=self.dtype).reshape(len(rows), self.ndim)
-        return matrix.astype(np.float32)
+        for first, span, offset in zip(
+            firsts.tolist(), spans.tolist(), offsets.tolist(), strict=True
+        ):
+            want, at = span * size, offset * size
+            if os.preadv(self.fd, [view[at : at + want]], first * size) != want:
+                raise RuntimeError(f"short read of the rows file (row {first})")
+        chosen: NDArray[Any] = block[rows - firsts[group] + offsets[group]]
+        return chosen
 
 
 class _Journal:
@@ -817,17 +855,30 @@ class VectorIndex:
             for key, d in zip(matches.keys, matches.distances, strict=True)
         ]
 
-    def search(self, vector: Vector, k: int) -> list[tuple[int, float]]:
-        """The ``k`` nearest keys with their cosine similarity, best first."""
+    def search(
+        self, vector: Vector, k: int, *, fetch: int = 0, keep: Keep | None = None
+    ) -> list[tuple[int, float]]:
+        """The ``k`` nearest keys with their cosine similarity, best first.
+
+        A filtered search passes ``keep`` (which of these keys pass) and ``fetch``, how
+        many candidates to consider: the ``fetch`` best by the graphs' own order (the
+        main graph's compressed codes) go through ``keep``, and only the best
+        ``max(k, rerank)`` of those passing are re-scored exactly (re-scoring all of
+        thousands of candidates, a ``pread`` each, cost 20 times the search). Fewer than
+        ``k`` results: too few passed; ask again with a larger ``fetch``."""
         # One version throughout, though a reload may swap them meanwhile.
         main, delta, masked, rows = self.main, self.delta, self.masked, self.rows
         if k <= 0:
             return []
         vector = np.asarray(vector, dtype=np.float32).reshape(-1)
-        found = self._matches(delta, vector, min(k, len(delta))) if len(delta) else []
+        pool = max(k, fetch)
+        found = self._matches(delta, vector, min(pool, len(delta))) if len(delta) else []
+        if keep is not None and found:
+            passing = keep([key for key, _ in found])
+            found = [hit for hit in found if hit[0] in passing]
         total = len(main)
         if total:
-            want = max(k, self.params.rerank) if self.reranks else k
+            want = max(pool, self.params.rerank) if self.reranks else pool
             # Over-fetch in proportion to the masked share, and more while short.
             extra = 8 + math.ceil(2 * want * len(masked) / total) if masked else 0
             fetch = min(total, want + extra)
@@ -838,8 +889,11 @@ class VectorIndex:
                 if len(kept) >= want or fetch >= total:
                     break
                 fetch = min(total, fetch * 4)
+            if keep is not None and kept:
+                passing = keep([key for key, _ in kept])
+                kept = [hit for hit in kept if hit[0] in passing]
             if self.reranks:
-                kept = self._rescored(kept, vector, rows)
+                kept = self._rescored(kept[: max(k, self.params.rerank)], vector, rows)
             found += kept
         found.sort(key=lambda hit: -hit[1])
         return found[:k]
@@ -853,7 +907,7 @@ class VectorIndex:
             return hits
         keys = np.array([key for key, _ in hits], dtype=np.uint64)
         have, matrix = self._full_vectors(keys, rows)
-        exact = dict(zip(keys[have].tolist(), (matrix @ vector).tolist(), strict=True))
+        exact = dict(zip(keys[have].tolist(), (matrix[have] @ vector).tolist(), strict=True))
         # A graph key without a row cannot happen (_write_rows checks); skip it if it does.
         return [(key, float(exact[key])) for key, _ in hits if key in exact]
 
@@ -861,52 +915,63 @@ class VectorIndex:
         self, keys: NDArray[np.uint64], rows: _Rows | None
     ) -> tuple[NDArray[np.bool_], Vector]:
         """Full vectors of main-graph ``keys``: from the journal (bulk mode) or the
-        rows file; which were found, and those rows in order."""
+        rows file; which were found, and a row per key (undefined where not found)."""
         have = np.zeros(len(keys), dtype=bool)
-        out = np.zeros((len(keys), self.ndim), dtype=np.float32)
+        out = np.empty((len(keys), self.ndim), dtype=np.float32)
         journal = self.journal
         if journal is not None:
             hit, matrix = journal.find(keys)
             out[hit], have = matrix, hit.copy()
         if rows is not None:
             at = rows.rows_of(keys)
-            take = (at >= 0) & ~have
-            if take.any():
-                wanted = at[take]
-                order = np.argsort(wanted)  # read in file order
-                got = np.empty((len(wanted), self.ndim), dtype=np.float32)
-                got[order] = rows.read(wanted[order])
-                out[take], have = got, have | take
-        return have, out[have]
+            take = np.flatnonzero((at >= 0) & ~have)
+            if len(take):
+                order = np.argsort(at[take], kind="stable")  # read in file order
+                block = rows.read(at[take][order])
+                back = np.empty_like(order)
+                back[order] = np.arange(len(order))
+                # Gathering back into the order asked, then widening, is several times
+                # faster than scattering float16 rows into a float32 matrix.
+                block = np.take(block, back, axis=0)
+                if len(take) == len(keys):
+                    out = block.astype(np.float32)
+                else:
+                    out[take] = block
+                have[take] = True
+        return have, out
 
     def get(self, pk: int) -> Vector | None:
         found, matrix = self.get_many([pk])
         return matrix[0] if found else None
 
     def get_many(self, pks: list[int]) -> tuple[list[int], Vector]:
-        """Vectors of those ``pks`` present, as a matrix, with the pks found (in one
-        batched lookup per source: the exact path of a filtered search asks for
-        thousands). Main-graph vectors come from the rows file when the graph is
-        compressed, so they are the full vectors either way."""
+        """Vectors of those ``pks`` present, as a matrix, with the pks found, in the order
+        asked (in one batched lookup per source and with numpy throughout: the exact path
+        of a filtered search asks for up to 20,000). Main-graph vectors come from the
+        rows file when the graph is compressed, so they are the full vectors either way."""
         main, delta, masked, rows = self.main, self.delta, self.masked, self.rows
         keys = np.asarray(pks, dtype=np.uint64).reshape(-1)
+        out = np.empty((len(keys), self.ndim), dtype=np.float32)
         in_delta = self._present(delta, keys)
+        if in_delta.any():
+            out[in_delta] = _stored(delta, keys[in_delta])
+        have = in_delta.copy()
         from_main = ~in_delta & self._present(main, keys)
         if masked:
-            from_main &= np.array([int(k) not in masked for k in keys], dtype=bool)
-        found: dict[int, NDArray[Any]] = {}
-        chosen = keys[in_delta]
-        if len(chosen):
-            found.update(zip(chosen.tolist(), _stored(delta, chosen), strict=True))
-        chosen = keys[from_main]
-        if len(chosen):
+            from_main &= ~np.isin(keys, np.fromiter(masked, dtype=np.uint64, count=len(masked)))
+        where = np.flatnonzero(from_main)
+        if len(where) == len(keys) and self.reranks:
+            # All from the rows file (the usual case): no copy into ``out``.
+            have, out = self._full_vectors(keys, rows)
+        elif len(where):
             if self.reranks:
-                have, matrix = self._full_vectors(chosen, rows)
-                found.update(zip(chosen[have].tolist(), matrix, strict=True))
+                got, matrix = self._full_vectors(keys[where], rows)
+                out[where[got]], have[where[got]] = matrix[got], True
             else:
-                got = cast(tuple[NDArray[Any] | None, ...], main.get(chosen))
-                found.update((int(k), v) for k, v in zip(chosen, got, strict=True) if v is not None)
-        present = [pk for pk in pks if pk in found]
-        if not present:
-            return [], np.zeros((0, self.ndim), dtype=np.float32)
-        return present, np.vstack([found[pk] for pk in present]).astype(np.float32)
+                stored = cast(tuple[NDArray[Any] | None, ...], main.get(keys[where]))
+                for at, vector in zip(where.tolist(), stored, strict=True):
+                    if vector is not None:
+                        out[at], have[at] = vector, True
+        if have.all():
+            return keys.astype(np.int64).tolist(), out
+        return keys[have].astype(np.int64).tolist(), out[have]

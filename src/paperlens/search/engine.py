@@ -373,11 +373,15 @@ class Retriever:
             return self._exact(vector, candidates, k)
         fraction = passing / max(len(index), 1)
         fetch = min(MAX_OVERFETCH, max(k * 4, math.ceil(k / fraction * 2)))
+
+        def keep(pks: list[int]) -> set[int]:
+            return self.lexical.passing(pks, filters)
+
         while True:
-            found = index.search(vector, fetch)
-            keep = self.lexical.passing([pk for pk, _ in found], filters)
-            kept = [(pk, s) for pk, s in found if pk in keep]
-            if len(kept) >= k or fetch >= MAX_OVERFETCH or len(found) < fetch:
+            # The index filters its candidates before re-scoring them exactly, so only
+            # the best passing ones pay for a full vector's read.
+            kept = index.search(vector, k, fetch=fetch, keep=keep)
+            if len(kept) >= k or fetch >= MAX_OVERFETCH or fetch >= len(index):
                 return kept[:k]
             fetch = min(MAX_OVERFETCH, fetch * 4)
 
