@@ -210,7 +210,9 @@ def test_the_overfetch_path_equals_the_exact_path(
     monkeypatch.setattr(engine_module, "EXACT_LIMIT", 5)  # force the HNSW path
     approx = lens.retriever.dense(vector, filters, 10)
     assert [pk for pk, _ in approx] == [pk for pk, _ in exact]
-    assert [s for _, s in approx] == pytest.approx([s for _, s in exact], abs=1e-5)
+    # pgvector scores halfvec distances in half precision (differences ~3e-5 seen);
+    # the exact path multiplies the float16 rows in float32.
+    assert [s for _, s in approx] == pytest.approx([s for _, s in exact], abs=1e-4)
 
 
 def test_index_is_incremental_for_new_changed_and_deleted_papers(
