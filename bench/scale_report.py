@@ -208,7 +208,7 @@ def notes(results: dict[str, Any]) -> str:
                 f"lexical totals: {e['exact']} of {e['queries']} queries exact (short page); "
                 f"the other {e['estimated']} estimated at {e['ratio_median']:.2f}× the counted "
                 f"total (median; p10 {e['ratio_p10']:.2f}, p90 {e['ratio_p90']:.2f}, worst "
-                f"{e['ratio_worst']:.2f}); served totals (capped at 1,000) exact for "
+                f"{e['ratio_worst']:.2f}); served totals exact for "
                 f"{e['served_total_exact_share']:.0%}"
             )
     missing = [p for p in PHASES if p not in phases]
