@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     #: index` and adds ~2.6 kB a paper on disk (bench/README.md, "facets.py"). The
     #: sentences are embedded in the indexing process, also with `paperlens index --ray`.
     sentence_index: bool = False
+    #: Worker threads per process that run a query's BM25 half beside its dense half
+    #: (hybrid search; the BM25 candidates of "similar papers"); 0 runs the two in turn
+    #: on the request's thread. Results are the same either way; see
+    #: ``paperlens.search.engine`` and bench/README.md ("hybridlat.py").
+    search_threads: int = Field(default=1, ge=0, le=64)
     #: ``paperlens index --ray``: seconds to wait for the Ray cluster to answer.
     ray_connect_timeout: float = Field(default=30.0, gt=0)
 

@@ -264,7 +264,11 @@ class PaperLens:
     def retriever(self) -> Retriever:
         """One per instance: its query-vector and "similar" caches live as long."""
         return Retriever(
-            self.lexical, lambda: self.vectors, lambda: self.encoder, lambda: self.terms
+            self.lexical,
+            lambda: self.vectors,
+            lambda: self.encoder,
+            lambda: self.terms,
+            threads=self.settings.search_threads,
         )
 
     def refresh(self) -> None:
@@ -427,7 +431,9 @@ class PaperLens:
         results = [r for r in self._results(ranking) if title_id(r.paper.title) != own_title]
         results = results[:k]
         own = (stored.paper.title, stored.paper.abstract)
-        shared = self.terms.reasons(own, [(r.paper.title, r.paper.abstract) for r in results])
+        shared = self.terms.reasons(
+            own, [(r.paper.title, r.paper.abstract) for r in results], pks=[r.pk for r in results]
+        )
         return [
             replace(r, reason=Reason("terms", "shared: " + ", ".join(terms)) if terms else None)
             for r, terms in zip(results, shared, strict=True)

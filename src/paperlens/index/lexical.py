@@ -268,10 +268,12 @@ class LexicalIndex:
                 clauses.append((tantivy.Occur.Should, q))
         return tantivy.Query.boolean_query(clauses) if clauses else None
 
-    def _text_query(self, text: str) -> tantivy.Query | None:
+    def text_query(self, text: str) -> tantivy.Query | None:
         """The reader's query in tantivy's syntax (``"a phrase"``, ``+must``, ``-not``,
         ``title:word``), parsed leniently: syntax errors never fail a search. Plain
-        queries are built flat (:meth:`_plain_query`)."""
+        queries are built flat (:meth:`_plain_query`). :meth:`search` of the result
+        ranks as :meth:`search` of ``text`` does (hybrid search parses on the caller's
+        thread and searches on another); ``None`` when ``text`` has no words."""
         plain = self._plain_query(text)
         if plain is not None:
             return plain
@@ -365,7 +367,7 @@ class LexicalIndex:
         (``"exact"``), estimated (``"estimate"``: :meth:`estimate` of the words, for a
         ``Query`` the lower bound) or a lower bound (``"none"``). Short pages and pages
         past the end are always exact."""
-        query = self._text_query(text) if isinstance(text, str) else text
+        query = self.text_query(text) if isinstance(text, str) else text
         clauses = [(tantivy.Occur.Must, query)] if query is not None else []
         clauses += self._filter_query(filters or SearchFilters())
         if not clauses:

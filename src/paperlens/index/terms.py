@@ -132,10 +132,17 @@ class Terms:
         self, title: str, abstract: str, title_weight: float = TITLE_WEIGHT
     ) -> dict[str, float]:
         """Weighted term counts of a paper: title terms count ``title_weight`` times."""
+        return self.counts_of(self.grams(title), self.grams(abstract), title_weight)
+
+    @staticmethod
+    def counts_of(
+        title: list[tuple[str, str]], abstract: list[tuple[str, str]], title_weight: float
+    ) -> dict[str, float]:
+        """:meth:`counts` from the :meth:`grams` of the title and of the abstract."""
         counts: dict[str, float] = defaultdict(float)
-        for term, _ in self.grams(title):
+        for term, _ in title:
             counts[term] += title_weight
-        for term, _ in self.grams(abstract):
+        for term, _ in abstract:
             counts[term] += 1.0
         return counts
 
@@ -344,26 +351,48 @@ class TermIndex:
         return self.reasons(a, [b], limit)[0]
 
     def reasons(
-        self, a: tuple[str, str], others: Sequence[tuple[str, str]], limit: int = 3
+        self,
+        a: tuple[str, str],
+        others: Sequence[tuple[str, str]],
+        limit: int = 3,
+        pks: Sequence[int] | None = None,
     ) -> list[list[str]]:
-        """:meth:`shared_terms` of ``a`` with each of ``others`` (``a`` analysed once)."""
+        """:meth:`shared_terms` of ``a`` with each of ``others`` (``a`` analysed once).
+
+        With ``pks`` (each other paper's pk), an other's term counts are read from this
+        index (its stored tf: the counts :meth:`Terms.counts` gave its text when it was
+        indexed, summed over colliding ids) instead of analysing its text again, which
+        was most of the cost of the reasons a paper page shows; a paper without stored
+        terms is analysed. The two agree while the text is the indexed one (a term of
+        ``a`` colliding with another term of the other paper could differ: ``crc32`` of
+        some 150 terms each)."""
+        grams = [self.terms.grams(part) for part in a]
         surface: dict[str, str] = {}
-        for part in a:
-            for term, word in self.terms.grams(part):
+        for part in grams:
+            for term, word in part:
                 surface.setdefault(term, word)
-        ca = self.terms.counts(*a, self.title_weight)
+        ca = self.terms.counts_of(grams[0], grams[1], self.title_weight)
         terms = list(ca)
         ids = np.fromiter((term_id(t) for t in terms), np.uint32, len(terms))
         wa = self.weigh(ids, np.fromiter(ca.values(), np.float32, len(terms)))
         bigram = np.array([1.5 if " " in t else 1.0 for t in terms], np.float32)
+        stored = self.raw_many(pks) if pks is not None else [None] * len(others)
+        if len(stored) != len(others):
+            raise ValueError("reasons: give one pk for each other paper")
         out: list[list[str]] = []
-        for other in others:
-            cb = self.terms.counts(*other, self.title_weight)
-            shared = np.array([t in cb for t in terms], dtype=bool)
+        for other, raw in zip(others, stored, strict=True):
+            if raw is not None and len(ids):
+                b_ids, b_tfs = raw
+                at = np.minimum(np.searchsorted(b_ids, ids), len(b_ids) - 1)
+                shared = b_ids[at] == ids
+                tb = np.where(shared, b_tfs[at], np.float32(0.0)).astype(np.float32)
+            else:
+                cb = self.terms.counts(*other, self.title_weight)
+                shared = np.array([t in cb for t in terms], dtype=bool)
+                tb = np.array([cb.get(t, 0.0) for t in terms], np.float32)
             if not shared.any():
                 out.append([])
                 continue
-            tb = np.array([cb.get(t, 0.0) for t in terms], np.float32)
             wb = self.weigh(ids[shared], tb[shared])
             weight = np.zeros(len(terms), np.float32)
             weight[shared] = wa[shared] * wb * bigram[shared]

@@ -13,10 +13,22 @@ page came back short, and ``Ranking.exact`` says so, for pages to print "about N
 a filter the count stays exact (a filtered list is one a reader pages to its end).
 
 Query vectors are kept in a small LRU (:class:`QueryVectors`): paging, "most cited"
-(which re-runs the query page by page) and repeated queries skip the model. Hybrid
-search encodes and then runs BM25 on the caller's thread: encoding on a shared executor
-beside BM25 was measured slower on 2 busy cores (p50 19-28 ms against 9-11 ms at
-200,000 papers: the hand-over waits for a core; the int8 encoding is ~2 ms).
+(which re-runs the query page by page) and repeated queries skip the model.
+
+Two halves at once. Hybrid search runs its BM25 half on a worker thread while the
+caller's thread encodes the query and searches HNSW; "similar" runs its BM25 candidate
+query beside the dense search the same way. tantivy's ``Searcher.search`` releases the
+GIL (two threads of BM25 queries took 0.51 of the time of the same queries one after
+the other), onnxruntime's ``run`` does too; usearch's ``Index.search`` holds it (0.97),
+which is why the dense half stays on the caller (one side releasing the GIL is enough:
+BM25 beside encode + HNSW took 0.49-0.73 of the time in turn; bench/README.md,
+"hybridlat.py"). The workers are one small pool per process (:class:`SidePool`,
+``Settings.search_threads``; 0 runs both halves in turn on the caller's thread); when
+every worker is busy (many requests at once) the caller runs the half itself, so a
+query never waits for a worker. Either way a query's hits are the same: each half is
+computed from the same inputs, and the fusion after both is unchanged. (Encoding on a
+worker beside BM25 on the caller was measured slower on 2 busy cores in an earlier
+design: the hand-over waited for a core.)
 
 Served "similar" lists are kept in a per-process LRU (:class:`SimilarLists`) keyed by
 everything they depend on, the indexes' seqs included, so a paper page viewed again
@@ -27,19 +39,22 @@ skips the retrieval and a re-index retires the old lists. Both caches live on th
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 import numpy as np
 
 from paperlens.embedding import Encoder
 from paperlens.errors import Unavailable
 from paperlens.filters import SearchFilters
-from paperlens.index.lexical import LexicalIndex, TotalMode
+from paperlens.index.lexical import LexicalHits, LexicalIndex, TotalMode
 from paperlens.index.terms import TermIndex
 from paperlens.index.vector import DenseIndex, Vector
 from paperlens.search.fusion import reciprocal_rank_fusion
@@ -72,6 +87,8 @@ QUERY_CACHE_SIZE = 1024
 #: Served "similar" lists kept by :class:`SimilarLists` (a list of ~15 hits plus the
 #: paper's text in the key: a few KB each, so a few MB in all).
 SIMILAR_CACHE_SIZE = 2048
+
+T = TypeVar("T")
 
 
 class Mode(StrEnum):
@@ -169,6 +186,78 @@ class SimilarLists:
         return len(self._items)
 
 
+class SidePool:
+    """Worker threads that run one half of a query beside the caller's thread.
+
+    :meth:`start` hands a call to an idle worker and returns a function that gives its
+    result; with no idle worker it returns the call itself, which the caller then runs
+    in turn (a busy process degrades to the sequential path, never queues a half behind
+    other requests). If the worker has not begun the call by the time the caller asks
+    for its result (no core was free for it), the caller takes it back and runs it, so
+    the hand-over never costs more than a thread wake-up. A started call's result is
+    never needed for it to finish: a caller that fails before reading it just drops it.
+    One pool per process and size (:func:`side_pool`), made on first use; its threads
+    start on the first call."""
+
+    def __init__(self, threads: int) -> None:
+        if threads < 1:
+            raise ValueError("a SidePool needs at least one thread")
+        self.threads = threads
+        self._idle = threading.Semaphore(threads)
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="paperlens-search")
+
+    def start(self, call: Callable[[], T]) -> Callable[[], T]:
+        if not self._idle.acquire(blocking=False):
+            return call
+
+        def run() -> T:
+            try:
+                return call()
+            finally:
+                self._idle.release()
+
+        try:
+            future = self._executor.submit(run)
+        except RuntimeError:  # the interpreter is shutting down
+            self._idle.release()
+            return call
+
+        def result() -> T:
+            if future.cancel():
+                # Not started yet (on a busy box the worker may wait for a core): the
+                # caller, running already, does it rather than wait for the worker.
+                self._idle.release()
+                return call()
+            return future.result()
+
+        return result
+
+
+_side_pools: dict[int, SidePool] = {}
+_side_pools_lock = threading.Lock()
+
+
+def side_pool(threads: int) -> SidePool | None:
+    """This process's :class:`SidePool` of ``threads`` workers (``None`` for 0: run in
+    turn). A forked child starts with none (its parent's threads do not exist in it)."""
+    if threads <= 0:
+        return None
+    pool = _side_pools.get(threads)
+    if pool is None:
+        with _side_pools_lock:
+            pool = _side_pools.setdefault(threads, SidePool(threads))
+    return pool
+
+
+def _forget_side_pools() -> None:
+    global _side_pools_lock
+    _side_pools.clear()
+    _side_pools_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_side_pools)
+
+
 class IndexNotBuilt(Unavailable):
     pass
 
@@ -180,13 +269,24 @@ class Retriever:
         vectors: Callable[[], DenseIndex],
         encoder: Callable[[], Encoder],
         terms: Callable[[], TermIndex | None] = lambda: None,
+        threads: int = 0,
     ) -> None:
         self.lexical = lexical
         self._vectors = vectors
         self._encoder = encoder
         self._terms = terms
+        #: Workers that run a query's BM25 half beside its dense half (the process's
+        #: :func:`side_pool` of that size; 0: both in turn on the caller's thread). May
+        #: be changed at any time (benchmarks switch it); results do not depend on it.
+        self.threads = threads
         self.query_vectors = QueryVectors()
         self.similar_cache = SimilarLists()
+
+    def _beside(self, call: Callable[[], T]) -> Callable[[], T]:
+        """``call`` started on a worker when one is idle; the returned function gives
+        its result (running it there and then when no worker took it)."""
+        pool = side_pool(self.threads)
+        return call if pool is None else pool.start(call)
 
     @property
     def vectors(self) -> DenseIndex:
@@ -247,9 +347,15 @@ class Retriever:
         self, query: str, filters: SearchFilters, limit: int, offset: int
     ) -> tuple[list[Hit], int]:
         depth = max(FUSION_DEPTH, offset + limit)
-        vector = self.embed_query(query)
-        lexical = self.lexical.search(query, filters, limit=depth, total="none")
-        dense = self.dense(vector, filters, depth)
+        # Parsed here: the worker then holds the GIL only briefly, and the BM25 search
+        # itself (tantivy, GIL released) overlaps the encoding and HNSW below.
+        parsed = self.lexical.text_query(query)
+        searched = parsed if parsed is not None else query
+        lexical_hits = self._beside(
+            lambda: self.lexical.search(searched, filters, limit=depth, total="none")
+        )
+        dense = self.dense(self.embed_query(query), filters, depth)
+        lexical = lexical_hits()
         lex_rank = {pk: i + 1 for i, (pk, _s) in enumerate(lexical.hits)}
         sem_rank = {pk: i + 1 for i, (pk, _s) in enumerate(dense)}
         fused = reciprocal_rank_fusion(
@@ -316,6 +422,17 @@ class Retriever:
     def _similar(
         self, pk: int, k: int, filters: SearchFilters, exclude: set[int], text: str | None
     ) -> list[Hit]:
+        terms = self._terms()
+        query = terms.vector(pk) if terms is not None else None
+        bm25: Callable[[], LexicalHits] | None = None
+        if terms is not None and query is not None and text and SIMILAR_LEXICAL_TERMS > 0:
+            # Papers worded alike that the dense model placed further away: asked of
+            # BM25 beside the dense search (its hits are used only after it).
+            worded = self.lexical.terms_query(text, SIMILAR_LEXICAL_TERMS)
+            wanted = max(SIMILAR_LEXICAL_CANDIDATES, k)
+            bm25 = self._beside(
+                lambda: self.lexical.search(worded, filters, limit=wanted, total="none")
+            )
         vector = self.vectors.get(pk)
         if vector is None:
             raise IndexNotBuilt("this paper has no embedding yet: run `paperlens index`")
@@ -323,19 +440,11 @@ class Retriever:
         depth = max(SIMILAR_CANDIDATES, k)
         ranked = self.dense(vector, filters, depth + len(skip))
         kept = [(p, s) for p, s in ranked if p not in skip][:depth]
-        terms = self._terms()
-        query = terms.vector(pk) if terms is not None else None
         if terms is None or query is None or not kept:
             return [Hit(p, s, semantic_rank=i + 1) for i, (p, s) in enumerate(kept[:k])]
-        if text and SIMILAR_LEXICAL_TERMS > 0:
-            # Papers worded alike that the dense model placed further away.
+        if bm25 is not None:
             near = {p for p, _ in kept}
-            found = self.lexical.search(
-                self.lexical.terms_query(text, SIMILAR_LEXICAL_TERMS),
-                filters,
-                limit=max(SIMILAR_LEXICAL_CANDIDATES, k),
-                total="none",
-            )
+            found = bm25()
             extra = [p for p, _ in found.hits if p not in near and p not in skip]
             if extra:
                 extra_pks, extra_vectors = self.vectors.get_many(extra)
