@@ -385,7 +385,8 @@ class Retriever:
         ``SIMILAR_DENSE_WEIGHT * dense cosine + (1 - SIMILAR_DENSE_WEIGHT) * tf-idf
         cosine`` (:mod:`paperlens.index.terms`). Dense order alone while the paper has no
         term vector yet. ``Hit.score`` is the fused score; the ranks are each side's
-        rank among the candidates.
+        rank among the candidates. The BM25 query runs beside the dense search on a
+        worker (:attr:`threads`; the list is the same either way).
 
         Lists are kept in :attr:`similar_cache`, keyed by everything they depend on
         (including :meth:`index_seqs`); a hit returns a copy."""
