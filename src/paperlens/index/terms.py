@@ -13,23 +13,37 @@ BM25 with a whole paper as the query ranks papers like it worse than plain tf-id
 
 Storage (``index_dir/terms/``), append-only like the HNSW delta:
 
-* each :meth:`TermIndex.apply` writes one **segment** of the papers changed since
-  :attr:`TermIndex.seq`: ``pks`` (int64), ``offsets`` (int64), hashed term ids
-  (``crc32``, uint32) and weighted raw tf (float16); a deleted paper is an empty entry.
-  The newest entry of a pk wins. More than ``MAX_SEGMENTS`` segments are merged into one.
+* a sync (:meth:`TermIndex.apply`) writes the papers changed since :attr:`TermIndex.seq`
+  as **segments** of at most about ``CHUNK_PAPERS`` papers each: ``pks`` (int64,
+  sorted), ``offsets`` (int64), hashed term ids (``crc32``, uint32) and weighted raw tf
+  (float16); a deleted paper is an empty entry. The newest entry of a pk wins.
+* each segment is **committed** as written, with the store counter of its last paper
+  as the watermark: chunks are cut where the counter changes (``changed_since`` yields
+  papers in ``(seq, pk)`` order), so every paper up to the watermark is in. A killed
+  sync resumes after its last commit, and a sync's memory is O(``CHUNK_PAPERS``), not
+  O(corpus). A paper read again (written again during the sync, or in a counter cut
+  inside) subtracts the entry written before it: df stays exact.
+* more than ``MAX_SEGMENTS`` segments are **merged** into one by streaming: the newest
+  entry of each pk is known from the readers' lookup arrays (16 bytes a paper), and
+  the terms are copied ``MERGE_PIECE`` papers at a time into the new files, deleted
+  papers dropped; never a dict of every paper's terms.
 * **document frequencies** live in a table of ``DF_BUCKETS`` counters indexed by the
   term id's low bits (collisions only make rare terms a little commoner), updated as
   papers come, change and go (the old entry's terms are subtracted), saved sparse
-  (int32 bucket and count of each non-zero counter: at most 134 MB).
-* ``state.json`` names the live files and is replaced atomically last: it is the commit
-  point, so a crash leaves the previous generation in force.
+  (int32 bucket and count of each non-zero counter: at most 134 MB), in blocks.
+* ``state.json`` names the live files (generation-numbered) and is replaced atomically
+  last: it is the commit point, so a crash leaves the previous generation in force.
+  Files no generation names are removed after it; a reader that mapped them keeps
+  reading them (an unlinked file lives while mapped) until it reloads.
 
 Only raw tf is stored: idf is applied when a vector is read, so vectors never go stale
 as the corpus grows. Per paper this costs 6 bytes per distinct term plus 16 (CSFCube:
 153 terms a paper with bigrams, 0.94 KB; so ~0.95 GB at 1M papers, memory-mapped: RAM
 holds only the pages read), plus the df table (64 MB of RAM at most). The indexer keeps
 it current (``indexer.sync_terms``, its own watermark, after the BM25 step); analysing a
-paper takes ~1 ms, so a first build of 1M papers takes ~20 minutes on one core.
+paper takes ~0.4 ms of CPU (~1 ms of wall time on a busy box), so a first build of 1M
+papers takes 7–20 minutes on one core, in memory that does not grow with the corpus
+(bench/terms_memory.py; bench/README.md).
 
 The index scores *given* candidates (:meth:`TermIndex.cosine`), it does not search: the
 dense and BM25 indexes propose candidates and this one re-scores them
