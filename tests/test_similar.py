@@ -20,9 +20,13 @@ from corpus import write_jsonl
 from databases import fresh_database
 from paperlens.config import Settings
 from paperlens.core import PaperLens
+from paperlens.index import terms as terms_module
 from paperlens.index.terms import MAX_SEGMENTS, TermIndex
+from paperlens.indexer import sync_terms
 from paperlens.paper import make_paper
-from paperlens.store.papers import StoredPaper
+from paperlens.sources.base import Deleted, Parsed
+from paperlens.store.db import open_engine
+from paperlens.store.papers import PaperStore, StoredPaper
 from paperlens.web import create_app
 
 TWIN_A = {
@@ -184,6 +188,174 @@ def test_term_index_merges_segments(tmp_path: Path) -> None:
     assert len(segments) <= MAX_SEGMENTS
     assert index.docs == MAX_SEGMENTS + 2
     assert all(index.vector(pk) is not None for pk in range(1, MAX_SEGMENTS + 3))
+
+
+# -- chunked syncs and streaming merges, over a real store --------------------------------
+
+WORDS = " ".join(
+    [
+        "protein folding contrastive loss graph network traffic forecast robot grasping",
+        "speech noise beamforming galaxy halo simulation translation language recommender",
+        "matrix quantum surface code sentiment review attention segmentation organ scan",
+        "density map",
+    ]
+).split()
+
+
+def _record(number: int, revision: int = 0) -> Parsed:
+    """A paper whose terms depend on its number and revision (so a change changes them)."""
+    pick = [WORDS[(number * 7 + revision * 3 + k * 5) % len(WORDS)] for k in range(12)]
+    title = " ".join(pick[:4]).capitalize()
+    abstract = f"We study {' '.join(pick[4:])} and {pick[0]} {pick[5]} together."
+    return Parsed(
+        make_paper(id=f"t{number}", title=title, abstract=abstract, source="test"), "test"
+    )
+
+
+@pytest.fixture
+def paper_store(database_url: str) -> Iterator[PaperStore]:
+    engine = open_engine(database_url)
+    store = PaperStore(engine)
+    # 60 papers in batches of 5 (one counter each), then changes and deletions, some of
+    # papers first written in the first chunk, some deleted after a change.
+    for first in range(0, 60, 5):
+        store.write_batch([_record(n) for n in range(first, first + 5)])
+    store.write_batch([_record(3, 1), _record(41, 1), _record(58, 1)])
+    store.write_batch([Deleted("t7", "test"), Deleted("t41", "test"), _record(3, 2)])
+    store.write_batch([_record(n, 1) for n in range(20, 32)])  # a counter of 12 papers
+    store.write_batch([_record(60), _record(61), Deleted("t59", "test")])
+    yield store
+    engine.dispose()
+
+
+def _same_index(a: TermIndex, b: TermIndex, pks: range) -> None:
+    """Identical document frequencies, counts and stored terms of every paper."""
+    assert a.docs == b.docs
+    assert np.array_equal(a._df, b._df)
+    for pk, ra, rb in zip(pks, a.raw_many(list(pks)), b.raw_many(list(pks)), strict=True):
+        assert (ra is None) == (rb is None), pk
+        if ra is not None and rb is not None:
+            assert np.array_equal(ra[0], rb[0]) and np.array_equal(ra[1], rb[1]), pk
+
+
+def _generations(index: TermIndex) -> int:
+    return int(index._read_state()["generation"])
+
+
+def test_a_chunked_sync_equals_one_big_one(paper_store: PaperStore, tmp_path: Path) -> None:
+    whole = TermIndex(tmp_path / "whole", buckets=1 << 12)
+    assert sync_terms(paper_store, whole) == paper_store.count()  # a row per paper
+    chunked = TermIndex(tmp_path / "chunked", buckets=1 << 12)
+    sync_terms(paper_store, chunked, chunk=4)
+    assert _generations(whole) == 1 and _generations(chunked) > 10
+    assert chunked.seq == whole.seq == paper_store.current_seq()
+    assert whole.docs == paper_store.count()  # deletions and changes counted once
+    pks = range(1, 70)
+    _same_index(whole, chunked, pks)
+    assert chunked.vector(2) is not None and chunked.vector(8) is None  # t7 (pk 8) deleted
+    # A later sync of a few changes, chunked or not, keeps them equal.
+    paper_store.write_batch([_record(5, 3), Deleted("t6", "test"), _record(62)])
+    sync_terms(paper_store, whole)
+    sync_terms(paper_store, chunked, chunk=1)
+    _same_index(whole, chunked, pks)
+    assert whole.docs == paper_store.count()
+
+
+@pytest.mark.parametrize("chunk", [5, 1000])  # its first entry committed, or pending
+def test_a_paper_rewritten_during_a_sync_is_counted_once(
+    paper_store: PaperStore, tmp_path: Path, chunk: int
+) -> None:
+    """A paper changed after the sync read it comes again (a later counter), possibly in
+    a later chunk: its first entry's terms are subtracted, exactly once."""
+    index = TermIndex(tmp_path / "index", buckets=1 << 12)
+
+    def changing() -> Iterator[list[StoredPaper]]:
+        for i, batch in enumerate(paper_store.changed_since(0, batch_size=7)):
+            yield batch
+            if i == 1:  # papers of the first batches change, one is deleted
+                paper_store.write_batch([_record(0, 5), _record(9, 5), Deleted("t1", "test")])
+
+    index.apply(changing(), paper_store.current_seq(), chunk=chunk)
+    fresh = TermIndex(tmp_path / "fresh", buckets=1 << 12)
+    sync_terms(paper_store, fresh)
+    _same_index(index, fresh, range(1, 70))
+    assert index.docs == paper_store.count()
+
+
+class Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("chunk", [2, 8])  # 2: cut inside counters of 5 papers too
+def test_a_sync_killed_anywhere_resumes_after_its_last_chunk(
+    paper_store: PaperStore, tmp_path: Path, chunk: int
+) -> None:
+    whole = TermIndex(tmp_path / "whole", buckets=1 << 12)
+    sync_terms(paper_store, whole)
+    upto = paper_store.current_seq()
+    rows = sum(len(b) for b in paper_store.changed_since(0))
+    for kill_at in range(30, 46):  # a cycle of chunk cuts, both at and inside counters
+        index = TermIndex(tmp_path / f"killed-{kill_at}", buckets=1 << 12)
+
+        def dying(kill_at: int = kill_at) -> Iterator[list[StoredPaper]]:
+            for n, batch in enumerate(paper_store.changed_since(0, batch_size=1)):
+                if n == kill_at:
+                    raise Killed
+                yield batch
+
+        with pytest.raises(Killed):
+            index.apply(dying(), upto, chunk=chunk)
+        # What was committed stands: a watermark inside the sync, with its chunks.
+        again = TermIndex(tmp_path / f"killed-{kill_at}", buckets=1 << 12)
+        assert 0 < again.seq < upto and 0 < again.docs < paper_store.count()
+        # The resumed sync reads from the watermark on, not the whole store again.
+        assert sum(len(b) for b in paper_store.changed_since(again.seq)) < rows - 20
+        sync_terms(paper_store, again, chunk=chunk)
+        assert again.seq == upto
+        _same_index(again, whole, range(1, 70))
+
+
+def test_a_merge_streams_the_same_vectors_and_readers_keep_reading(
+    paper_store: PaperStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pieces of 3 papers, so the streaming merge crosses many piece boundaries.
+    monkeypatch.setattr(terms_module, "MERGE_PIECE", 3)
+    whole = TermIndex(tmp_path / "whole", buckets=1 << 12)
+    sync_terms(paper_store, whole)
+    index = TermIndex(tmp_path / "index", buckets=1 << 12)
+    reader = None
+    for seq in range(1, paper_store.current_seq() + 1):
+        # One sync per store counter: a segment each, more than MAX_SEGMENTS of them.
+        index.apply(
+            [[sp for b in paper_store.changed_since(seq) for sp in b if sp.seq == seq]], seq
+        )
+        if seq == MAX_SEGMENTS - 1:
+            reader = TermIndex(tmp_path / "index", buckets=1 << 12)  # a server
+            before = reader.raw_many(list(range(1, 70)))
+    assert reader is not None
+    assert _generations(index) > paper_store.current_seq()  # merged at least once
+    assert len(index._state["segments"]) <= MAX_SEGMENTS
+    # The reader still reads its generation (files removed by the merge stay mapped)...
+    after = reader.raw_many(list(range(1, 70)))
+    for x, y in zip(before, after, strict=True):
+        assert (x is None) == (y is None)
+        if x is not None and y is not None:
+            assert np.array_equal(x[0], y[0]) and np.array_equal(x[1], y[1])
+    # ...and the newest one once it reloads; merged or not, the same terms and df.
+    reader.reload()
+    _same_index(reader, whole, range(1, 70))
+    _same_index(index, whole, range(1, 70))
+    # A merged segment holds live papers only: deleted ones were dropped.
+    merged = TermIndex(tmp_path / "index", buckets=1 << 12)
+    merged._merge()
+    assert len(merged._state["segments"]) == 1
+    assert len(merged._segments[0].pks) == paper_store.count()
+    _same_index(merged, whole, range(1, 70))
+
+
+def test_a_chunk_must_hold_a_paper(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="chunk must be at least 1"):
+        TermIndex(tmp_path, buckets=1 << 12).apply([], 1, chunk=0)
 
 
 # -- candidates and the per-process cache (these add a paper: keep them last) ------------

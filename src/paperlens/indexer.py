@@ -35,7 +35,7 @@ from filelock import FileLock, Timeout
 from paperlens.embedding import Encoder
 from paperlens.index.lexical import LexicalIndex
 from paperlens.index.sentences import SentenceIndex
-from paperlens.index.terms import TermIndex
+from paperlens.index.terms import CHUNK_PAPERS, TermIndex
 from paperlens.index.vector import DenseIndex
 from paperlens.rhetoric import label_sentences, split_sentences
 from paperlens.store.embeddings import EmbeddingStore
@@ -239,8 +239,15 @@ def local_embed(encoder: Encoder, batch_size: int = 256) -> EmbedStep:
     return step
 
 
-def sync_terms(store: PaperStore, terms: TermIndex, progress: IndexProgress = _noop) -> int:
-    """Bring the tf-idf term vectors of "similar papers" up to date (one new segment)."""
+def sync_terms(
+    store: PaperStore,
+    terms: TermIndex,
+    progress: IndexProgress = _noop,
+    chunk: int = CHUNK_PAPERS,
+) -> int:
+    """Bring the tf-idf term vectors of "similar papers" up to date: a new segment,
+    committed with its watermark, every ``chunk`` changed papers (so memory is bounded
+    and a killed sync resumes after the last one)."""
     upto = store.current_seq()
     if terms.seq >= upto:
         return 0
@@ -251,7 +258,7 @@ def sync_terms(store: PaperStore, terms: TermIndex, progress: IndexProgress = _n
         done += n
         progress("terms", done, None)
 
-    return terms.apply(store.changed_since(terms.seq), upto, on_batch=on_batch)
+    return terms.apply(store.changed_since(terms.seq), upto, on_batch=on_batch, chunk=chunk)
 
 
 def build_all(

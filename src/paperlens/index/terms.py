@@ -13,23 +13,37 @@ BM25 with a whole paper as the query ranks papers like it worse than plain tf-id
 
 Storage (``index_dir/terms/``), append-only like the HNSW delta:
 
-* each :meth:`TermIndex.apply` writes one **segment** of the papers changed since
-  :attr:`TermIndex.seq`: ``pks`` (int64), ``offsets`` (int64), hashed term ids
-  (``crc32``, uint32) and weighted raw tf (float16); a deleted paper is an empty entry.
-  The newest entry of a pk wins. More than ``MAX_SEGMENTS`` segments are merged into one.
+* a sync (:meth:`TermIndex.apply`) writes the papers changed since :attr:`TermIndex.seq`
+  as **segments** of at most about ``CHUNK_PAPERS`` papers each: ``pks`` (int64,
+  sorted), ``offsets`` (int64), hashed term ids (``crc32``, uint32) and weighted raw tf
+  (float16); a deleted paper is an empty entry. The newest entry of a pk wins.
+* each segment is **committed** as written, with the store counter of its last paper
+  as the watermark: chunks are cut where the counter changes (``changed_since`` yields
+  papers in ``(seq, pk)`` order), so every paper up to the watermark is in. A killed
+  sync resumes after its last commit, and a sync's memory is O(``CHUNK_PAPERS``), not
+  O(corpus). A paper read again (written again during the sync, or in a counter cut
+  inside) subtracts the entry written before it: df stays exact.
+* more than ``MAX_SEGMENTS`` segments are **merged** into one by streaming: the newest
+  entry of each pk is known from the readers' lookup arrays (16 bytes a paper), and
+  the terms are copied ``MERGE_PIECE`` papers at a time into the new files, deleted
+  papers dropped; never a dict of every paper's terms.
 * **document frequencies** live in a table of ``DF_BUCKETS`` counters indexed by the
   term id's low bits (collisions only make rare terms a little commoner), updated as
   papers come, change and go (the old entry's terms are subtracted), saved sparse
-  (int32 bucket and count of each non-zero counter: at most 134 MB).
-* ``state.json`` names the live files and is replaced atomically last: it is the commit
-  point, so a crash leaves the previous generation in force.
+  (int32 bucket and count of each non-zero counter: at most 134 MB), in blocks.
+* ``state.json`` names the live files (generation-numbered) and is replaced atomically
+  last: it is the commit point, so a crash leaves the previous generation in force.
+  Files no generation names are removed after it; a reader that mapped them keeps
+  reading them (an unlinked file lives while mapped) until it reloads.
 
 Only raw tf is stored: idf is applied when a vector is read, so vectors never go stale
 as the corpus grows. Per paper this costs 6 bytes per distinct term plus 16 (CSFCube:
 153 terms a paper with bigrams, 0.94 KB; so ~0.95 GB at 1M papers, memory-mapped: RAM
 holds only the pages read), plus the df table (64 MB of RAM at most). The indexer keeps
 it current (``indexer.sync_terms``, its own watermark, after the BM25 step); analysing a
-paper takes ~1 ms, so a first build of 1M papers takes ~20 minutes on one core.
+paper takes ~0.4 ms of CPU (~1 ms of wall time on a busy box), so a first build of 1M
+papers takes 7–20 minutes on one core, in memory that does not grow with the corpus
+(bench/terms_memory.py; bench/README.md).
 
 The index scores *given* candidates (:meth:`TermIndex.cosine`), it does not search: the
 dense and BM25 indexes propose candidates and this one re-scores them
@@ -68,6 +82,15 @@ DF_BUCKETS = 1 << 24
 REASON_FLOOR = 0.2
 #: Merge segments once there are more than this many.
 MAX_SEGMENTS = 8
+#: Papers a sync holds in memory before writing and committing them as a segment: its
+#: memory is O(this), not O(corpus) (~1.2 KB a paper; bench/terms_memory.py).
+CHUNK_PAPERS = 50_000
+#: Papers whose terms a merge copies at a time.
+MERGE_PIECE = 8192
+#: Buckets of the document-frequency table saved or loaded at a time.
+DF_BLOCK = 1 << 20
+#: Reads of ``state.json`` a reader tries when a writer keeps replacing the generation.
+LOAD_ATTEMPTS = 5
 
 #: English function words plus the boilerplate of abstracts; they never make two
 #: papers alike. (Stemmed like the text before comparing.)
@@ -196,16 +219,23 @@ class TermIndex:
         return state
 
     def _load(self) -> None:
-        state = self._read_state()
-        text = json.dumps(state, sort_keys=True)
-        if text == self._loaded:
-            return
-        segments = [self._open_segment(str(name)) for name in state["segments"]]
-        df = np.zeros(self.buckets, np.int32)  # calloc: untouched pages cost no memory
-        df_file = state.get("df")
-        if df_file:
-            saved = np.load(self.path / str(df_file))
-            df[saved[0]] = saved[1]
+        for attempt in range(LOAD_ATTEMPTS):
+            state = self._read_state()
+            text = json.dumps(state, sort_keys=True)
+            if text == self._loaded:
+                return
+            try:
+                segments = [self._open_segment(str(name)) for name in state["segments"]]
+                df = np.zeros(self.buckets, np.int32)  # calloc: untouched pages cost nothing
+                df_file = state.get("df")
+                if df_file:
+                    self._load_df(self.path / str(df_file), df)
+                break
+            except FileNotFoundError:
+                # The writer published a newer generation (and removed this one's files)
+                # between reading state.json and opening them: read it again.
+                if attempt == LOAD_ATTEMPTS - 1:
+                    raise
         # pk -> (segment, row) of its newest entry, as sorted arrays for searchsorted.
         pks = [s.pks for s in segments]
         seg_of = [np.full(len(s.pks), i, np.int32) for i, s in enumerate(segments)]
@@ -443,20 +473,49 @@ class TermIndex:
         changed: Iterable[Sequence[StoredPaper]],
         upto_seq: int,
         on_batch: Callable[[int], None] | None = None,
+        *,
+        chunk: int = CHUNK_PAPERS,
     ) -> int:
-        """Add the papers changed since :attr:`seq` (in ``(seq, pk)`` order) as one new
-        segment, keeping document frequencies exact: a changed or deleted paper's old
-        terms are subtracted first. Returns the papers written."""
+        """Add the papers changed since :attr:`seq` (in ``(seq, pk)`` order, as
+        ``PaperStore.changed_since`` yields them), keeping document frequencies exact: a
+        changed or deleted paper's old terms are subtracted first. Returns the papers
+        written.
+
+        Every ``chunk`` papers become a segment and are committed with the counter of
+        the last paper in them, cut where the counter changes, so a killed sync resumes
+        after the last committed chunk and memory stays O(``chunk``), whatever the size
+        of the corpus. (A counter shared by more than ``2 * chunk`` papers is cut inside:
+        its watermark is then one short of it, and the papers of that counter already
+        written are written again on resume, which subtracts their own terms first.)"""
+        if chunk < 1:
+            raise ValueError(f"chunk must be at least 1 paper, not {chunk}")
         self._load()
+        start_seq = self.seq
         df = self._df.copy()
         docs = self.docs
+        mask = self.buckets - 1
         pending: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
+        written = 0
+        last_seq: int | None = None
         for batch in changed:
             for sp in batch:
+                if last_seq is not None and len(pending) >= chunk:
+                    if sp.seq != last_seq:  # every paper of last_seq is in pending
+                        watermark = min(last_seq, upto_seq)
+                    elif len(pending) >= 2 * chunk:
+                        watermark = max(start_seq, min(last_seq - 1, upto_seq))
+                    else:
+                        watermark = -1
+                    if watermark >= 0:
+                        written += self._commit(pending, df, docs, watermark)
+                        pending = {}
+                # The old entry: this sync's (a paper rewritten while it runs comes again)
+                # or the index's, which holds every chunk committed so far.
                 old = pending[sp.pk] if sp.pk in pending else self.raw(sp.pk)
                 if old is not None:
-                    np.subtract.at(df, np.unique(old[0] & (self.buckets - 1)), 1)
+                    np.subtract.at(df, np.unique(old[0] & mask), 1)
                     docs -= 1
+                last_seq = sp.seq
                 if sp.deleted:
                     pending[sp.pk] = None
                     continue
@@ -466,41 +525,117 @@ class TermIndex:
                 if len(ids) == 0:
                     pending[sp.pk] = None
                     continue
-                np.add.at(df, np.unique(ids & (self.buckets - 1)), 1)
+                np.add.at(df, np.unique(ids & mask), 1)
                 docs += 1
-                pending[sp.pk] = (ids, tfs)
+                pending[sp.pk] = (ids, tfs.astype(np.float16))  # as stored: half the memory
             if on_batch is not None:
                 on_batch(len(batch))
+        return written + self._commit(pending, df, docs, upto_seq)
+
+    def _commit(
+        self,
+        pending: dict[int, tuple[np.ndarray, np.ndarray] | None],
+        df: np.ndarray,
+        docs: int,
+        seq: int,
+    ) -> int:
+        """Write ``pending`` as a segment with ``df``, publish the generation as current
+        to ``seq``, then merge when there are more than ``MAX_SEGMENTS`` segments.
+        Returns the papers written (deletions not counted)."""
         state = self._read_state()
         generation = int(state["generation"]) + 1
         segments = [str(s) for s in state["segments"]]
-        if len(segments) + 1 > MAX_SEGMENTS:
-            # Merge: one segment with the newest entry of every live paper.
-            merged = {int(pk): self.raw(int(pk)) for pk in self._pks if int(pk) not in pending}
-            merged.update(pending)
-            name = f"seg-{generation:06d}"
-            self._write_segment(name, sorted((k, v) for k, v in merged.items() if v is not None))
-            segments = [name]
-        elif pending:
+        if pending:
             name = f"seg-{generation:06d}"
             self._write_segment(name, sorted(pending.items()))
             segments.append(name)
-        nz = np.flatnonzero(df)
         df_name = f"df-{generation:06d}.npy"
-        np.save(self.path / df_name, np.vstack([nz, df[nz]]).astype(np.int32))
-        new_state = {
-            "seq": upto_seq,
-            "generation": generation,
-            "segments": segments,
-            "docs": docs,
-            "df": df_name,
-        }
+        self._save_df(df, self.path / df_name)
+        self._publish(
+            {
+                "seq": seq,
+                "generation": generation,
+                "segments": segments,
+                "docs": docs,
+                "df": df_name,
+            }
+        )
+        if len(segments) > MAX_SEGMENTS:
+            self._merge()
+        return sum(v is not None for v in pending.values())
+
+    def _publish(self, state: dict[str, Any]) -> None:
+        """Make ``state`` current (``state.json`` replaced atomically: the commit point),
+        load it, and remove the files no generation needs any more (readers that mapped
+        them keep reading them until they reload: an unlinked file lives while mapped)."""
         tmp = self.state_path.with_name("state.json.tmp")
-        tmp.write_text(json.dumps(new_state), encoding="utf-8")
+        tmp.write_text(json.dumps(state), encoding="utf-8")
         os.replace(tmp, self.state_path)
         self._load()
-        self._remove_unused(new_state)
-        return sum(v is not None for v in pending.values())
+        self._remove_unused(state)
+
+    def _merge(self) -> None:
+        """Rewrite every segment as one: the newest entry of each pk, deleted papers
+        dropped. Streams: the newest entry of each pk is already known (``_pks``,
+        ``_seg``, ``_row``: the k-way merge of the segments' sorted pk arrays, 16 bytes a
+        paper), so the terms are copied ``MERGE_PIECE`` papers at a time, read with
+        ``pread`` and appended to the new files; no dict of every paper's terms.
+        Document frequencies do not change."""
+        state = dict(self._state)
+        generation = int(state["generation"]) + 1
+        name = f"seg-{generation:06d}"
+        pks, seg_of = self._pks, self._seg
+        starts = np.zeros(len(pks), np.int64)
+        lengths = np.zeros(len(pks), np.int64)
+        for s, seg in enumerate(self._segments):
+            mine = np.flatnonzero(seg_of == s)
+            rows = self._row[mine].astype(np.int64)
+            starts[mine] = seg.offsets[rows]
+            lengths[mine] = seg.offsets[rows + 1] - starts[mine]
+        live = lengths > 0
+        np.save(self.path / f"{name}.pks.npy", pks[live])
+        offsets = np.zeros(int(live.sum()) + 1, np.int64)
+        np.cumsum(lengths[live], out=offsets[1:])
+        np.save(self.path / f"{name}.offsets.npy", offsets)
+        del offsets
+        total = int(lengths.sum())
+        sources = [
+            (_NpyFile(self.path / f"{s}.ids.npy"), _NpyFile(self.path / f"{s}.tfs.npy"))
+            for s in state["segments"]
+        ]
+        with (
+            _NpyAppender(self.path / f"{name}.ids.npy", np.uint32, total) as ids_out,
+            _NpyAppender(self.path / f"{name}.tfs.npy", np.float16, total) as tfs_out,
+        ):
+            for lo in range(0, len(pks), MERGE_PIECE):
+                # Pieces cut over all pks, live or not: a segment's rows of a piece are
+                # then one run of at most MERGE_PIECE rows (its pks are sorted too).
+                hi = min(len(pks), lo + MERGE_PIECE)
+                keep = np.flatnonzero(live[lo:hi]) + lo
+                if len(keep) == 0:
+                    continue
+                length, start, owner = lengths[keep], starts[keep], seg_of[keep]
+                dest = np.cumsum(length) - length
+                ids = np.empty(int(length.sum()), np.uint32)
+                tfs = np.empty(len(ids), np.float16)
+                for s in np.unique(owner).tolist():
+                    mine = np.flatnonzero(owner == s)
+                    first = int(start[mine[0]])
+                    end = int(start[mine[-1]] + length[mine[-1]])
+                    n = length[mine]
+                    within = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+                    to = np.repeat(dest[mine], n) + within
+                    at = np.repeat(start[mine] - first, n) + within
+                    ids[to] = sources[s][0].read(first, end)[at]
+                    tfs[to] = sources[s][1].read(first, end)[at]
+                ids_out.write(ids)
+                tfs_out.write(tfs)
+        for files in sources:
+            for f in files:
+                f.close()
+        state["generation"] = generation
+        state["segments"] = [name]
+        self._publish(state)
 
     def _write_segment(
         self, name: str, entries: Sequence[tuple[int, tuple[np.ndarray, np.ndarray] | None]]
@@ -510,15 +645,35 @@ class TermIndex:
         offsets[1:] = np.cumsum(lengths)
         vecs = [v for _, v in entries if v is not None]
         ids = np.concatenate([v[0] for v in vecs]) if vecs else np.zeros(0, np.uint32)
-        tfs = np.concatenate([v[1] for v in vecs]) if vecs else np.zeros(0, np.float32)
+        tfs = np.concatenate([v[1] for v in vecs]) if vecs else np.zeros(0, np.float16)
         parts = {
             "pks": np.array([pk for pk, _ in entries], np.int64),
             "offsets": offsets,
-            "ids": ids.astype(np.uint32),
-            "tfs": tfs.astype(np.float16),
+            "ids": ids.astype(np.uint32, copy=False),
+            "tfs": tfs.astype(np.float16, copy=False),
         }
         for kind, array in parts.items():
             np.save(self.path / f"{name}.{kind}.npy", array)
+
+    def _save_df(self, df: np.ndarray, path: Path) -> None:
+        """``df`` sparse: an int32 ``(2, n)`` array of the non-zero buckets and their
+        counts, written ``DF_BLOCK`` buckets at a time (a full table in one piece would
+        take ~300 MB of temporaries)."""
+        count = int(np.count_nonzero(df))
+        with _NpyAppender(path, np.int32, 2 * count, shape=(2, count)) as out:
+            for row in (0, 1):
+                for lo in range(0, len(df), DF_BLOCK):
+                    block = df[lo : lo + DF_BLOCK]
+                    nz = np.flatnonzero(block)
+                    out.write(nz + lo if row == 0 else block[nz])
+
+    def _load_df(self, path: Path, df: np.ndarray) -> None:
+        """Fill ``df`` from a file of :meth:`_save_df`, ``DF_BLOCK`` entries at a time."""
+        with _NpyFile(path) as saved:
+            count = saved.shape[1] if len(saved.shape) == 2 else 0
+            for lo in range(0, count, DF_BLOCK):
+                hi = min(count, lo + DF_BLOCK)
+                df[saved.read(lo, hi)] = saved.read(count + lo, count + hi)
 
     def _remove_unused(self, state: dict[str, Any]) -> None:
         keep = {f"{s}.{k}.npy" for s in state["segments"] for k in ("pks", "offsets", "ids", "tfs")}
@@ -526,3 +681,69 @@ class TermIndex:
         for f in self.path.iterdir():
             if f.name not in keep and (f.name.startswith(("seg-", "df-"))):
                 f.unlink(missing_ok=True)
+
+
+class _NpyFile:
+    """A one-dimensional slice of a C-order ``.npy`` file, read with ``pread``: unlike a
+    memory map, what was read leaves this process's resident memory once dropped."""
+
+    def __init__(self, path: Path) -> None:
+        self._fh = path.open("rb")
+        version = np.lib.format.read_magic(self._fh)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(self._fh)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(self._fh)
+        if fortran:
+            raise ValueError(f"{path}: Fortran order is not written here")
+        self.shape: tuple[int, ...] = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self._data = self._fh.tell()
+
+    def read(self, lo: int, hi: int) -> np.ndarray:
+        """Elements ``lo:hi`` of the flattened array."""
+        size = self.dtype.itemsize
+        raw = os.pread(self._fh.fileno(), (hi - lo) * size, self._data + lo * size)
+        if len(raw) != (hi - lo) * size:
+            raise ValueError(f"{self._fh.name}: truncated")
+        return np.frombuffer(raw, self.dtype)
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> _NpyFile:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+class _NpyAppender:
+    """A ``.npy`` file of known dtype and size, written in pieces, in order."""
+
+    def __init__(
+        self, path: Path, dtype: type, size: int, shape: tuple[int, ...] | None = None
+    ) -> None:
+        self.path = path
+        self.dtype = np.dtype(dtype)
+        self.size = size
+        self.done = 0
+        self._fh = path.open("wb")
+        header = {
+            "descr": np.lib.format.dtype_to_descr(self.dtype),
+            "fortran_order": False,
+            "shape": shape or (size,),
+        }
+        np.lib.format.write_array_header_1_0(self._fh, header)
+
+    def write(self, array: np.ndarray) -> None:
+        self._fh.write(np.ascontiguousarray(array, dtype=self.dtype).tobytes())
+        self.done += len(array)
+
+    def __enter__(self) -> _NpyAppender:
+        return self
+
+    def __exit__(self, exc_type: object, *_rest: object) -> None:
+        self._fh.close()
+        if exc_type is None and self.done != self.size:
+            raise RuntimeError(f"{self.path}: wrote {self.done} of {self.size} elements")
