@@ -353,6 +353,19 @@ def test_a_merge_streams_the_same_vectors_and_readers_keep_reading(
     _same_index(merged, whole, range(1, 70))
 
 
+def test_a_reader_reports_the_generation_it_has_loaded(tmp_path: Path) -> None:
+    # The similar-list cache keys on loaded_seq: a reader that has not reloaded yet
+    # must not claim the generation another process just published.
+    writer = TermIndex(tmp_path, buckets=1 << 12)
+    writer.apply([[stored(1, 1, "Protein folding", "contrastive folds")]], 1)
+    reader = TermIndex(tmp_path, buckets=1 << 12)
+    writer.apply([[stored(2, 2, "Traffic graphs", "graph networks forecast traffic")]], 2)
+    assert (reader.seq, reader.loaded_seq) == (2, 1)
+    assert reader.vector(2) is None  # what it reads is still generation 1
+    reader.reload()
+    assert reader.loaded_seq == 2 and reader.vector(2) is not None
+
+
 def test_a_chunk_must_hold_a_paper(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="chunk must be at least 1"):
         TermIndex(tmp_path, buckets=1 << 12).apply([], 1, chunk=0)

@@ -272,6 +272,13 @@ class TermIndex:
         return int(self._read_state()["seq"])
 
     @property
+    def loaded_seq(self) -> int:
+        """The store change counter of the generation this process has loaded (what
+        :meth:`cosine` and :meth:`vector` read); :attr:`seq` may already be newer when
+        another process has published and :meth:`reload` has not run yet."""
+        return int(self._state["seq"])
+
+    @property
     def docs(self) -> int:
         return int(self._state["docs"])
 

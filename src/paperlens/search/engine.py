@@ -411,13 +411,15 @@ class Retriever:
 
     def index_seqs(self) -> tuple[object, ...]:
         """The model and the store seq each index is current to: any index change
-        (``paperlens index``, picked up by this process) changes it."""
+        (``paperlens index``, picked up by this process) changes it. The term vectors'
+        seq is the generation this process has *loaded*, not the newest on disk: a list
+        computed from old term data must not be kept under a newer generation's key."""
         vectors, terms = self.vectors, self._terms()
         return (
             vectors.model,
             vectors.seq,
             self.lexical.seq,
-            terms.seq if terms is not None else -1,
+            terms.loaded_seq if terms is not None else -1,
         )
 
     def _similar(
