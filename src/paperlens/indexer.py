@@ -25,12 +25,15 @@ while the store has changed under it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from filelock import FileLock, Timeout
+from numpy.typing import NDArray
 
 from paperlens.embedding import Encoder
 from paperlens.index.lexical import LexicalIndex
@@ -38,7 +41,7 @@ from paperlens.index.sentences import SentenceIndex
 from paperlens.index.terms import CHUNK_PAPERS, TermIndex
 from paperlens.index.vector import DenseIndex
 from paperlens.rhetoric import label_sentences, split_sentences
-from paperlens.store.embeddings import EmbeddingStore
+from paperlens.store.embeddings import EmbeddingStore, PendingPaper
 from paperlens.store.papers import PaperStore, embedding_text
 
 #: ``(step, done, total)``: total is ``None`` when unknown.
@@ -127,22 +130,50 @@ def _noop(_step: str, _done: int, _total: int | None) -> None:
     return None
 
 
+def encode_chunks(
+    encoder: Encoder, chunks: Iterable[Sequence[str]], *, overlap: bool = True
+) -> Generator[NDArray[np.float32], None, None]:
+    """``encoder.encode`` of each chunk, in order. With ``overlap`` (the default) and an
+    encoder that streams (``encode_stream``: the ONNX backends), the model runs the next
+    chunk while the caller stores the current one (bench/README.md, "Both cores");
+    vectors are the same either way. Close the result when stopping early."""
+    stream = getattr(encoder, "encode_stream", None) if overlap else None
+    if stream is not None:
+        return cast("Generator[NDArray[np.float32], None, None]", stream(chunks))
+    return (encoder.encode(texts) for texts in chunks)
+
+
 def embed_pending(
     encoder: Encoder,
     embeddings: EmbeddingStore,
     progress: IndexProgress = _noop,
     batch_size: int = 256,
+    *,
+    overlap: bool = True,
 ) -> int:
+    """Embed the papers pending for ``encoder.key``, ``batch_size`` at a time, each
+    batch stored in its own transaction (so a crash loses only the batches not yet
+    stored, and the next run resumes with them). With ``overlap`` the model embeds the
+    next batch while this one is stored (:func:`encode_chunks`); the store is only ever
+    used from this thread."""
     total = embeddings.count_pending(encoder.key)
     done = 0
     progress("embed", 0, total)
-    for batch in embeddings.pending(encoder.key, batch_size=batch_size):
-        vectors = encoder.encode([embedding_text(p.title, p.abstract) for p in batch])
-        embeddings.put(
-            encoder.key, [(p.pk, p.text_hash, v) for p, v in zip(batch, vectors, strict=True)]
-        )
-        done += len(batch)
-        progress("embed", done, total)
+    batches: list[list[PendingPaper]] = []  # read, not yet stored (two at most)
+
+    def texts() -> Iterator[list[str]]:
+        for batch in embeddings.pending(encoder.key, batch_size=batch_size):
+            batches.append(batch)
+            yield [embedding_text(p.title, p.abstract) for p in batch]
+
+    with closing(encode_chunks(encoder, texts(), overlap=overlap)) as vectors_of:
+        for vectors in vectors_of:
+            batch = batches.pop(0)
+            embeddings.put(
+                encoder.key, [(p.pk, p.text_hash, v) for p, v in zip(batch, vectors, strict=True)]
+            )
+            done += len(batch)
+            progress("embed", done, total)
     return done
 
 
@@ -230,11 +261,12 @@ def sync_sentences(
     return done
 
 
-def local_embed(encoder: Encoder, batch_size: int = 256) -> EmbedStep:
-    """The default embed step: :func:`embed_pending` with ``encoder`` in this process."""
+def local_embed(encoder: Encoder, batch_size: int = 256, *, overlap: bool = True) -> EmbedStep:
+    """The default embed step: :func:`embed_pending` with ``encoder`` in this process
+    (``overlap=False``: one batch at a time, the path before overlapping, for benches)."""
 
     def step(embeddings: EmbeddingStore, progress: IndexProgress) -> int:
-        return embed_pending(encoder, embeddings, progress, batch_size=batch_size)
+        return embed_pending(encoder, embeddings, progress, batch_size=batch_size, overlap=overlap)
 
     return step
 

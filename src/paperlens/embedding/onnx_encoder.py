@@ -17,7 +17,10 @@ text at a time on a small model, one call split over two sleeping threads kept a
 of two idle cores busy; two calls side by side can keep both (bench/README.md, "Both
 cores", with what a heavily shared box does instead). Which call a text is in
 and which thread runs it never change its vector (the calls are the same as with one
-worker; tests/test_encoders.py checks vectors are bit-identical).
+worker; tests/test_encoders.py checks vectors are bit-identical). ``encode_stream``
+embeds a sequence of chunks (the indexer's store batches) with the next chunk's calls
+queued behind the current one's, so the workers do not wait while the caller reads and
+stores (tests/test_embed_stream.py).
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ import logging
 import os
 import shutil
 import warnings
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -343,29 +347,80 @@ class OnnxEncoder:
         hidden = self._session.run(["last_hidden_state"], {n: feeds[n] for n in self._inputs})[0]
         return mean_pool_normalise(np.asarray(hidden), mask)
 
+    def _plan(self, texts: Sequence[str]) -> tuple[list[NDArray[np.intp]], list[list[list[int]]]]:
+        """Tokenise ``texts`` and cut them into calls: each call's rows (positions in
+        ``texts``) and token ids. Longest first: batches of similar length pad little,
+        and with several workers the short calls at the end even out their finishing
+        times."""
+        encodings = self._tokenizer.encode_batch(list(texts))
+        lengths = np.array([len(e.ids) for e in encodings])
+        order = np.argsort(-lengths, kind="stable")
+        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        return batches, [[encodings[i].ids for i in rows] for rows in batches]
+
+    def _assemble(
+        self, n: int, batches: list[NDArray[np.intp]], results: Iterable[NDArray[np.float32]]
+    ) -> NDArray[np.float32]:
+        """The calls' vectors back in input order (``n`` > 0 texts)."""
+        out: NDArray[np.float32] | None = None
+        for rows, vectors in zip(batches, results, strict=True):
+            if out is None:  # the width comes from the model (the dimension probe too)
+                out = np.empty((n, vectors.shape[1]), dtype=np.float32)
+            out[rows] = vectors
+        assert out is not None
+        return out
+
     def encode(self, texts: Sequence[str]) -> NDArray[np.float32]:
         if not texts:
             return np.zeros((0, self._dim), dtype=np.float32)
-        encodings = self._tokenizer.encode_batch(list(texts))
-        lengths = np.array([len(e.ids) for e in encodings])
-        # Longest first: batches of similar length pad little, and with several workers
-        # the short calls at the end even out their finishing times.
-        order = np.argsort(-lengths, kind="stable")
-        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        calls = [[encodings[i].ids for i in rows] for rows in batches]
+        batches, calls = self._plan(texts)
         if self.workers == 1 or len(calls) == 1:
-            results = [self._call(ids) for ids in calls]
-        else:
-            pool = ThreadPoolExecutor(
-                min(self.workers, len(calls)), thread_name_prefix="paperlens-encode"
-            )
-            try:
-                results = list(pool.map(self._call, calls))
-            finally:
-                # A failed call fails the whole encode at once: the calls not started
-                # yet are dropped, the running ones finish.
-                pool.shutdown(wait=True, cancel_futures=True)
-        out = np.empty((len(texts), results[0].shape[1]), dtype=np.float32)
-        for rows, vectors in zip(batches, results, strict=True):
-            out[rows] = vectors
-        return out
+            return self._assemble(len(texts), batches, [self._call(ids) for ids in calls])
+        pool = ThreadPoolExecutor(
+            min(self.workers, len(calls)), thread_name_prefix="paperlens-encode"
+        )
+        try:
+            return self._assemble(len(texts), batches, pool.map(self._call, calls))
+        finally:
+            # A failed call fails the whole encode at once: the calls not started
+            # yet are dropped, the running ones finish.
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def encode_stream(self, chunks: Iterable[Sequence[str]]) -> Iterator[NDArray[np.float32]]:
+        """``encode`` of each chunk of texts, in order, with the model kept busy across
+        chunks: the next chunk is read (from ``chunks``, e.g. the store) and tokenised,
+        and its calls queued behind the current chunk's, before the current chunk's
+        vectors are yielded; so while the caller stores them the workers already run the
+        next chunk's calls, and no worker waits alone at the tail of a chunk. At most two
+        chunks are in flight. The calls are exactly ``encode``'s, so every vector is
+        bit-identical to ``encode(chunk)``'s.
+
+        A chunk is yielded only when all its calls are done. A failing call raises here
+        when its chunk is due (earlier chunks have been yielded); closing the generator
+        (the caller failed, or stopped early) drops the queued calls and waits for the
+        running ones, so no thread outlives it."""
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="paperlens-encode")
+        in_flight: deque[tuple[int, list[NDArray[np.intp]], list[Future[NDArray[np.float32]]]]]
+        in_flight = deque()
+        try:
+            for texts in chunks:
+                if texts:
+                    batches, calls = self._plan(texts)
+                    in_flight.append(
+                        (len(texts), batches, [pool.submit(self._call, c) for c in calls])
+                    )
+                else:
+                    in_flight.append((0, [], []))
+                if len(in_flight) > 1:  # the next chunk is queued: hand over the current one
+                    yield self._collect(*in_flight.popleft())
+            while in_flight:
+                yield self._collect(*in_flight.popleft())
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _collect(
+        self, n: int, batches: list[NDArray[np.intp]], futures: list[Future[NDArray[np.float32]]]
+    ) -> NDArray[np.float32]:
+        if n == 0:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        return self._assemble(n, batches, (f.result() for f in futures))
