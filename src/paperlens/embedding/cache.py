@@ -44,6 +44,19 @@ _SUPPORTED_MODULES = {
     "sentence_transformers.models.Pooling",
     "sentence_transformers.models.Normalize",
 }
+#: The same modules as sentence-transformers 6 names them in a model it saves (a model
+#: tuned here, say).
+_SAVED_AS = {
+    "sentence_transformers.base.modules.transformer.Transformer": (
+        "sentence_transformers.models.Transformer"
+    ),
+    "sentence_transformers.sentence_transformer.modules.pooling.Pooling": (
+        "sentence_transformers.models.Pooling"
+    ),
+    "sentence_transformers.base.modules.normalize.Normalize": (
+        "sentence_transformers.models.Normalize"
+    ),
+}
 
 
 def log_progress(message: str) -> None:
@@ -214,8 +227,11 @@ def check_mean_pooling(source: Path, model: str) -> None:
         if config_file.exists():
             config = json.loads(config_file.read_text(encoding="utf-8"))
             modes = {k for k, v in config.items() if k.startswith("pooling_mode_") and v}
-            mean = modes == {"pooling_mode_mean_tokens"}
-    if not kinds <= _SUPPORTED_MODULES or not mean:
+            # sentence-transformers 6 saves one "pooling_mode" instead of the flags.
+            mean = modes == {"pooling_mode_mean_tokens"} or (
+                not modes and config.get("pooling_mode") == "mean"
+            )
+    if not {_SAVED_AS.get(k, k) for k in kinds} <= _SUPPORTED_MODULES or not mean:
         raise BackendUnavailable(
             f"model {model!r} is not a mean-pooled sentence-transformers model; "
             "use encoder_backend=torch for it"
