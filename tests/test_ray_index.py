@@ -38,6 +38,8 @@ RAY_AUTH = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
 QUERIES = ("galaxy dark matter", "neural network", "quantum spin systems", "graph theory")
 #: Ports of the module's Ray head, set by the ``ray_head`` fixture.
 HEAD: dict[str, int] = {}
+#: The head's ``--temp-dir`` (its logs are under ``session_latest/logs``).
+HEAD_DIR: list[Path] = []
 
 
 def _free_port() -> int:
@@ -54,6 +56,7 @@ def ray_head() -> Iterator[str]:
     port, client_port = _free_port(), _free_port()
     HEAD.update(gcs=port, client=client_port)
     temp_dir = Path(tempfile.mkdtemp(prefix="plray-", dir="/tmp"))  # short: socket paths
+    HEAD_DIR[:] = [temp_dir]
     log_path = temp_dir / "head.log"
     ray_bin = Path(sys.executable).with_name("ray")
     env = {
@@ -131,6 +134,19 @@ def paperlens(
         timeout=timeout,
         check=False,
     )
+
+
+def _client_server_logs(lines: int = 15) -> str:
+    """The last lines of the head's Ray Client proxy and per-client server logs: what a
+    failure of ``ray://`` needs to be understood (they are deleted with the head)."""
+    if not HEAD_DIR:
+        return ""
+    parts = []
+    for log in sorted((HEAD_DIR[0] / "session_latest" / "logs").glob("ray_client_server*")):
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        if tail:
+            parts.append(f"--- {log.name}\n" + "\n".join(tail))
+    return "\n".join(parts)
 
 
 def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
@@ -299,7 +315,14 @@ def test_a_ray_client_address_works_too(
     proc = paperlens(data, database_url, "ingest", "snapshot", str(path))
     assert proc.returncode == 0, proc.stderr
     proc = paperlens(data, database_url, "index", "--ray", ray_client, "--ray-workers", "1")
-    assert proc.returncode == 0, proc.stderr
+    if proc.returncode != 0 and "did not answer" in proc.stderr:
+        # Seen once in CI (1 run in 5): the head's proxy never got the per-client server
+        # it starts for a first connection ready within 180 s. A second client gets a new
+        # server; what is asserted is that ray:// indexes, and the logs say why if not.
+        first = f"{proc.stderr}{_client_server_logs()}"
+        proc = paperlens(data, database_url, "index", "--ray", ray_client, "--ray-workers", "1")
+        assert proc.returncode == 0, f"{proc.stderr}\n{_client_server_logs()}\nfirst try: {first}"
+    assert proc.returncode == 0, f"{proc.stderr}\n{_client_server_logs()}"
     assert "indexed: 30 embedded" in proc.stdout
     assert "1 worker, 2 CPUs each" in proc.stdout
     proc = paperlens(data, database_url, "similar", records[0]["id"])
