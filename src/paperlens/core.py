@@ -49,6 +49,7 @@ from paperlens.errors import CollectionNotFound, PaperNotFound
 from paperlens.facets import DraftMatches, FacetMatch, Facets
 from paperlens.filters import SearchFilters
 from paperlens.index.lexical import LexicalIndex
+from paperlens.index.neighbours import NeighbourIndex
 from paperlens.index.pgvector import PgVectorIndex
 from paperlens.index.sentences import SentenceIndex
 from paperlens.index.terms import TermIndex
@@ -61,6 +62,7 @@ from paperlens.portability.reader import ReaderData
 from paperlens.recommend import Onboarding, Recommender
 from paperlens.rhetoric import Facet
 from paperlens.search.engine import MAX_DEPTH, IndexNotBuilt, Mode, Ranking, Retriever
+from paperlens.search.neighbours import update_lists
 from paperlens.sources.base import Source
 from paperlens.store.authors import AuthorStore
 from paperlens.store.candidates import CandidateStore
@@ -153,6 +155,8 @@ class PaperLens:
         self._vectors_checked = time.monotonic()
         self._terms: TermIndex | None = None
         self._terms_checked = time.monotonic()
+        self._neighbours: NeighbourIndex | None = None
+        self._neighbours_checked = time.monotonic()
         self._encoder: Encoder | None = None
         self._accounts: Accounts | None = None
         self._sentences: SentenceIndex | None = None
@@ -181,6 +185,18 @@ class PaperLens:
                 self._terms_checked = time.monotonic()
                 self._terms.reload()
             return self._terms
+
+    @property
+    def neighbours(self) -> NeighbourIndex:
+        """The "similar papers" lists ``paperlens index`` computed ahead
+        (:mod:`paperlens.index.neighbours`), picked up afresh like :attr:`terms`."""
+        with self._lock:
+            if self._neighbours is None:
+                self._neighbours = NeighbourIndex(self.settings.index_dir / "neighbours")
+            elif time.monotonic() - self._neighbours_checked > VECTORS_RELOAD_SECONDS:
+                self._neighbours_checked = time.monotonic()
+                self._neighbours.reload()
+            return self._neighbours
 
     @property
     def encoder(self) -> Encoder:
@@ -269,6 +285,7 @@ class PaperLens:
             lambda: self.encoder,
             lambda: self.terms,
             threads=self.settings.search_threads,
+            neighbours=lambda: self.neighbours,
         )
 
     def refresh(self) -> None:
@@ -279,6 +296,8 @@ class PaperLens:
             self._vectors.reload()
         if self._terms is not None:
             self._terms.reload()
+        if self._neighbours is not None:
+            self._neighbours.reload()
 
     @property
     def accounts(self) -> Accounts:
@@ -316,6 +335,21 @@ class PaperLens:
         )
 
         def build() -> IndexReport:
+            report = build_indexes()
+            # "Similar" lists ahead, from the indexes just brought up to date (bounded
+            # per run: a large first index spreads them over runs).
+            started = time.perf_counter()
+            report.similar_lists = update_lists(
+                self.retriever,
+                self.papers,
+                self.neighbours,
+                self.settings.similar_lists_per_run,
+                progress,
+            )
+            report.seconds["similar"] = time.perf_counter() - started
+            return report
+
+        def build_indexes() -> IndexReport:
             if embed is None:
                 return build_all(
                     self.papers,

@@ -61,6 +61,9 @@ class IndexReport:
     term_docs: int = 0
     #: Papers whose sentences were (re-)embedded by the opt-in sentence step.
     sentence_papers: int = 0
+    #: "Similar papers" lists computed ahead (``paperlens.search.neighbours``; run by
+    #: ``PaperLens.index`` after these steps).
+    similar_lists: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
     #: Runs of the three steps: more than one when papers arrived during the first.
@@ -77,6 +80,7 @@ class IndexReport:
         self.term_docs += other.term_docs
         self.vectors += other.vectors
         self.sentence_papers += other.sentence_papers
+        self.similar_lists += other.similar_lists
         self.passes += other.passes
         for step, seconds in other.seconds.items():
             self.seconds[step] = self.seconds.get(step, 0.0) + seconds

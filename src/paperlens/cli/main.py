@@ -103,6 +103,7 @@ def run_index(lens: PaperLens, embed: EmbedStep | None = None) -> IndexReport:
             "lexical": "BM25 index",
             "terms": "term vectors",
             "vectors": "HNSW index",
+            "similar": "similar lists",
         }
 
         def progress(step: str, done: int, total: int | None) -> None:
@@ -116,7 +117,8 @@ def run_index(lens: PaperLens, embed: EmbedStep | None = None) -> IndexReport:
         f"indexed: [bold]{report.embedded}[/] embedded ({report.embed_rate:,.1f} papers/s, "
         f"{s.get('embed', 0):.1f} s), {report.lexical_docs} BM25 documents "
         f"({s.get('lexical', 0):.1f} s), {report.vectors} vectors ({s.get('vectors', 0):.1f} s), "
-        f"{report.term_docs} term vectors ({s.get('terms', 0):.1f} s)"
+        f"{report.term_docs} term vectors ({s.get('terms', 0):.1f} s), "
+        f"{report.similar_lists} similar lists ({s.get('similar', 0):.1f} s)"
     )
     return report
 

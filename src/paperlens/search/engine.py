@@ -30,10 +30,14 @@ computed from the same inputs, and the fusion after both is unchanged. (Encoding
 worker beside BM25 on the caller was measured slower on 2 busy cores in an earlier
 design: the hand-over waited for a core.)
 
-Served "similar" lists are kept in a per-process LRU (:class:`SimilarLists`) keyed by
-everything they depend on, the indexes' seqs included, so a paper page viewed again
-skips the retrieval and a re-index retires the old lists. Both caches live on the one
-``Retriever`` a ``PaperLens`` holds.
+"Similar" lists computed ahead. ``paperlens index`` stores each paper's unfiltered list
+(:mod:`paperlens.search.neighbours`, :mod:`paperlens.index.neighbours`), and
+:meth:`Retriever.similar` serves it from there: a page reads one row instead of running
+two searches. Other lists (filtered, excluding papers, longer, or of a paper not yet
+reached) are computed on request and kept in a per-process LRU (:class:`SimilarCache`)
+keyed by everything they depend on, the indexes' seqs included, so a paper page viewed
+again skips the retrieval and a re-index retires the old lists. Both caches live on the
+one ``Retriever`` a ``PaperLens`` holds.
 """
 
 from __future__ import annotations
@@ -55,7 +59,8 @@ from paperlens.embedding import Encoder
 from paperlens.errors import Unavailable
 from paperlens.filters import SearchFilters
 from paperlens.index.lexical import LexicalHits, LexicalIndex, TotalMode
-from paperlens.index.terms import TermIndex
+from paperlens.index.neighbours import WIDTH, NeighbourIndex
+from paperlens.index.terms import MAX_DF, TITLE_WEIGHT, TermIndex
 from paperlens.index.vector import DenseIndex, Vector
 from paperlens.search.fusion import reciprocal_rank_fusion
 
@@ -72,6 +77,9 @@ MAX_OVERFETCH = 10_000
 HYBRID_RRF_K = 10
 #: "Similar papers" re-scores this many dense neighbours (at least) by the fused score.
 SIMILAR_CANDIDATES = 100
+#: Bumped when the "similar" ranking changes in a way the constants below do not show:
+#: lists stored under an older method are computed again (:meth:`Retriever.lists_key`).
+LISTS_METHOD = 1
 #: Weight of the dense cosine in the fused "similar" score; the tf-idf cosine has the
 #: rest (chosen by cross-validation on CSFCube dev: bench/README.md, "Similar papers").
 SIMILAR_DENSE_WEIGHT = 0.2
@@ -84,7 +92,7 @@ SIMILAR_LEXICAL_TERMS = 8
 SIMILAR_LEXICAL_CANDIDATES = 100
 #: Query vectors kept by :class:`QueryVectors` (384 floats each: about 1.5 MB in all).
 QUERY_CACHE_SIZE = 1024
-#: Served "similar" lists kept by :class:`SimilarLists` (a list of ~15 hits plus the
+#: Served "similar" lists kept by :class:`SimilarCache` (a list of ~15 hits plus the
 #: paper's text in the key: a few KB each, so a few MB in all).
 SIMILAR_CACHE_SIZE = 2048
 
@@ -153,7 +161,7 @@ class QueryVectors:
 SimilarKey = tuple[object, ...]
 
 
-class SimilarLists:
+class SimilarCache:
     """A thread-safe LRU of served "similar" lists (a paper page viewed twice, "for you"
     and digests asking for the same paper). The key holds each index's seq
     (:meth:`Retriever.index_seqs`), so once ``paperlens index`` publishes a change and
@@ -270,17 +278,19 @@ class Retriever:
         encoder: Callable[[], Encoder],
         terms: Callable[[], TermIndex | None] = lambda: None,
         threads: int = 0,
+        neighbours: Callable[[], NeighbourIndex | None] = lambda: None,
     ) -> None:
         self.lexical = lexical
         self._vectors = vectors
         self._encoder = encoder
         self._terms = terms
+        self._neighbours = neighbours
         #: Workers that run a query's BM25 half beside its dense half (the process's
         #: :func:`side_pool` of that size; 0: both in turn on the caller's thread). May
         #: be changed at any time (benchmarks switch it); results do not depend on it.
         self.threads = threads
         self.query_vectors = QueryVectors()
-        self.similar_cache = SimilarLists()
+        self.similar_cache = SimilarCache()
 
     def _beside(self, call: Callable[[], T]) -> Callable[[], T]:
         """``call`` started on a worker when one is idle; the returned function gives
@@ -388,9 +398,16 @@ class Retriever:
         rank among the candidates. The BM25 query runs beside the dense search on a
         worker (:attr:`threads`; the list is the same either way).
 
-        Lists are kept in :attr:`similar_cache`, keyed by everything they depend on
-        (including :meth:`index_seqs`); a hit returns a copy."""
+        An unfiltered list of at most :data:`~paperlens.index.neighbours.WIDTH` papers
+        is read from the lists ``paperlens index`` computed ahead when the paper has one
+        (:meth:`stored_similar`; the same computation, done earlier). Others are kept
+        in :attr:`similar_cache`, keyed by everything they depend on (including
+        :meth:`index_seqs`); a hit returns a copy."""
         filters = filters or SearchFilters()
+        if text and not filters.active and not exclude and k <= WIDTH:
+            stored = self.stored_similar(pk, k)
+            if stored is not None:
+                return stored
         key: SimilarKey = (
             pk,
             k,
@@ -408,6 +425,40 @@ class Retriever:
         hits = self._similar(pk, k, filters, exclude or set(), text)
         self.similar_cache.put(key, tuple(hits))
         return hits
+
+    def lists_key(self) -> str:
+        """What a stored "similar" list depends on besides the indexes' contents: the
+        model and every constant of the ranking. Lists stored under another key are
+        not served (and ``paperlens index`` computes them again)."""
+        return "|".join(
+            str(part)
+            for part in (
+                LISTS_METHOD,
+                self.vectors.model,
+                SIMILAR_CANDIDATES,
+                SIMILAR_LEXICAL_TERMS,
+                SIMILAR_LEXICAL_CANDIDATES,
+                SIMILAR_DENSE_WEIGHT,
+                TITLE_WEIGHT,
+                MAX_DF,
+            )
+        )
+
+    def stored_similar(self, pk: int, k: int) -> list[Hit] | None:
+        """Paper ``pk``'s first ``k`` similar papers as ``paperlens index`` stored them,
+        or ``None`` when it stored none (under :meth:`lists_key`)."""
+        lists = self._neighbours()
+        if lists is None or not len(lists):
+            return None
+        entries = lists.get(pk, self.lists_key())
+        if entries is None:
+            return None
+        return [Hit(p, score, lex, sem) for p, score, lex, sem in entries[:k]]
+
+    def compute_similar(self, pk: int, k: int, text: str) -> list[Hit]:
+        """Paper ``pk``'s unfiltered list computed now (neither stored lists nor the
+        cache): what ``paperlens index`` stores."""
+        return self._similar(pk, k, SearchFilters(), set(), text)
 
     def index_seqs(self) -> tuple[object, ...]:
         """The model and the store seq each index is current to: any index change

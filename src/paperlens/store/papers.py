@@ -391,6 +391,24 @@ class PaperStore:
                 yield [(r.pk, bool(r.deleted)) for r in rows]
                 last_seq, last_pk = rows[-1].seq, rows[-1].pk
 
+    def live_by_recency(self) -> tuple[list[int], list[int]]:
+        """``(pks, seqs)`` of every paper not deleted, newest first (by first publication,
+        papers without a date last, then newest stored first): what a job that works
+        through the corpus a budget at a time does first."""
+        newest = papers_t.c.published.is_(None)
+        query = (
+            select(papers_t.c.pk, papers_t.c.seq)
+            .where(papers_t.c.deleted.is_(False))
+            .order_by(newest, papers_t.c.published.desc(), papers_t.c.pk.desc())
+        )
+        pks: list[int] = []
+        seqs: list[int] = []
+        with self.engine.connect() as conn:
+            for pk, seq in conn.execute(query):
+                pks.append(pk)
+                seqs.append(seq)
+        return pks, seqs
+
     def current_seq(self) -> int:
         with self.engine.connect() as conn:
             return current_seq(conn)
