@@ -67,7 +67,7 @@ from common import (
 )
 from measure import cached_pool_vectors, log
 from scale_corpus import write_snapshot
-from scale_phases import PHASES, encoder_setting, run_child
+from scale_phases import DEFAULT_LISTS, PHASES, encoder_setting, run_child
 from scale_report import notes, tables
 from synth import RealPaper, Synthesiser, Vectors, load_pool
 
@@ -93,6 +93,13 @@ def parse_args() -> argparse.Namespace:
         type=int,
         default=200,
         help="text and 'similar' queries each for HNSW recall@10 (default: 200)",
+    )
+    parser.add_argument(
+        "--lists",
+        type=int,
+        default=DEFAULT_LISTS,
+        help="'similar' lists the neighbours phase computes ahead, timed "
+        f"(default: {DEFAULT_LISTS:,}, what one `paperlens index` run computes at most)",
     )
     parser.add_argument(
         "--seq-length",
@@ -195,6 +202,9 @@ def prepare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         config: dict[str, Any] = json.loads(config_path.read_text())
         if config["size"] != args.size:
             raise SystemExit(f"{work} holds a run of size {config['size']}, not {args.size}")
+        if config.get("lists") != args.lists:  # a work dir made before the phase existed
+            config["lists"] = args.lists
+            write_json(config_path, config)
         return config
     from paperlens.config import Settings
 
@@ -217,6 +227,7 @@ def prepare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "encoder_backend": Settings().encoder_backend,
         "pool_papers": len(pool),
         "recall_queries": min(args.recall_queries, len(phrases)),
+        "lists": args.lists,
         "queries": len(phrases),
         "categories": sorted({c for p in pool for c in p.categories}),
         "snapshot": str(snapshot),

@@ -43,7 +43,10 @@ if TYPE_CHECKING:
     from paperlens.index.vector import VectorIndex
 
 #: The phases, in the order the parent runs them.
-PHASES = ("ingest", "proxies", "lexical", "vectors", "terms", "serve", "load")
+PHASES = ("ingest", "proxies", "lexical", "vectors", "terms", "neighbours", "serve", "load")
+#: "Similar" lists the ``neighbours`` phase computes ahead (newest papers first), to time
+#: the index step; the serve phase's papers get theirs on top.
+DEFAULT_LISTS = 20_000
 #: Papers per ``EmbeddingStore.put`` transaction.
 PUT_CHUNK = 5000
 #: HNSW search breadths (``expansion_search``) at which recall@10 is measured.
@@ -236,6 +239,51 @@ def phase_terms(config: dict[str, Any]) -> dict[str, Any]:
     return {"docs": docs, "rss_samples": progress.samples} | rate(docs, seconds)
 
 
+def serve_paper_ids(config: dict[str, Any], count: int) -> list[str]:
+    """The papers whose "similar" lists the serve phase asks for."""
+    rng = np.random.default_rng(config["seed"] + 1)
+    numbers = rng.choice(config["size"], count, replace=False)
+    return [arxiv_style_id(int(n)) for n in numbers]
+
+
+def phase_neighbours(config: dict[str, Any]) -> dict[str, Any]:
+    """ "Similar" lists computed ahead, as ``paperlens index`` computes them
+    (``search.neighbours.update_lists``): the newest ``lists`` papers' (timed: the cost of
+    the index step), then the serve phase's papers' (so it can read them)."""
+    from paperlens.search.neighbours import update_lists
+
+    work = Path(config["work"])
+    phrases: list[str] = json.loads((work / "phrases.json").read_text())
+    budget = int(config.get("lists", DEFAULT_LISTS))
+    pl = child_lens(config)
+    progress = Progress("neighbours", budget, max(1000, budget // 10))
+    try:
+        started = time.perf_counter()
+        lists = update_lists(
+            pl.retriever,
+            pl.papers,
+            pl.neighbours,
+            budget,
+            lambda _s, done, _t: progress(done),
+        )
+        seconds = time.perf_counter() - started
+        wanted = [pl.paper(pid).pk for pid in serve_paper_ids(config, len(phrases))]
+        served = update_lists(pl.retriever, pl.papers, pl.neighbours, len(wanted), only=wanted)
+        path = pl.settings.index_dir / "neighbours"
+        disk_bytes = sum(f.stat().st_size for f in path.glob("*"))
+        stored = len(pl.neighbours)
+    finally:
+        pl.close()
+    return {
+        "lists": lists,
+        "serve_papers_lists": served,
+        "stored_lists": stored,
+        "disk_mb": rounded(disk_bytes / 1e6, 1),
+        "bytes_per_list": rounded(disk_bytes / max(1, stored), 1),
+        "rss_samples": progress.samples,
+    } | rate(lists, seconds)
+
+
 def estimate_quality(pl: PaperLens, phrases: list[str]) -> dict[str, Any]:
     """How good "about N" is: for each query, the unfiltered lexical search's total as
     served (estimated unless the page came back short) against the counted total."""
@@ -348,8 +396,8 @@ def phase_serve(config: dict[str, Any]) -> dict[str, Any]:
     work = Path(config["work"])
     phrases: list[str] = json.loads((work / "phrases.json").read_text())
     rng = np.random.default_rng(config["seed"] + 1)
-    numbers = rng.choice(config["size"], len(phrases), replace=False)
-    paper_ids = [arxiv_style_id(int(n)) for n in numbers]
+    paper_ids = serve_paper_ids(config, len(phrases))
+    rng.choice(config["size"], len(phrases), replace=False)  # the rng as it was after
     memory: dict[str, float] = {"after_start": rss_mb()}
     switch = QuerySwitch()
     pl = make_server(config, switch)
@@ -394,7 +442,19 @@ def phase_serve(config: dict[str, Any]) -> dict[str, Any]:
             return run
 
         def uncached_similar(pid: str) -> object:
-            """A paper page's list computed afresh (no earlier call's cached list)."""
+            """A paper page's list computed on request (no list computed ahead, no
+            earlier call's cached list)."""
+            pl.retriever.similar_cache.clear()
+            pl.retriever.stored_lists = False
+            try:
+                return pl.similar(pid, k=10)
+            finally:
+                pl.retriever.stored_lists = True
+
+        def stored_similar(pid: str) -> object:
+            """A paper page's list as served when ``paperlens index`` computed it ahead
+            (the neighbours phase did, for these papers): one row read, then the papers
+            and the reasons."""
             pl.retriever.similar_cache.clear()
             return pl.similar(pid, k=10)
 
@@ -410,6 +470,7 @@ def phase_serve(config: dict[str, Any]) -> dict[str, Any]:
             "hybrid_cached": (lambda q: pl.search(q, "hybrid"), phrases),
             "hybrid_no_encode": (with_lookup(lambda q: pl.search(q, "hybrid")), phrases),
             "similar": (uncached_similar, paper_ids),
+            "similar_stored": (stored_similar, paper_ids),
         }
         for name, f in filtered.items():
             calls[f"semantic_filtered_{name}_no_encode"] = (
@@ -422,9 +483,11 @@ def phase_serve(config: dict[str, Any]) -> dict[str, Any]:
             log(f"serve: {mode} p50 {latency[mode]['p50_ms']} ms, p95 {latency[mode]['p95_ms']}")
         # Pages viewed again: every list is in the per-process cache (the retrieval is
         # skipped; fetching the papers and naming the shared terms still run).
+        pl.retriever.stored_lists = False  # the cache, not the rows
         for pid in paper_ids:
             pl.similar(pid, k=10)
         latency["similar_cached"] = time_calls(lambda pid: pl.similar(pid, k=10), paper_ids)
+        pl.retriever.stored_lists = True
         log(f"serve: similar_cached p50 {latency['similar_cached']['p50_ms']} ms")
         out["latency"] = latency
         out["lexical_total_estimate"] = estimate_quality(pl, phrases)
@@ -492,6 +555,7 @@ PHASE_FUNCTIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "lexical": phase_lexical,
     "vectors": phase_vectors,
     "terms": phase_terms,
+    "neighbours": phase_neighbours,
     "serve": phase_serve,
     "load": phase_load,
 }

@@ -24,6 +24,7 @@ from paperlens.index import terms as terms_module
 from paperlens.index.terms import MAX_SEGMENTS, TermIndex
 from paperlens.indexer import sync_terms
 from paperlens.paper import make_paper
+from paperlens.search.engine import Retriever
 from paperlens.sources.base import Deleted, Parsed
 from paperlens.store.db import open_engine
 from paperlens.store.papers import PaperStore, StoredPaper
@@ -394,13 +395,25 @@ def test_the_bm25_candidate_query_holds_only_the_first_terms(lens: PaperLens) ->
 def test_similar_lists_are_cached_and_dropped_when_the_indexes_change(
     lens: PaperLens, tmp_path: Path
 ) -> None:
+    retriever = lens.retriever
+    assert lens.retriever is retriever  # one per PaperLens: its caches outlive a request
+    # The per-process cache holds lists computed on request: lists `paperlens index`
+    # computed ahead (tests/test_neighbours.py) are switched off here, then back on.
+    retriever.stored_lists = False
+    try:
+        _cached_and_dropped(lens, retriever, tmp_path)
+    finally:
+        retriever.stored_lists = True
+    # The list computed ahead for twin-a took in twin-c, stored after it.
+    assert "twin-c" in [r.paper.id for r in lens.similar("twin-a", k=5)][:2]
+
+
+def _cached_and_dropped(lens: PaperLens, retriever: Retriever, tmp_path: Path) -> None:
     from datetime import date
 
     from paperlens.filters import SearchFilters
     from paperlens.sources.jsonl import JsonlSource
 
-    retriever = lens.retriever
-    assert lens.retriever is retriever  # one per PaperLens: its caches outlive a request
     retriever.similar_cache.clear()
     first = [(r.paper.id, r.score) for r in lens.similar("twin-a", k=5)]
     assert len(retriever.similar_cache) == 1

@@ -24,7 +24,7 @@ Storage (``index_dir/neighbours/``), append-only like the term vectors:
 * more than :data:`MAX_SEGMENTS` segments are merged into one, a piece at a time into
   a memory-mapped output, so memory does not grow with the corpus.
 
-Disk: :data:`ROW`'s 264 bytes a paper (264 MB at 1M papers), of which RAM holds only
+Disk: :data:`ROW`'s 336 bytes a paper (336 MB at 1M papers), of which RAM holds only
 the pages read, plus the lookup arrays.
 
 Only ``paperlens index`` writes (under ``index/writer.lock``).
@@ -42,8 +42,9 @@ import numpy as np
 from numpy.lib.format import open_memmap
 
 #: Hits kept per paper: a page shows 10 and asks for 5 more in case title twins (the
-#: same paper from another source) are dropped.
-WIDTH = 16
+#: same paper from another source) are dropped; "For you" asks 20 per seed paper
+#: (``recommend.SIMILAR_PER_SEED``).
+WIDTH = 20
 #: One stored list.
 ROW = np.dtype(
     [

@@ -289,6 +289,9 @@ class Retriever:
         #: :func:`side_pool` of that size; 0: both in turn on the caller's thread). May
         #: be changed at any time (benchmarks switch it); results do not depend on it.
         self.threads = threads
+        #: Serve lists ``paperlens index`` computed ahead (benchmarks switch it off to
+        #: time the computation a request would do otherwise).
+        self.stored_lists = True
         self.query_vectors = QueryVectors()
         self.similar_cache = SimilarCache()
 
@@ -447,7 +450,7 @@ class Retriever:
     def stored_similar(self, pk: int, k: int) -> list[Hit] | None:
         """Paper ``pk``'s first ``k`` similar papers as ``paperlens index`` stored them,
         or ``None`` when it stored none (under :meth:`lists_key`)."""
-        lists = self._neighbours()
+        lists = self._neighbours() if self.stored_lists else None
         if lists is None or not len(lists):
             return None
         entries = lists.get(pk, self.lists_key())

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -57,9 +57,12 @@ def update_lists(
     lists: NeighbourIndex,
     budget: int,
     progress: Progress | None = None,
+    *,
+    only: Sequence[int] | None = None,
 ) -> int:
     """Compute and store the lists that are due, newest papers first, at most
-    ``budget``; returns how many were computed."""
+    ``budget`` (of the papers in ``only``, when given); returns how many were
+    computed."""
     if budget <= 0:
         return 0
     progress = progress or _noop
@@ -68,6 +71,8 @@ def update_lists(
     pk_arr = np.asarray(pks, dtype=np.int64)
     seq_arr = np.asarray(seqs, dtype=np.int64)
     due = seq_arr > lists.computed(pk_arr, key)
+    if only is not None:
+        due &= np.isin(pk_arr, np.asarray(only, dtype=np.int64))
     todo = list(zip(pk_arr[due][:budget].tolist(), seq_arr[due][:budget].tolist(), strict=True))
     done = 0
     for start in range(0, len(todo), CHUNK):
