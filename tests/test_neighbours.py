@@ -322,9 +322,33 @@ def test_the_cli_reports_the_lists(tmp_path: Path) -> None:
         proc = run("index")
         assert proc.returncode == 0, proc.stderr
         assert "7 similar lists" in proc.stdout
+        proc = run("index", "--similar-lists", "2")
+        assert "2 similar lists" in proc.stdout
         proc = run("index")
-        assert "5 similar lists" in proc.stdout
+        assert "3 similar lists" in proc.stdout
+        proc = run("index", "--similar-lists", "-3")
+        assert proc.returncode != 0
+        assert "--similar-lists" in proc.stderr
         env["PAPERLENS_SIMILAR_LISTS_PER_RUN"] = "-1"
         proc = run("index")
         assert proc.returncode != 0
         assert proc.stderr.startswith("error: bad setting: PAPERLENS_SIMILAR_LISTS_PER_RUN")
+
+
+def test_papers_written_last_come_before_the_backlog(tmp_path: Path) -> None:
+    """A harvest or a submission gets its lists before the backlog of a large first
+    index, however old the paper (a submission's does: ``SUBMISSION_LISTS``)."""
+    with fresh_database(tmp_path) as url:
+        lens = _open(tmp_path, url, similar_lists_per_run=5)
+        _ingest(lens, tmp_path, _records(30), "thirty")
+        assert lens.index().similar_lists == 5
+        key = lens.retriever.lists_key()
+        old = {**_records(1, start=40)[0], "id": "ml-old", "published": "2001-05-01"}
+        _ingest(lens, tmp_path, [old], "old")
+        assert lens.index(similar_lists=1).similar_lists == 1
+        pk = lens.paper("ml-old").pk
+        assert lens.neighbours.computed(np.asarray([pk]), key)[0] == lens.paper("ml-old").seq
+        pks, _seqs = lens.papers.live_by_recency()
+        assert pks[-1] == pk  # the oldest paper, yet computed before 25 newer ones
+        assert (lens.neighbours.computed(np.asarray(pks[5:-1]), key) < 0).all()
+        lens.close()

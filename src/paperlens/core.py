@@ -135,6 +135,10 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")
 
 
+#: "Similar" lists computed ahead when a submission is indexed (its own comes first).
+SUBMISSION_LISTS = 10
+
+
 class PaperLens:
     """One paperlens instance: its store, indexes and model, and the services beside it
     (see the module docstring). Thread-safe; open one per process and share it."""
@@ -323,12 +327,21 @@ class PaperLens:
         return ingest(source, self.papers, **kwargs)
 
     def index(
-        self, progress: IndexProgress | None = None, *, embed: EmbedStep | None = None
+        self,
+        progress: IndexProgress | None = None,
+        *,
+        embed: EmbedStep | None = None,
+        similar_lists: int | None = None,
     ) -> IndexReport:
         """Bring embeddings and indexes up to date. ``embed`` replaces the local embed
         step (e.g. :class:`paperlens.embedding.ray.RayEmbedder`); the model is then not
         loaded here. One updater at a time: raises :class:`~paperlens.indexer.IndexBusy`
-        while another process runs this, which then indexes what is new here too."""
+        while another process runs this, which then indexes what is new here too.
+        ``similar_lists`` caps the "similar" lists computed ahead (default
+        ``Settings.similar_lists_per_run``; papers just written come first)."""
+        lists_budget = (
+            self.settings.similar_lists_per_run if similar_lists is None else similar_lists
+        )
 
         sentences = (
             (lambda: (self.sentences, self.encoder)) if self.settings.sentence_index else None
@@ -343,7 +356,7 @@ class PaperLens:
                 self.retriever,
                 self.papers,
                 self.neighbours,
-                self.settings.similar_lists_per_run,
+                lists_budget,
                 progress,
             )
             report.seconds["similar"] = time.perf_counter() - started
@@ -511,7 +524,9 @@ class PaperLens:
             self.papers,
             JobStore(self.engine, utcnow),
             self.settings,
-            self.index,
+            # A submission's paper (written last, so first in line) and few others: the
+            # backlog of lists is left to `paperlens index`.
+            lambda: self.index(similar_lists=SUBMISSION_LISTS),
             code=CodeStore(self.engine),
         )
 

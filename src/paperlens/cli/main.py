@@ -94,7 +94,9 @@ def main(
         ctx.obj = CliState(Settings(**overrides))  # type: ignore[arg-type]
 
 
-def run_index(lens: PaperLens, embed: EmbedStep | None = None) -> IndexReport:
+def run_index(
+    lens: PaperLens, embed: EmbedStep | None = None, similar_lists: int | None = None
+) -> IndexReport:
     """Embed (locally, or with ``embed``) and index with one progress bar a step."""
     with Progress(*progress_columns(), console=err_console, transient=True) as bar:
         tasks: dict[str, TaskID] = {}
@@ -111,7 +113,7 @@ def run_index(lens: PaperLens, embed: EmbedStep | None = None) -> IndexReport:
                 tasks[step] = bar.add_task(labels.get(step, step), total=total)
             bar.update(tasks[step], completed=done, total=total)
 
-        report = lens.index(progress, embed=embed)
+        report = lens.index(progress, embed=embed, similar_lists=similar_lists)
     s = report.seconds
     console.print(
         f"indexed: [bold]{report.embedded}[/] embedded ({report.embed_rate:,.1f} papers/s, "
@@ -141,19 +143,31 @@ def index(
             "--ray-workers", min=1, help="Embedding workers on Ray (default: one per CPU)."
         ),
     ] = None,
+    similar_lists: Annotated[
+        int | None,
+        typer.Option(
+            "--similar-lists",
+            min=0,
+            metavar="N",
+            help="Compute at most N 'similar papers' lists ahead this run, papers just "
+            "written first, then the newest without one (default: "
+            "PAPERLENS_SIMILAR_LISTS_PER_RUN, 20,000; 0: none).",
+        ),
+    ] = None,
 ) -> None:
-    """Embed new or changed papers and bring the BM25 and HNSW indexes up to date."""
+    """Embed new or changed papers, bring the BM25, term and HNSW indexes up to date,
+    then compute "similar papers" lists ahead for the papers that lack a current one."""
     with errors_as_one_line():
         lens = state(ctx).lens
         if ray_address is None:
             if ray_workers is not None:
                 fail("--ray-workers needs --ray ADDRESS")
-            run_index(lens)
+            run_index(lens, similar_lists=similar_lists)
             return
         from paperlens.embedding.ray import ray_embedder
 
         with ray_embedder(ray_address, lens.settings, ray_workers) as embedder:
-            run_index(lens, embed=embedder)
+            run_index(lens, embed=embedder, similar_lists=similar_lists)
             if embedder.workers:
                 n, cpus = len(embedder.workers), embedder.cpus_per_worker
                 console.print(

@@ -201,6 +201,15 @@ class NeighbourIndex:
                     out[mine] = np.asarray(segment["computed"])[row[mine]]
         return out
 
+    def newest_computed(self, key: str) -> int:
+        """The highest store ``seq`` any list under ``key`` was computed at (-1: none): a
+        paper written after it was written after every stored list was made."""
+        with self._lock:
+            if self._state["key"] != key:
+                return -1
+            tops = [int(np.max(s["computed"])) for s in self._segments if len(s)]
+        return max(tops, default=-1)
+
     # -- writing (``paperlens index`` only, under the writer lock) ---------------------
 
     def write(self, rows: np.ndarray, key: str) -> None:
