@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
@@ -499,7 +500,10 @@ def phase_serve(config: dict[str, Any]) -> dict[str, Any]:
         memory["after_queries_anonymous"] = proc_status_mb("RssAnon")
         memory["peak_during_queries"] = proc_status_mb("VmHWM")
         out["memory_mb"] = memory
-        out["recall"] = measure_recall(pl, index, vectors[: config["recall_queries"]], config, rng)
+        if not os.environ.get("PAPERLENS_BENCH_SKIP_RECALL"):  # memlimit.py: latency only
+            out["recall"] = measure_recall(
+                pl, index, vectors[: config["recall_queries"]], config, rng
+            )
         out["lexical_docs"] = num_docs
         out["hnsw_vectors"] = len(index)
     finally:
@@ -570,4 +574,8 @@ def run_child(work: Path, phase: str) -> None:
     out["wall_seconds"] = rounded(time.perf_counter() - started, 1)
     out["peak_rss_mb"] = peak_self_mb()
     out["load_average_1min_at_end"] = rounded(os.getloadavg()[0], 2)
-    write_json(work / f"phase-{phase}.json", out)
+    # Pages read from disk (not from the page cache): what a memory limit costs.
+    out["major_page_faults"] = resource.getrusage(resource.RUSAGE_SELF).ru_majflt
+    # bench/memlimit.py runs a phase again and keeps the first run's file.
+    out_path = os.environ.get("PAPERLENS_BENCH_PHASE_OUT") or work / f"phase-{phase}.json"
+    write_json(Path(out_path), out)
