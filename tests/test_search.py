@@ -286,9 +286,11 @@ def test_unfiltered_lexical_total_is_an_estimate_near_the_count(lens: PaperLens)
     assert not found.total_is_exact
     served = lens.lexical.search("magnetic field of the stars")
     assert not served.exact
-    # At least the commonest word's documents (any word matches), within 2x of the count.
+    # At least the commonest looked-up word's documents (any word matches; "of" and
+    # "the" are not looked up), within 2x of the count.
     searcher = lens.lexical.index.searcher()
-    assert served.total >= searcher.doc_freq("abstract", "the")
+    assert served.total >= searcher.doc_freq("abstract", "field")
+    assert served.total < searcher.doc_freq("abstract", "the")
     assert counted.total / 2 <= served.total <= counted.total * 2
     assert found.total == served.total  # not cut at the paging depth
 
@@ -371,13 +373,18 @@ def test_query_vectors_are_cached_per_model_and_normalised_text(lens: PaperLens)
     ],
 )
 def test_plain_queries_are_built_flat_and_score_as_parsed(lens: PaperLens, query: str) -> None:
+    """...as the parser scores the words looked up (function words are not)."""
     from paperlens.index.lexical import DEFAULT_FIELDS, TITLE_BOOST
 
     lexical = lens.lexical
     flat = lexical._plain_query(query)
     assert flat is not None
+    words = lexical._content_words(query)
+    assert "of" not in words and "the" not in words
     parsed, _ = lexical.index.parse_query_lenient(
-        query, default_field_names=list(DEFAULT_FIELDS), field_boosts={"title": TITLE_BOOST}
+        " ".join(words),
+        default_field_names=list(DEFAULT_FIELDS),
+        field_boosts={"title": TITLE_BOOST},
     )
     searcher = lexical.index.searcher()
     want = searcher.search(parsed, 20, count=True)

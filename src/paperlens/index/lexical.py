@@ -19,6 +19,15 @@ and gives :meth:`LexicalIndex.estimate` instead, ``"none"`` gives only a lower b
 (callers that use the hits alone). A total is still exact, at no cost, when the page
 comes back short (fewer hits than asked: the matches end on it); a page past the end
 is counted exactly, so it can say how many there were. ``LexicalHits.exact`` says which.
+
+Function words. A plain query (no syntax) looks up its words but not English function
+words (:data:`FUNCTION_WORDS`: ``of``, ``for``, ``the``...) unless it has no other word.
+They are in nearly every abstract, so their postings were most of a BM25 query's time
+(200,000 papers: p50 2.5 ms with one, 0.6 ms without one or once it is dropped), and
+they scored next to nothing (bench/README.md, "Plain-query forms"). The total, counted
+or estimated, is of the same words, so "about N" counts the papers the page is drawn
+from. Phrases (``"analysis of variance"``), other syntax and split words
+(``state-of-the-art``) keep them.
 """
 
 from __future__ import annotations
@@ -49,6 +58,14 @@ _EPOCH = date(1970, 1, 1)
 HAS_CODE_TERM = "paperlens:has-code"
 #: What documents hold; bumped when a field or term is added (2: HAS_CODE_TERM).
 FORMAT = 2
+#: Words a plain query does not look up when it has another (module docstring).
+FUNCTION_WORDS = frozenset(
+    (
+        "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is",
+        "it", "of", "on", "or", "over", "the", "their", "this", "to", "under", "via", "vs",
+        "what", "when", "which", "with", "without",
+    )
+)  # fmt: skip
 #: The fields a query's bare words are looked up in.
 DEFAULT_FIELDS = ("title", "abstract", "authors")
 #: How a search's total is found (see the module docstring).
@@ -235,9 +252,21 @@ class LexicalIndex:
                 )
         return must
 
+    def _content_words(self, text: str) -> list[str]:
+        """The words of a plain query that are looked up: all but the function words
+        (:data:`FUNCTION_WORDS`), or all of them when no other word is left."""
+        words = text.split()
+        kept = [w for w in words if not self._is_function_word(w)]
+        return kept if any(self._fold.analyze(w) for w in kept) else words
+
+    def _is_function_word(self, word: str) -> bool:
+        tokens = self._fold.analyze(word)
+        return len(tokens) == 1 and tokens[0] in FUNCTION_WORDS
+
     def _plain_query(self, text: str) -> tantivy.Query | None:
-        """A query without syntax as one flat OR of term queries: what tantivy's parser
-        makes of it, scored the same (a sum either way), minus the nesting. The parser
+        """A query without syntax as one flat OR of term queries over its words less
+        the function words (:meth:`_content_words`): what tantivy's parser makes of
+        those words, scored the same (a sum either way), minus the nesting. The parser
         nests each word's fields in a boolean query of their own, and tantivy's
         block-max WAND (skipping documents that cannot reach the top hits) runs only
         over a flat union of terms: flat, a BM25 page at 200,000 papers took 2.4 ms
@@ -248,7 +277,7 @@ class LexicalIndex:
             return None
         clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
         seen: set[tuple[str, ...]] = set()  # the parser counts a repeated word once
-        for word in text.split():
+        for word in self._content_words(text):
             stems, folded = self._stem.analyze(word), self._fold.analyze(word)
             for field, tokens, boost in (
                 ("title", stems, TITLE_BOOST),
@@ -328,13 +357,16 @@ class LexicalIndex:
         over the fields it is looked up in (a title's words are mostly in its abstract
         too), and the words are taken as independent, so the union is
         ``N * (1 - prod(1 - df/N))``. It is at least the largest frequency, which is a
-        lower bound for a plain query (any one word matches). It ignores query syntax
-        (phrases, ``+must``, ``-not`` narrow the matches) and counts deleted documents
-        not yet merged away. bench/scale.py reports its ratio to the true count."""
+        lower bound for a plain query (any one word matches). A plain query's function
+        words are left out, as the query leaves them. It ignores query syntax (phrases,
+        ``+must``, ``-not`` narrow the matches) and counts deleted documents not yet
+        merged away. bench/scale.py reports its ratio to the true count."""
         searcher = self.index.searcher()
         n = int(searcher.num_docs)
         if n == 0:
             return 0
+        if not _SYNTAX.search(text):
+            text = " ".join(self._content_words(text))
         # As the query parser sees the words: each field's own analyser, on raw text.
         stems = self._stem.analyze(text)
         folded = self._fold.analyze(text)
