@@ -543,8 +543,10 @@ def test_with_arxiv_unreachable_submissions_answer_at_once_and_stats_stay_fast(
             assert len(answers) == 42
             assert {code for code, _ in answers} == {202, 429}  # 5 per account queued
             assert sum(code == 202 for code, _ in answers) == 15
-            assert max(seconds for _, seconds in answers) < 1.0, answers
-            assert stats_seconds < 1.0
+            # A request that waited on arXiv would take its 3 s timeout at least; 42 at
+            # once on two busy cores took up to 1.9 s in CI-like load without waiting.
+            assert max(seconds for _, seconds in answers) < 3.0, answers
+            assert stats_seconds < 3.0
             assert any(t.name.startswith("paperlens-web-") for t in threading.enumerate())
         # The app's shutdown stopped its worker (within its fetch's timeout).
         assert not any(t.name.startswith("paperlens-web-") for t in threading.enumerate())
