@@ -251,6 +251,7 @@ def phase_neighbours(config: dict[str, Any]) -> dict[str, Any]:
     """ "Similar" lists computed ahead, as ``paperlens index`` computes them
     (``search.neighbours.update_lists``): the newest ``lists`` papers' (timed: the cost of
     the index step), then the serve phase's papers' (so it can read them)."""
+    from paperlens.embedding.cache import usable_cpus
     from paperlens.search.neighbours import update_lists
 
     work = Path(config["work"])
@@ -266,10 +267,13 @@ def phase_neighbours(config: dict[str, Any]) -> dict[str, Any]:
             pl.neighbours,
             budget,
             lambda _s, done, _t: progress(done),
+            workers=usable_cpus(),
         )
         seconds = time.perf_counter() - started
         wanted = [pl.paper(pid).pk for pid in serve_paper_ids(config, len(phrases))]
-        served = update_lists(pl.retriever, pl.papers, pl.neighbours, len(wanted), only=wanted)
+        served = update_lists(
+            pl.retriever, pl.papers, pl.neighbours, len(wanted), only=wanted, workers=usable_cpus()
+        )
         path = pl.settings.index_dir / "neighbours"
         disk_bytes = sum(f.stat().st_size for f in path.glob("*"))
         stored = len(pl.neighbours)
@@ -277,6 +281,7 @@ def phase_neighbours(config: dict[str, Any]) -> dict[str, Any]:
         pl.close()
     return {
         "lists": lists,
+        "threads": usable_cpus(),
         "serve_papers_lists": served,
         "stored_lists": stored,
         "disk_mb": rounded(disk_bytes / 1e6, 1),

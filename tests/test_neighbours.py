@@ -31,6 +31,7 @@ from paperlens.index.neighbours import (
     row_entries,
     set_entries,
 )
+from paperlens.search.neighbours import update_lists
 from paperlens.sources.base import Deleted
 from paperlens.sources.jsonl import JsonlSource
 from paperlens.store.papers import embedding_text
@@ -95,6 +96,30 @@ def test_stored_lists_equal_what_a_request_computes(built: tuple[PaperLens, Path
         assert np.allclose([h.score for h in stored], [h.score for h in fresh], atol=1e-6)
         assert [h.lexical_rank for h in stored] == [h.lexical_rank for h in fresh]
         assert [h.semantic_rank for h in stored] == [h.semantic_rank for h in fresh]
+
+
+def test_lists_do_not_depend_on_the_number_of_threads(
+    built: tuple[PaperLens, Path, str],
+) -> None:
+    """``paperlens index`` computes lists on a thread per CPU: the rows written by three
+    threads equal, row for row, those written by one, and those the index stored."""
+    lens, tmp, _url = built
+    key = lens.retriever.lists_key()
+    pks = [lens.paper(f"ml-{i}").pk for i in range(0, N, 3)]
+    rows = {}
+    for workers in (1, 3):
+        scratch = NeighbourIndex(tmp / f"threads-{workers}")
+        done = update_lists(
+            lens.retriever, lens.papers, scratch, len(pks), only=pks, workers=workers
+        )
+        assert done == len(pks)
+        rows[workers] = {pk: scratch.get(pk, key) for pk in pks}
+    assert rows[1] == rows[3]
+    for pk in pks:
+        assert rows[3][pk] is not None and len(rows[3][pk] or []) == WIDTH
+        assert [e[0] for e in rows[3][pk] or []] == [
+            e[0] for e in lens.neighbours.get(pk, key) or []
+        ]
 
 
 def test_pages_serve_the_stored_list(tmp_path: Path) -> None:

@@ -84,8 +84,8 @@ class Settings(BaseSettings):
     search_threads: int = Field(default=1, ge=0, le=64)
     #: Most "similar papers" lists one `paperlens index` run computes ahead (newest papers
     #: first; the rest in later runs, and meanwhile on request). 0 computes none (stored
-    #: lists are still served). ~7 ms a list at 200,000 papers, ~18 ms at 1M on 2 cores:
-    #: bench/README.md ("neighbours").
+    #: lists are still served). ~7 ms a list at 200,000 papers, ~18 ms at 1M on one
+    #: thread; a run uses a thread per usable CPU: bench/README.md ("neighbours").
     similar_lists_per_run: int = Field(default=20_000, ge=0)
     #: ``paperlens index --ray``: seconds to wait for the Ray cluster to answer.
     ray_connect_timeout: float = Field(default=30.0, gt=0)

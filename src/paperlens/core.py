@@ -45,6 +45,7 @@ from paperlens.digest.validation import SavedSearch
 from paperlens.discussions import Discussions
 from paperlens.drafts import Draft
 from paperlens.embedding import Encoder, build_encoder, encoder_key
+from paperlens.embedding.cache import usable_cpus
 from paperlens.errors import CollectionNotFound, PaperNotFound
 from paperlens.facets import DraftMatches, FacetMatch, Facets
 from paperlens.filters import SearchFilters
@@ -358,6 +359,7 @@ class PaperLens:
                 self.neighbours,
                 lists_budget,
                 progress,
+                workers=usable_cpus(),
             )
             report.seconds["similar"] = time.perf_counter() - started
             return report

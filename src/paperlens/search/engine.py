@@ -458,10 +458,11 @@ class Retriever:
             return None
         return [Hit(p, score, lex, sem) for p, score, lex, sem in entries[:k]]
 
-    def compute_similar(self, pk: int, k: int, text: str) -> list[Hit]:
+    def compute_similar(self, pk: int, k: int, text: str, *, beside: bool = True) -> list[Hit]:
         """Paper ``pk``'s unfiltered list computed now (neither stored lists nor the
-        cache): what ``paperlens index`` stores."""
-        return self._similar(pk, k, SearchFilters(), set(), text)
+        cache): what ``paperlens index`` stores. ``beside=False`` runs the BM25 half in
+        the calling thread, for callers that keep every core busy with lists already."""
+        return self._similar(pk, k, SearchFilters(), set(), text, beside=beside)
 
     def index_seqs(self) -> tuple[object, ...]:
         """The model and the store seq each index is current to: any index change
@@ -477,7 +478,14 @@ class Retriever:
         )
 
     def _similar(
-        self, pk: int, k: int, filters: SearchFilters, exclude: set[int], text: str | None
+        self,
+        pk: int,
+        k: int,
+        filters: SearchFilters,
+        exclude: set[int],
+        text: str | None,
+        *,
+        beside: bool = True,
     ) -> list[Hit]:
         terms = self._terms()
         query = terms.vector(pk) if terms is not None else None
@@ -487,9 +495,11 @@ class Retriever:
             # BM25 beside the dense search (its hits are used only after it).
             worded = self.lexical.terms_query(text, SIMILAR_LEXICAL_TERMS)
             wanted = max(SIMILAR_LEXICAL_CANDIDATES, k)
-            bm25 = self._beside(
-                lambda: self.lexical.search(worded, filters, limit=wanted, total="none")
-            )
+
+            def worded_alike() -> LexicalHits:
+                return self.lexical.search(worded, filters, limit=wanted, total="none")
+
+            bm25 = self._beside(worded_alike) if beside else worded_alike
         vector = self.vectors.get(pk)
         if vector is None:
             raise IndexNotBuilt("this paper has no embedding yet: run `paperlens index`")
