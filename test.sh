@@ -29,9 +29,11 @@ lint-imports --no-cache
 echo "== pytest (SQLite)" >&2
 pytest "$@"
 
-echo "== pytest (PostgreSQL + pgvector)" >&2
+# Again on PostgreSQL, only the tests that reach tests/databases.py (marked `db` by
+# tests/conftest.py): the others do not depend on the backend and ran above.
+echo "== pytest (PostgreSQL + pgvector): the tests marked db" >&2
 pgdata="$(mktemp -d)/pgdata"
 PAPERLENS_TEST_DATABASE_URL="$(python scripts/postgres.py start "$pgdata")"
 export PAPERLENS_TEST_DATABASE_URL
 trap 'python scripts/postgres.py stop "$pgdata" >/dev/null 2>&1 || true' EXIT
-pytest "$@"
+pytest -m db "$@"

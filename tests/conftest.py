@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import socket
 import threading
 import time
@@ -19,6 +20,49 @@ from typing import Any
 import pytest
 
 from replay_server import ReplayServer
+
+# -- the `db` marker: tests that can behave differently on PostgreSQL ------------------------
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `db` every test that reaches tests/databases.py (``-m db`` selects them: the
+    PostgreSQL pass of ./test.sh); before ``-m`` deselects anything."""
+    from databases import uses_test_database
+
+    for item in items:
+        if uses_test_database(item):
+            item.add_marker(pytest.mark.db)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[Any]:
+    import databases
+
+    databases.current_test = (item.nodeid, item.get_closest_marker("db") is not None)
+    try:
+        return (yield)
+    finally:
+        databases.current_test = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # PAPERLENS_TEST_DB_TRACE=FILE: append "<test id> (<phase>)" whenever a PostgreSQL
+    # connection is checked out, to compare with `pytest -m db --collect-only -q` (a
+    # teardown line can be a module- or session-scoped fixture closing after that test).
+    trace = os.environ.get("PAPERLENS_TEST_DB_TRACE")
+    if not trace:
+        return
+    from sqlalchemy import event
+    from sqlalchemy.pool import Pool
+
+    def checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if type(dbapi_connection).__module__.startswith("psycopg"):
+            current = os.environ.get("PYTEST_CURRENT_TEST", "(no test)")
+            with open(trace, "a", encoding="utf-8") as fh:
+                fh.write(current + "\n")
+
+    event.listen(Pool, "checkout", checkout)
 
 
 @pytest.fixture
