@@ -26,8 +26,12 @@ echo "== mypy" >&2
 mypy
 echo "== import contracts (.importlinter)" >&2
 lint-imports --no-cache
+# Two processes (-n 2), each taking a whole test module at a time (--dist loadfile): a
+# module's module- and session-scoped fixtures (the derived models, a Ray head) are then
+# built in one process only. Tests use free ports and their own temporary directories.
+# Pass -n 0 to run in one process.
 echo "== pytest (SQLite)" >&2
-pytest "$@"
+pytest -n 2 --dist loadfile "$@"
 
 # Again on PostgreSQL, only the tests that reach tests/databases.py (marked `db` by
 # tests/conftest.py): the others do not depend on the backend and ran above.
@@ -36,4 +40,4 @@ pgdata="$(mktemp -d)/pgdata"
 PAPERLENS_TEST_DATABASE_URL="$(python scripts/postgres.py start "$pgdata")"
 export PAPERLENS_TEST_DATABASE_URL
 trap 'python scripts/postgres.py stop "$pgdata" >/dev/null 2>&1 || true' EXIT
-pytest -m db "$@"
+pytest -n 2 --dist loadfile -m db "$@"
