@@ -24,15 +24,23 @@ from replay_server import ReplayServer
 # -- the `db` marker: tests that can behave differently on PostgreSQL ------------------------
 
 
+#: The longest modules (minutes: models derived from PyTorch, a Ray cluster, CLI processes)
+#: first, so that two processes (./test.sh runs ``-n 2 --dist loadfile``) end together.
+LONGEST_FIRST = ("test_encoders.py", "test_ray_index.py", "test_cli.py")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark `db` every test that reaches tests/databases.py (``-m db`` selects them: the
-    PostgreSQL pass of ./test.sh); before ``-m`` deselects anything."""
+    PostgreSQL pass of ./test.sh); before ``-m`` deselects anything. Then the modules in
+    ``LONGEST_FIRST`` go first (each module's tests keep their order)."""
     from databases import uses_test_database
 
     for item in items:
         if uses_test_database(item):
             item.add_marker(pytest.mark.db)
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 @pytest.hookimpl(wrapper=True)
