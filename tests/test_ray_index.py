@@ -315,10 +315,15 @@ def test_a_ray_client_address_works_too(
     proc = paperlens(data, database_url, "ingest", "snapshot", str(path))
     assert proc.returncode == 0, proc.stderr
     proc = paperlens(data, database_url, "index", "--ray", ray_client, "--ray-workers", "1")
-    if proc.returncode != 0 and "did not answer" in proc.stderr:
-        # Seen once in CI (1 run in 5): the head's proxy never got the per-client server
-        # it starts for a first connection ready within 180 s. A second client gets a new
-        # server; what is asserted is that ray:// indexes, and the logs say why if not.
+    first_connection_failed = "did not answer" in proc.stderr or (
+        "Initialization failure from server" in proc.stderr
+    )
+    if proc.returncode != 0 and first_connection_failed:
+        # Seen once in CI (1 run in 5) and once here on a loaded box: the head's proxy
+        # never got the per-client server it starts for a first connection ready (it
+        # timed out, or the proxy gave up and said "Initialization failure from
+        # server"). A second client gets a new server; what is asserted is that ray://
+        # indexes, and the logs say why if not.
         first = f"{proc.stderr}{_client_server_logs()}"
         proc = paperlens(data, database_url, "index", "--ray", ray_client, "--ray-workers", "1")
         assert proc.returncode == 0, f"{proc.stderr}\n{_client_server_logs()}\nfirst try: {first}"
