@@ -152,6 +152,11 @@ class DenseIndex(Protocol):
 # answer is final: :class:`VectorIndex` moves those papers to the delta (an exact small
 # graph searched with every query) and masks them in the main graph. No paper is left
 # that a search cannot return.
+#
+# A compressed graph (8-bit codes) is checked with the full vectors (``queries``: its rows
+# file), not with its codes: a query arrives as floats, and in a sparse graph a search
+# from the float vector can take another path than one from the node's own code (seen
+# at connectivity 4: found by its code, missed by its vector, about 1 build in 30).
 REACH_CHECK_EF = 16  # the whole-graph pass searches narrowly; a miss is then confirmed
 REACH_CHUNK = 65_536  # vectors fetched from the graph per step of the whole-graph pass
 REACH_ROUNDS = 3  # insertions of one node before giving up on it in a round
@@ -181,6 +186,10 @@ def _search_breadth(index: Index, expansion: int) -> Iterator[None]:
         yield
     finally:
         setattr(index, "expansion_search", breadth)  # noqa: B010
+
+
+#: The vectors a reachability check searches with for some keys (all in the graph).
+Queries = Callable[[NDArray[np.uint64]], NDArray[Any]]
 
 
 def _stored(index: Index, keys: NDArray[np.uint64]) -> NDArray[Any]:
@@ -234,19 +243,19 @@ def add_reachable(
     return _reinsert(index, keys[lost], vectors[lost], threads)[0]
 
 
-def _narrow_misses(index: Index, threads: int) -> NDArray[np.uint64]:
+def _narrow_misses(index: Index, threads: int, queries: Queries) -> NDArray[np.uint64]:
     """Every node searched for with its own vector at ``REACH_CHECK_EF``: the missed."""
     every = np.asarray(index.keys[:], dtype=np.uint64)
     missed: list[NDArray[np.uint64]] = []
     with _search_breadth(index, min(REACH_CHECK_EF, index.expansion_search)):
         for start in range(0, len(every), REACH_CHUNK):
             keys = every[start : start + REACH_CHUNK]
-            missed.append(keys[_unreached(index, keys, _stored(index, keys), threads)])
+            missed.append(keys[_unreached(index, keys, queries(keys), threads)])
     return np.concatenate(missed) if missed else np.zeros(0, dtype=np.uint64)
 
 
 def _repair_local(
-    index: Index, suspects: NDArray[np.uint64], threads: int
+    index: Index, suspects: NDArray[np.uint64], threads: int, queries: Queries
 ) -> tuple[int, int, NDArray[np.uint64]]:
     """Confirm ``suspects`` at full breadth, re-insert the lost, then re-check the
     neighbourhoods of the re-inserted until a round finds nothing (or
@@ -256,7 +265,7 @@ def _repair_local(
     check = np.unique(suspects)
     while len(check) and rounds < REACH_LOCAL_ROUNDS:
         rounds += 1
-        vectors = _stored(index, check)
+        vectors = queries(check)
         lost = _unreached(index, check, vectors, threads)
         if not lost.any():
             break
@@ -273,25 +282,35 @@ def _repair_local(
     return inserted, rounds, left
 
 
-def repair_reachability(index: Index, threads: int = 0) -> Repair:
-    """Re-insert the nodes of ``index`` that a search for their own vector misses, then
-    list those still stranded (see the comment above). Its cost against the build's:
-    bench/README.md (sections "hnsw_reach.py" and "ann.py")."""
+def repair_reachability(index: Index, threads: int = 0, queries: Queries | None = None) -> Repair:
+    """Re-insert the nodes of ``index`` that a search for their own vector (from
+    ``queries``, default: the graph's stored vectors) misses, then list those still
+    stranded (see the comment above). Its cost against the build's: bench/README.md
+    (sections "hnsw_reach.py" and "ann.py")."""
     if len(index) == 0:
         return Repair()
-    inserted, rounds, _ = _repair_local(index, unreachable_keys(index, threads), threads)
-    stranded = unreachable_keys(index, threads)  # the graph is final from here on
+    suspects = unreachable_keys(index, threads, queries)
+    inserted, rounds, _ = _repair_local(index, suspects, threads, queries or _stored_of(index))
+    stranded = unreachable_keys(index, threads, queries)  # the graph is final from here on
     return Repair(inserted, rounds, tuple(int(k) for k in stranded))
 
 
-def unreachable_keys(index: Index, threads: int = 0) -> NDArray[np.uint64]:
-    """Nodes a full-breadth search for their own vector does not return (top 4)."""
+def unreachable_keys(
+    index: Index, threads: int = 0, queries: Queries | None = None
+) -> NDArray[np.uint64]:
+    """Nodes a full-breadth search for their own vector (from ``queries``, default: the
+    graph's stored vectors) does not return (top 4)."""
     if len(index) == 0:
         return np.zeros(0, dtype=np.uint64)
-    suspects = _narrow_misses(index, threads)
+    queries = queries or _stored_of(index)
+    suspects = _narrow_misses(index, threads, queries)
     if len(suspects) == 0:
         return suspects
-    return suspects[_unreached(index, suspects, _stored(index, suspects), threads)]
+    return suspects[_unreached(index, suspects, queries(suspects), threads)]
+
+
+def _stored_of(index: Index) -> Queries:
+    return lambda keys: _stored(index, keys)
 
 
 def _alive(pid: int) -> bool:
@@ -351,6 +370,16 @@ class _Rows:
             return np.full(len(keys), -1, dtype=np.int64)
         at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
         return np.where(self.keys[at] == keys, at, -1).astype(np.int64)
+
+    def vectors(self, keys: NDArray[np.uint64]) -> NDArray[np.float32]:
+        """The rows of ``keys`` (all present, distinct, in any order), as float32."""
+        at = self.rows_of(keys)
+        if (at < 0).any():
+            raise KeyError(f"{int((at < 0).sum())} keys have no row")
+        order = np.argsort(at, kind="stable")
+        out = np.empty((len(keys), self.ndim), dtype=np.float32)
+        out[order] = self.read(at[order])
+        return out
 
     def read(self, rows: NDArray[np.int64]) -> NDArray[Any]:
         """Rows ``rows`` (all present, ascending) in the file's ``dtype``, in that order.
@@ -753,18 +782,23 @@ class VectorIndex:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self._bulk:
             self._enter_bulk()
+        main_id = secrets.token_hex(8)
+        rows = None
+        if self.reranks:
+            # Before the check, which searches with these full vectors (the comment
+            # above "Reachability"); the check changes no key or vector.
+            self._write_rows(main_id)
+            rows = self._open_rows(main_id) if len(self.main) else None
         stranded: tuple[int, ...] = ()
         if remap:  # a finished build or fold (checkpoints skip it; the end does it)
-            stranded = repair_reachability(self.main).stranded
-        main_id = secrets.token_hex(8)
-        if self.reranks:
-            self._write_rows(main_id)
+            queries = rows.vectors if rows is not None else None
+            stranded = repair_reachability(self.main, queries=queries).stranded
         tmp = self.path.with_name(self.path.name + ".tmp")
         self.main.save(str(tmp))
         os.replace(tmp, self.path)
         self.main_id, self.delta_file = main_id, None
         if self.reranks:
-            self.rows = self._open_rows(main_id) if len(self.main) else None
+            self.rows = rows
         if remap:
             self._bulk = False
             if self.view and len(self.main):
