@@ -122,6 +122,7 @@ def machine_info() -> dict[str, Any]:
         "machine": platform.machine(),
         "platform": platform.platform(),
         "processor": _cpu_model(),
+        "cpu": _cpu_features(),
         "python": platform.python_version(),
         "git_commit": _git_commit(),
         "libraries": versions,
@@ -134,6 +135,31 @@ def _cpu_model() -> str:
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     return platform.processor() or "unknown"
+
+
+#: Instruction sets that decide how fast the int8 encoder runs (bench/README.md, "Both
+#: cores": the same "AMD EPYC" name embedded at 47 to 163 papers/s on different VMs).
+VECTOR_EXTENSIONS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def _cpu_features() -> dict[str, Any]:
+    """The CPU's family and model numbers and which of :data:`VECTOR_EXTENSIONS` it has:
+    the model name alone ("AMD EPYC") does not tell the VMs apart."""
+    found: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            name, _, value = line.partition(":")
+            name = name.strip()
+            if name in ("cpu family", "model", "flags") and name not in found:
+                found[name] = value.strip()
+            if len(found) == 3:
+                break
+    flags = set(found.get("flags", "").split())
+    return {
+        "family": found.get("cpu family"),
+        "model": found.get("model"),
+        "vector_extensions": [f for f in VECTOR_EXTENSIONS if f in flags],
+    }
 
 
 def peak_rss_mb() -> float:

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "src" / "paperlens"
 ARCHITECTURE = ROOT / "ARCHITECTURE.md"
 #: What the map need not name: package faces, and folders of data rather than code.
-NOT_MAPPED = {"__init__.py", "py.typed"}
+NOT_MAPPED = {"__init__.py", "__main__.py", "py.typed"}
 DATA_DIRS = {"templates", "static", "sample", "migrations", "versions", "__pycache__"}
 
 _CODE = re.compile(r"`([^`]+)`")

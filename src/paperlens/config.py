@@ -8,6 +8,7 @@ loopback servers; the defaults are the real endpoints).
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import secrets
 from functools import cached_property
@@ -213,6 +214,26 @@ class Settings(BaseSettings):
                     "(e.g. 127.0.0.1 or 10.0.0.0/8; * trusts every client)"
                 ) from None
         return ",".join(items)
+
+    def as_environment(self) -> dict[str, str]:
+        """Every setting chosen here (by argument or environment) as the ``PAPERLENS_*``
+        variables that choose it again: a child process (``paperlens demo``'s background
+        index) then works on the same data, database, model and token limit."""
+        env: dict[str, str] = {}
+        for name in sorted(self.model_fields_set):
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                text = "true" if value else "false"
+            elif isinstance(value, (list, dict, tuple)):
+                text = json.dumps(value)
+            else:
+                text = str(value)
+            env[f"PAPERLENS_{name.upper()}"] = text
+        return env
 
     def allowed_hosts(self) -> list[str] | None:
         """The ``Host`` header values the web app answers: ``None`` (any) while

@@ -55,7 +55,15 @@ from paperlens.index.pgvector import PgVectorIndex
 from paperlens.index.sentences import SentenceIndex
 from paperlens.index.terms import TermIndex
 from paperlens.index.vector import DenseIndex, HnswParams, VectorIndex
-from paperlens.indexer import EmbedStep, IndexProgress, IndexReport, build_all, exclusively
+from paperlens.indexer import (
+    EmbedStep,
+    IndexBusy,
+    IndexProgress,
+    IndexReport,
+    build_all,
+    build_keywords,
+    exclusively,
+)
 from paperlens.ingest import IngestReport, ingest
 from paperlens.library import Library
 from paperlens.paper import Paper
@@ -87,6 +95,11 @@ MAX_PER_PAGE = 100
 #: How often a long-running process (the web server) looks for an HNSW index that
 #: another process (`paperlens index`) published: one stat() of its state file.
 VECTORS_RELOAD_SECONDS = 2.0
+#: The notice of a hybrid search answered by keywords alone (no paper embedded yet).
+DENSE_NOT_READY = (
+    "Semantic search is not ready yet: no paper is embedded (a first run embeds them "
+    "in the background; otherwise run `paperlens index`). Keyword results are shown."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +137,9 @@ class SearchResults:
     #: False when ``total`` is an estimate (an unfiltered lexical search does not count
     #: every match): pages print "about N".
     total_is_exact: bool = True
+    #: Why the results differ from what was asked (a hybrid search answered by keywords
+    #: alone while no paper is embedded yet: :data:`DENSE_NOT_READY`); empty otherwise.
+    notice: str = ""
 
     @property
     def pages(self) -> int:
@@ -397,6 +413,20 @@ class PaperLens:
 
         return exclusively(self.settings.index_dir / "writer.lock", build, behind)
 
+    def index_keywords(self, progress: IndexProgress | None = None) -> IndexReport:
+        """Bring only the keyword side up to date (BM25 and the term vectors): seconds
+        without loading the model, so keyword search can be served while :meth:`index`
+        embeds (``paperlens demo`` on a first run). Same lock as :meth:`index`."""
+
+        def behind() -> bool:
+            return self.papers.current_seq() > min(self.lexical.seq, self.terms.seq)
+
+        return exclusively(
+            self.settings.index_dir / "writer.lock",
+            lambda: build_keywords(self.papers, self.lexical, self.terms, progress),
+            behind,
+        )
+
     # -- reading ----------------------------------------------------------------------
 
     def paper(self, paper_id: str) -> StoredPaper:
@@ -450,10 +480,19 @@ class PaperLens:
         if not 1 <= per_page <= MAX_PER_PAGE:
             raise ValueError(f"per_page must be between 1 and {MAX_PER_PAGE}")
         offset = (page - 1) * per_page
-        if query:
-            ranking = self.retriever.search(query, mode, filters, limit=per_page, offset=offset)
-        else:
+        notice = ""
+        if not query:
             ranking = self.retriever.browse(filters, limit=per_page, offset=offset)
+        else:
+            try:
+                ranking = self.retriever.search(query, mode, filters, limit=per_page, offset=offset)
+            except IndexNotBuilt:
+                if mode is not Mode.HYBRID:
+                    raise  # semantic alone was asked for: say it cannot be had yet
+                # Keyword results now beat an error while the papers are being embedded
+                # (a first `paperlens demo` serves before its embedding is done).
+                mode, notice = Mode.LEXICAL, DENSE_NOT_READY
+                ranking = self.retriever.search(query, mode, filters, limit=per_page, offset=offset)
         return SearchResults(
             query,
             mode,
@@ -464,6 +503,7 @@ class PaperLens:
             ranking.seconds,
             self._results(ranking),
             ranking.exact,
+            notice,
         )
 
     def similar(
@@ -705,6 +745,7 @@ __all__ = [
     "EmbedStep",
     "FeedDay",
     "FeedItem",
+    "IndexBusy",
     "IndexNotBuilt",
     "IndexProgress",
     "IndexReport",

@@ -297,6 +297,29 @@ def sync_terms(
     return terms.apply(store.changed_since(terms.seq), upto, on_batch=on_batch, chunk=chunk)
 
 
+def build_keywords(
+    store: PaperStore,
+    lexical: LexicalIndex,
+    terms: TermIndex | None = None,
+    progress: IndexProgress | None = None,
+) -> IndexReport:
+    """The keyword side alone: BM25, then the term vectors when ``terms`` is given. No
+    model is needed and it takes seconds where embedding takes minutes, so keyword
+    search can be served while the dense side is still being built (``paperlens demo``
+    on a first run). Counts as one pass."""
+    progress = progress or _noop
+    report = IndexReport()
+    started = time.perf_counter()
+    report.lexical_docs = sync_lexical(store, lexical, progress)
+    report.seconds["lexical"] = time.perf_counter() - started
+    if terms is not None:
+        started = time.perf_counter()
+        report.term_docs = sync_terms(store, terms, progress)
+        report.seconds["terms"] = time.perf_counter() - started
+    report.passes = 1
+    return report
+
+
 def build_all(
     store: PaperStore,
     embeddings: EmbeddingStore,
@@ -326,14 +349,7 @@ def build_all(
     report.embedded = embed(embeddings, progress)
     report.seconds["embed"] = clock() - started
 
-    started = clock()
-    report.lexical_docs = sync_lexical(store, lexical, progress)
-    report.seconds["lexical"] = clock() - started
-
-    if terms is not None:
-        started = clock()
-        report.term_docs = sync_terms(store, terms, progress)
-        report.seconds["terms"] = clock() - started
+    report.add(build_keywords(store, lexical, terms, progress))
 
     started = clock()
     index = vectors() if callable(vectors) else vectors

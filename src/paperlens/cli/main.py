@@ -37,7 +37,7 @@ from paperlens.cli.output import (
 )
 from paperlens.cli.serve import run_server, serve, warm_up
 from paperlens.config import Settings
-from paperlens.core import EmbedStep, IndexReport, Mode, PaperLens
+from paperlens.core import EmbedStep, IndexBusy, IndexReport, Mode, PaperLens
 from paperlens.filters import SearchFilters
 
 app = typer.Typer(
@@ -232,10 +232,13 @@ def search(
                     "page": found.page,
                     "seconds": round(found.seconds, 6),
                     "results": [result_dict(r) for r in found.results],
+                    **({"notice": found.notice} if found.notice else {}),
                 }
             )
         )
         return
+    if found.notice:
+        err_console.print(f"[yellow]note:[/] {escape(found.notice)}")
     if not found.results:
         console.print(
             f"no papers match {escape(query)!r}" + (" with these filters" if filters.active else "")
@@ -349,7 +352,9 @@ def demo(
     ] = 8000,
 ) -> None:
     """Load the bundled sample corpus (3,000 papers), index it, show a search, then serve
-    the web UI on it (unless --no-serve)."""
+    the web UI on it (unless --no-serve). Serving starts once keyword search is ready:
+    the papers are embedded by a ``paperlens index`` in the background, and semantic
+    search and similar papers appear when it is done (log: DATA_DIR/demo-index.log)."""
     from paperlens.sources.jsonl import JsonlSource
     from paperlens.sources.snapshot import SnapshotSource
 
@@ -362,6 +367,9 @@ def demo(
     ingest_cli.run_ingest(
         ctx, JsonlSource(jsonl_path), "sample ML abstracts", strict=False, restart=False
     )
+    if not no_serve:
+        serve_while_indexing(st.lens, query, port)
+        return
     with errors_as_one_line():
         run_index(st.lens)
         found = st.lens.search(query)
@@ -372,9 +380,34 @@ def demo(
         console.rule(f"similar to {escape(top.id)}")
         with errors_as_one_line():
             print_results(st.lens.similar(top.id, 5), score_label="cosine")
-    if not no_serve:
-        warm_up(st.lens)
-        run_server(st.lens, "127.0.0.1", port)
+
+
+def serve_while_indexing(lens: PaperLens, query: str, port: int) -> None:
+    """The demo's server, up once keyword search is: BM25 and term vectors here
+    (seconds), the rest by a :class:`~paperlens.cli.background.BackgroundIndex`."""
+    from paperlens.cli.background import BackgroundIndex
+
+    with errors_as_one_line():
+        try:
+            report = lens.index_keywords()
+            if report.lexical_docs:
+                console.print(
+                    f"keyword index: {report.lexical_docs} BM25 documents "
+                    f"({report.seconds.get('lexical', 0):.1f} s); embedding and the rest "
+                    "run in the background"
+                )
+        except IndexBusy as exc:  # that process indexes what is new, keywords included
+            err_console.print(f"[yellow]note:[/] {escape(str(exc))}")
+        found = lens.search(query, "lexical", per_page=5)
+    console.rule(f"keyword search: {escape(query)}")
+    print_results(found.results)
+    log = lens.settings.data_dir / "demo-index.log"
+    background = BackgroundIndex(lens.settings, log)
+    try:
+        warm_up(lens)
+        run_server(lens, "127.0.0.1", port)
+    finally:
+        background.stop()
 
 
 @app.command()

@@ -185,6 +185,11 @@ class SearchOut(BaseModel):
         description='False when `total` is an estimate ("about"): an unfiltered lexical '
         "search does not count every match. Filtered searches and short pages are exact.",
     )
+    notice: str | None = Field(
+        default=None,
+        description="Why the results differ from what was asked: a hybrid search is "
+        "answered by keywords alone (`mode` is then `lexical`) while no paper is embedded yet.",
+    )
 
     @classmethod
     def of(cls, found: SearchResults) -> SearchOut:
@@ -206,6 +211,7 @@ class SearchOut(BaseModel):
             seconds=round(found.seconds, 6),
             results=[ResultOut.of(r) for r in found.results],
             total_is_exact=found.total_is_exact,
+            notice=found.notice or None,
         )
 
 
