@@ -161,8 +161,9 @@ def test_stopping_the_background_index_loses_nothing(keyword_only: PaperLens) ->
     assert lens.search(QUERY).mode.value == "hybrid"
 
 
+@pytest.mark.parametrize("stop_with", [signal.SIGINT, signal.SIGTERM])
 def test_demo_serves_before_its_embedding_is_done_and_stops_its_child(
-    tmp_path: Path, database_url: str
+    tmp_path: Path, database_url: str, stop_with: signal.Signals
 ) -> None:
     data = tmp_path / "demo"
     env = {
@@ -206,7 +207,7 @@ def test_demo_serves_before_its_embedding_is_done_and_stops_its_child(
         # 2,993 papers are not embedded in the second or two this took.
         assert (answer["mode"], answer["notice"]) == ("lexical", DENSE_NOT_READY)
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop_with)  # Ctrl-C, or `kill` / a service manager
         seen.append(proc.communicate(timeout=60)[0])
     # The demo stopped its background index: the index lock is free, and what the
     # child finished stays for the next run.
@@ -214,3 +215,17 @@ def test_demo_serves_before_its_embedding_is_done_and_stops_its_child(
     lock.acquire(timeout=0)
     lock.release()
     assert "semantic search and similar papers are ready" not in "".join(seen)
+    children = subprocess.run(
+        ["pgrep", "-f", "-m paperlens index"], capture_output=True, text=True, check=False
+    )
+    assert not [pid for pid in children.stdout.split() if str(data) in _environment(pid)], (
+        "the background index outlived the demo"
+    )
+
+
+def _environment(pid: str) -> str:
+    """A process's environment as text ("" once it has gone)."""
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from importlib import resources
 from pathlib import Path
@@ -403,11 +404,19 @@ def serve_while_indexing(lens: PaperLens, query: str, port: int) -> None:
     print_results(found.results)
     log = lens.settings.data_dir / "demo-index.log"
     background = BackgroundIndex(lens.settings, log)
+    # uvicorn re-raises a SIGTERM once it has shut down; by default that ends this
+    # process at once, leaving the child behind. As SystemExit, `finally` stops it.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         warm_up(lens)
         run_server(lens, "127.0.0.1", port)
     finally:
         background.stop()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 @app.command()
